@@ -1,0 +1,38 @@
+export { CorpusError, type CorpusErrorCode } from './errors.ts';
+export {
+  ASCII_UNKNOWN_ID,
+  ASCII_VOCAB_SIZE,
+  asciiTokenizer,
+  decodeAscii,
+  encodeAscii,
+  type TokenArray,
+  type Tokenizer,
+} from './tokenizer.ts';
+export { asciiNormalise } from './normalise.ts';
+export { brownDataDir, brownDocumentText, loadBrownText, type BrownText } from './brown.ts';
+export {
+  BUILTIN_CORPORA,
+  countCodePoints,
+  loadCorpus,
+  loadTextFile,
+  type BuiltinCorpusSpec,
+  type Corpus,
+  type CorpusSource,
+} from './corpus.ts';
+export { countInvalidUtf8, inspectBytes, type ByteReport } from './utf8.ts';
+export {
+  DEFAULT_TRAIN_FRACTION,
+  assertSplitsFitContext,
+  batchForStep,
+  evalBatches,
+  minTokensForContext,
+  prepareSplits,
+  sampleBatch,
+  splitTrainVal,
+  trainLength,
+  windowCount,
+  type Batch,
+  type FitOptions,
+  type TokenSplit,
+  type TrainValSplit,
+} from './dataset.ts';
