@@ -1,0 +1,192 @@
+/**
+ * The store facade: one open database + its data directory, with the repositories bound to them. The api and
+ * jobs layers hold a Store; the free functions stay exported for tests and for code that has only a `Db`.
+ */
+import {
+  artifactPath,
+  getArtifact,
+  listArtifacts,
+  registerArtifact,
+  resolveArtifactFile,
+  verifyArtifact,
+  type ArtifactKind,
+  type ArtifactRecord,
+  type ArtifactRef,
+  type RegisterArtifactInput,
+} from './artifacts.ts';
+import { ensureDataDir, type DataDirLayout } from './dataDir.ts';
+import { openDatabase, schemaVersion, type Db } from './db.ts';
+import type { Migration } from './migrations.ts';
+import {
+  getMetricSeries,
+  latestMetrics,
+  listMetricKeys,
+  recordMetricRows,
+  recordMetrics,
+  type LatestMetric,
+  type MetricKey,
+  type MetricPoint,
+  type MetricRow,
+} from './metrics.ts';
+import {
+  countRuns,
+  createRun,
+  deleteRun,
+  failRun,
+  finishRun,
+  getRun,
+  listRuns,
+  markInterruptedRuns,
+  requireRun,
+  setProgress,
+  startRun,
+  updateRunStatus,
+  type InterruptOptions,
+  type NewRunInput,
+  type RunFilter,
+  type RunProgress,
+  type RunRecord,
+  type RunStatus,
+  type StatusUpdate,
+} from './runs.ts';
+
+export * from './artifacts.ts';
+export * from './dataDir.ts';
+export * from './db.ts';
+export * from './errors.ts';
+export * from './metrics.ts';
+export * from './migrations.ts';
+export * from './runId.ts';
+export * from './runs.ts';
+
+export interface StoreOptions {
+  /** Stamped on runs created through this store (`runs.app_version`). */
+  appVersion?: string;
+  /** Clock for timestamps; injected by tests. */
+  now?: () => Date;
+  /** Defaults to every known migration. */
+  migrations?: readonly Migration[];
+  busyTimeoutMs?: number;
+}
+
+export class Store {
+  readonly db: Db;
+  readonly layout: DataDirLayout;
+  private readonly appVersion: string | null;
+  private readonly now: () => Date;
+
+  private constructor(db: Db, layout: DataDirLayout, options: StoreOptions) {
+    this.db = db;
+    this.layout = layout;
+    this.appVersion = options.appVersion ?? null;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Creates the data dir if needed, opens `<dataDir>/scalar.db` and migrates it to the latest schema. */
+  static open(dataDir: string, options: StoreOptions = {}): Store {
+    const layout = ensureDataDir(dataDir);
+    const db = openDatabase(layout.dbPath, {
+      migrations: options.migrations,
+      busyTimeoutMs: options.busyTimeoutMs,
+    });
+    return new Store(db, layout, options);
+  }
+
+  get dataDir(): string {
+    return this.layout.root;
+  }
+
+  get schemaVersion(): number {
+    return schemaVersion(this.db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // Runs
+
+  createRun(input: NewRunInput): RunRecord {
+    return createRun(this.db, { appVersion: this.appVersion, ...input }, this.now());
+  }
+  getRun(id: string): RunRecord | undefined {
+    return getRun(this.db, id);
+  }
+  requireRun(id: string): RunRecord {
+    return requireRun(this.db, id);
+  }
+  listRuns(filter?: RunFilter): RunRecord[] {
+    return listRuns(this.db, filter);
+  }
+  countRuns(filter?: RunFilter): number {
+    return countRuns(this.db, filter);
+  }
+  updateRunStatus(id: string, status: RunStatus, update?: StatusUpdate): RunRecord {
+    return updateRunStatus(this.db, id, status, update, this.now());
+  }
+  startRun(
+    id: string,
+    options?: { backend?: string | null; ownerPid?: number; ownerHost?: string },
+  ): RunRecord {
+    return startRun(this.db, id, options, this.now());
+  }
+  setProgress(id: string, progress: RunProgress): boolean {
+    return setProgress(this.db, id, progress, this.now());
+  }
+  finishRun(id: string, summary: unknown): RunRecord {
+    return finishRun(this.db, id, summary, this.now());
+  }
+  failRun(id: string, error: unknown): RunRecord {
+    return failRun(this.db, id, error, this.now());
+  }
+  markInterruptedRuns(options?: InterruptOptions): string[] {
+    return markInterruptedRuns(this.db, { now: this.now(), ...options });
+  }
+  deleteRun(id: string, options?: { withDescendants?: boolean }): string[] {
+    return deleteRun(this.db, this.dataDir, id, options);
+  }
+
+  // Metrics
+
+  recordMetrics(
+    runId: string,
+    step: number,
+    scope: string,
+    values: Readonly<Record<string, number>>,
+  ): number {
+    return recordMetrics(this.db, runId, step, scope, values);
+  }
+  recordMetricRows(rows: Iterable<MetricRow>): number {
+    return recordMetricRows(this.db, rows);
+  }
+  getMetricSeries(runId: string, key: string, scope?: string): MetricPoint[] {
+    return getMetricSeries(this.db, runId, key, scope);
+  }
+  latestMetrics(runId: string): LatestMetric[] {
+    return latestMetrics(this.db, runId);
+  }
+  listMetricKeys(runId: string): MetricKey[] {
+    return listMetricKeys(this.db, runId);
+  }
+
+  // Artifacts
+
+  artifactPath(runId: string, name: string): string {
+    return artifactPath(this.dataDir, runId, name);
+  }
+  registerArtifact(input: RegisterArtifactInput): Promise<ArtifactRecord> {
+    return registerArtifact(this.db, this.dataDir, input, this.now());
+  }
+  verifyArtifact(ref: ArtifactRef): Promise<ArtifactRecord> {
+    return verifyArtifact(this.db, this.dataDir, ref);
+  }
+  getArtifact(ref: ArtifactRef): ArtifactRecord | undefined {
+    return getArtifact(this.db, ref);
+  }
+  listArtifacts(runId: string, kind?: ArtifactKind): ArtifactRecord[] {
+    return listArtifacts(this.db, runId, kind);
+  }
+  resolveArtifactFile(artifact: ArtifactRecord): string {
+    return resolveArtifactFile(this.dataDir, artifact);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The schema, as an ordered list of migrations. Append only: a released migration is never edited, because
+ * databases in users' data dirs were built by it. Each migration runs in its own transaction and bumps
+ * `PRAGMA user_version` to its `version` (see db.ts).
+ *
+ * Conventions: timestamps are ISO-8601 UTC text (`2026-11-22T15:30:12.345Z`, sorts as text); JSON columns end
+ * in `_json`; every table hanging off a run cascades on run deletion; status/kind values are validated in code
+ * rather than by CHECK constraints, so adding a value later needs no table rebuild.
+ */
+import type { Db } from './db.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Db): void;
+  /**
+   * Set for migrations that rebuild a table (SQLite's 12-step ALTER): foreign keys are switched off around the
+   * transaction and `PRAGMA foreign_key_check` must come back clean before commit.
+   */
+  disableForeignKeys?: boolean;
+}
+
+const runsMetricsArtifacts: Migration = {
+  version: 1,
+  name: 'runs, metrics, artifacts',
+  up(db) {
+    db.exec(`
+      CREATE TABLE runs (
+        id              TEXT PRIMARY KEY,          -- e.g. lm-20261122-153012-ab12: kind, UTC time, random suffix
+        kind            TEXT NOT NULL,             -- lm | sae | scalar | pipeline | ...
+        name            TEXT NOT NULL DEFAULT '',
+        parent_id       TEXT REFERENCES runs(id),  -- e.g. SAE run -> LM run; deletion of a parent is refused
+        config_json     TEXT NOT NULL DEFAULT '{}',
+        status          TEXT NOT NULL DEFAULT 'queued',
+        seed            INTEGER,
+        backend         TEXT,                      -- tensorflow | wasm | cpu, as chosen at run time
+        created_at      TEXT NOT NULL,
+        started_at      TEXT,                      -- first time the run entered 'running'
+        finished_at     TEXT,                      -- set on completed | failed | cancelled
+        updated_at      TEXT NOT NULL,             -- last write; doubles as the heartbeat of a running job
+        running_since   TEXT,                      -- start of the current running segment (resume-aware wall time)
+        wall_seconds    REAL,                      -- summed over running segments
+        owner_pid       INTEGER,                   -- process that runs it, to tell live runs from orphans
+        owner_host      TEXT,
+        progress_json   TEXT,                      -- last progress event: step, total, rate, eta
+        summary_json    TEXT,                      -- final results
+        error           TEXT,
+        app_version     TEXT
+      );
+      CREATE INDEX runs_created_at ON runs(created_at);
+      CREATE INDEX runs_kind_created_at ON runs(kind, created_at);
+      CREATE INDEX runs_status ON runs(status);
+      CREATE INDEX runs_parent_id ON runs(parent_id);
+
+      -- value NULL encodes NaN: SQLite has no NaN and would store NULL anyway; keeping the row keeps the step.
+      CREATE TABLE metrics (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        scope   TEXT NOT NULL DEFAULT '',         -- '' for run-level metrics, else e.g. an SAE hook name
+        key     TEXT NOT NULL,
+        step    INTEGER NOT NULL,
+        value   REAL,
+        PRIMARY KEY (run_id, scope, key, step)
+      ) WITHOUT ROWID;
+      CREATE INDEX metrics_run_key ON metrics(run_id, key);
+
+      CREATE TABLE artifacts (
+        id          INTEGER PRIMARY KEY,
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL,                -- checkpoint | best | sae | report | ...
+        name        TEXT NOT NULL,
+        path        TEXT NOT NULL,                -- relative to the data dir, forward slashes
+        sha256      TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        meta_json   TEXT,
+        UNIQUE (run_id, kind, name)
+      );
+    `);
+  },
+};
+
+const scalarTables: Migration = {
+  version: 2,
+  name: 'scalar curves, edges, latent stats, labels, comparisons',
+  up(db) {
+    db.exec(`
+      CREATE TABLE scalar_curves (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        pair    TEXT NOT NULL,                    -- SAE pair, e.g. 'tblock:0'
+        target  TEXT NOT NULL,                    -- KL target: 'model' | 'circuit'
+        n       INTEGER NOT NULL,                 -- edge budget N
+        mean    REAL,
+        lo      REAL,                             -- 95 % bootstrap CI
+        hi      REAL,
+        PRIMARY KEY (run_id, pair, target, n)
+      ) WITHOUT ROWID;
+
+      -- The kept top edges of a pair (upstream latent i, downstream latent j), by rank.
+      CREATE TABLE edges (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        pair    TEXT NOT NULL,
+        rank    INTEGER NOT NULL,
+        i       INTEGER NOT NULL,
+        j       INTEGER NOT NULL,
+        score   REAL NOT NULL,
+        PRIMARY KEY (run_id, pair, rank)
+      ) WITHOUT ROWID;
+      -- In/out edge lists of one latent in the circuit explorer.
+      CREATE INDEX edges_upstream ON edges(run_id, pair, i);
+      CREATE INDEX edges_downstream ON edges(run_id, pair, j);
+
+      CREATE TABLE latent_stats (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook    TEXT NOT NULL,
+        latent  INTEGER NOT NULL,
+        key     TEXT NOT NULL,
+        value   REAL,
+        PRIMARY KEY (run_id, hook, latent, key)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE labels (
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook        TEXT NOT NULL,
+        latent      INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (run_id, hook, latent)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE comparisons (
+        id               INTEGER PRIMARY KEY,
+        run_id           TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        baseline_run_id  TEXT REFERENCES runs(id) ON DELETE CASCADE,
+        setup            TEXT NOT NULL,           -- fflayer | ffblock | tblock
+        pair             TEXT NOT NULL,
+        metric           TEXT NOT NULL,           -- e.g. scalar_auc_rel_reduction
+        value            REAL,
+        meta_json        TEXT
+      );
+      CREATE INDEX comparisons_run ON comparisons(run_id);
+      CREATE INDEX comparisons_baseline ON comparisons(baseline_run_id);
+    `);
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [runsMetricsArtifacts, scalarTables];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
