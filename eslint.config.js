@@ -4,7 +4,7 @@ import svelte from 'eslint-plugin-svelte';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', 'dist/', 'resources/', '.tmp/'] },
+  { ignores: ['node_modules/', 'out/', 'dist/', 'resources/', '.tmp/', 'src-main/engine/kernels/simd/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...svelte.configs['flat/recommended'],

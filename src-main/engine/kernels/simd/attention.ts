@@ -1,0 +1,137 @@
+// AssemblyScript: causal multi-head self-attention on the fused projection layout.
+//
+// qkv [B, T, 3D] holds q | k | v for every position (head h = columns h·hd … h·hd+hd-1 of each third),
+// out [B, T, D] receives the heads concatenated, so the model needs no split / transpose ops around it.
+// stats [B, H, T, 2] keeps (row max, 1 / row sum) of the softmax so the backward pass can rebuild P.
+// Keys are processed four at a time: four dot products land in one vector, so exp and the softmax
+// algebra run on full SIMD lanes.
+import { axpy, dot, expNeg, expNeg1, f32at } from './math';
+
+/** [a·k0, a·k1, a·k2, a·k3] for four rows k_j = k + j·stride (bytes), all of length n (multiple of 4). */
+@inline function dot4(a: usize, k: usize, stride: usize, n: i32): v128 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    const av = v128.load(a + o);
+    s0 = f32x4.add(s0, f32x4.mul(av, v128.load(k + o)));
+    s1 = f32x4.add(s1, f32x4.mul(av, v128.load(k + stride + o)));
+    s2 = f32x4.add(s2, f32x4.mul(av, v128.load(k + 2 * stride + o)));
+    s3 = f32x4.add(s3, f32x4.mul(av, v128.load(k + 3 * stride + o)));
+  }
+  const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+  const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+}
+
+export function attentionForward(
+  qkv: usize, out: usize, stats: usize, scores: usize, B: i32, T: i32, H: i32, hd: i32, scale: f32,
+): void {
+  const D = H * hd;
+  const stride = <usize>(3 * D) << 2;
+  const sc = f32x4.splat(scale);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const qBase = f32at(qkv, b * T * 3 * D + h * hd);
+      const kBase = qBase + (<usize>D << 2);
+      const vBase = kBase + (<usize>D << 2);
+      for (let t = 0; t < T; t++) {
+        const q = qBase + <usize>t * stride;
+        const n4 = (t + 1) & ~3;
+        let mx4 = f32x4.splat(-Infinity);
+        for (let s = 0; s < n4; s += 4) {
+          const d = f32x4.mul(dot4(q, kBase + <usize>s * stride, stride, hd), sc);
+          v128.store(f32at(scores, s), d);
+          mx4 = f32x4.max(mx4, d);
+        }
+        let mx = max(max(f32x4.extract_lane(mx4, 0), f32x4.extract_lane(mx4, 1)), max(f32x4.extract_lane(mx4, 2), f32x4.extract_lane(mx4, 3)));
+        for (let s = n4; s <= t; s++) {
+          const d = dot(q, kBase + <usize>s * stride, hd) * scale;
+          store<f32>(f32at(scores, s), d);
+          mx = max(mx, d);
+        }
+        const mm = f32x4.splat(mx);
+        let sum4 = f32x4.splat(0);
+        for (let s = 0; s < n4; s += 4) {
+          const e = expNeg(f32x4.sub(v128.load(f32at(scores, s)), mm));
+          v128.store(f32at(scores, s), e);
+          sum4 = f32x4.add(sum4, e);
+        }
+        let sum = f32x4.extract_lane(sum4, 0) + f32x4.extract_lane(sum4, 1) + f32x4.extract_lane(sum4, 2) + f32x4.extract_lane(sum4, 3);
+        for (let s = n4; s <= t; s++) {
+          const e = expNeg1(load<f32>(f32at(scores, s)) - mx);
+          store<f32>(f32at(scores, s), e);
+          sum += e;
+        }
+        const inv: f32 = 1.0 / sum;
+        const o = f32at(out, (b * T + t) * D + h * hd);
+        memory.fill(o, 0, <usize>hd << 2);
+        for (let s = 0; s <= t; s++) axpy(o, load<f32>(f32at(scores, s)) * inv, vBase + <usize>s * stride, hd);
+        const st = f32at(stats, ((b * H + h) * T + t) * 2);
+        store<f32>(st, mx);
+        store<f32>(st, inv, 4);
+      }
+    }
+  }
+}
+
+/**
+ * Backward of attentionForward. dqkv [B, T, 3D] is overwritten. With P rebuilt from stats:
+ *   Δ_t = dO_t·O_t;  ds = P ⊙ (dO·Vᵀ − Δ);  dQ = scale·ds·K;  dK = scale·dsᵀ·Q;  dV = Pᵀ·dO.
+ * `scratch` holds two rows of T floats (p and ds of the current query row).
+ */
+export function attentionBackward(
+  qkv: usize, out: usize, stats: usize, dout: usize, dqkv: usize, scratch: usize,
+  B: i32, T: i32, H: i32, hd: i32, scale: f32,
+): void {
+  const D = H * hd;
+  const stride = <usize>(3 * D) << 2;
+  const pRow = scratch;
+  const dsRow = scratch + (<usize>(T + 4) << 2);
+  const sc = f32x4.splat(scale);
+  memory.fill(dqkv, 0, <usize>(B * T * 3 * D) << 2);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const off = b * T * 3 * D + h * hd;
+      const qBase = f32at(qkv, off);
+      const kBase = qBase + (<usize>D << 2);
+      const vBase = kBase + (<usize>D << 2);
+      const dqBase = f32at(dqkv, off);
+      const dkBase = dqBase + (<usize>D << 2);
+      const dvBase = dkBase + (<usize>D << 2);
+      for (let t = 0; t < T; t++) {
+        const q = qBase + <usize>t * stride;
+        const dq = dqBase + <usize>t * stride;
+        const dO = f32at(dout, (b * T + t) * D + h * hd);
+        const st = f32at(stats, ((b * H + h) * T + t) * 2);
+        const mx = load<f32>(st);
+        const inv = load<f32>(st, 4);
+        const delta = dot(dO, f32at(out, (b * T + t) * D + h * hd), hd);
+        const n4 = (t + 1) & ~3;
+        const mm = f32x4.splat(mx);
+        const iv = f32x4.splat(inv);
+        const dl = f32x4.splat(delta);
+        for (let s = 0; s < n4; s += 4) {
+          const p = f32x4.mul(expNeg(f32x4.sub(f32x4.mul(dot4(q, kBase + <usize>s * stride, stride, hd), sc), mm)), iv);
+          const dp = dot4(dO, vBase + <usize>s * stride, stride, hd);
+          v128.store(f32at(pRow, s), p);
+          v128.store(f32at(dsRow, s), f32x4.mul(f32x4.mul(p, f32x4.sub(dp, dl)), sc));
+        }
+        for (let s = n4; s <= t; s++) {
+          const p = expNeg1(dot(q, kBase + <usize>s * stride, hd) * scale - mx) * inv;
+          store<f32>(f32at(pRow, s), p);
+          store<f32>(f32at(dsRow, s), p * (dot(dO, vBase + <usize>s * stride, hd) - delta) * scale);
+        }
+        for (let s = 0; s <= t; s++) {
+          const sOff = <usize>s * stride;
+          const ds = load<f32>(f32at(dsRow, s));
+          axpy(dq, ds, kBase + sOff, hd);
+          axpy(dkBase + sOff, ds, q, hd);
+          axpy(dvBase + sOff, load<f32>(f32at(pRow, s)), dO, hd);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,6 @@
+// AssemblyScript entry point of the SIMD kernel module (compiled by ../compile.ts).
+export { attentionForward, attentionBackward } from './attention';
+export {
+  geluForward, geluBackward, layerNormForward, layerNormBackward, softmaxXentForward, softmaxXentBackward,
+  embeddingForward, embeddingBackward, transpose2d, columnSum,
+} from './pointwise';

@@ -1,0 +1,168 @@
+/**
+ * Training the toy GPT (SPEC §1.2): AdamW, warmup + cosine, global clip, evaluation on a fixed set of
+ * validation windows every `evalEvery` steps, best-validation checkpoint, and a resumable training state
+ * written at every evaluation. Batches are a pure function of (seed, step), so a run resumed from its last
+ * state replays exactly the steps an uninterrupted run would have taken.
+ */
+import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
+import type { LmTrainConfig } from '../../../src-shared/lm.ts';
+import { softmaxCrossEntropy } from '../kernels/ops.ts';
+import { loadTrainingState, saveLmModel, saveTrainingState } from '../io/lmCheckpoint.ts';
+import { AdamW, cosineLr, decayMatricesOnly } from '../optim.ts';
+import { ProgressMeter, type Progress } from '../progress.ts';
+import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, type Batch, type TokenSplit } from '../text/index.ts';
+import { Gpt } from './gpt.ts';
+
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
+}
+
+export class CancelledError extends Error {
+  override name = 'CancelledError';
+}
+
+export interface LmEvalPoint {
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+  lr: number;
+  isBest: boolean;
+}
+
+export interface LmTrainOptions {
+  config: LmTrainConfig;
+  /** Run folder: `state.safetensors` (resume) and `best/` (model folder of the best validation step). */
+  outDir: string;
+  onProgress?: (p: Progress & { loss: number; lr: number }) => void;
+  onEval?: (e: LmEvalPoint) => void;
+  /** Checked between steps; on abort the current state is saved so the run can resume. */
+  signal?: AbortSignal;
+}
+
+export interface LmTrainResult {
+  steps: number;
+  params: number;
+  trainLoss: number;
+  valLoss: number;
+  bestStep: number;
+  finalValLoss: number;
+  checkpoint: string;
+  tokensPerSecond: number;
+  resumedFrom: number;
+  corpus: { name: string; chars: number; sha256: string };
+}
+
+export const BEST_DIR = 'best';
+
+/** Mean cross-entropy (nats/token) of `gpt` over fixed batches, without gradients. */
+export function evaluateLoss(gpt: Gpt, batches: Batch[]): number {
+  let total = 0;
+  for (const b of batches) {
+    total += tf.tidy(() => {
+      const x = tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32');
+      const logits = gpt.forward(x).reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
+      return softmaxCrossEntropy(logits, tf.tensor1d(b.targets, 'int32')).dataSync()[0];
+    });
+  }
+  return total / batches.length;
+}
+
+export function lossOnBatch(gpt: Gpt, b: Batch): tf.Scalar {
+  const x = tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32');
+  const logits = gpt.forward(x).reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
+  return softmaxCrossEntropy(logits, tf.tensor1d(b.targets, 'int32'));
+}
+
+export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
+  const { config, outDir } = opts;
+  const { model, schedule: s, seed } = config;
+  if (s.seqLen > model.contextLength) throw new Error(`seqLen ${s.seqLen} exceeds the model context ${model.contextLength}`);
+
+  const corpus = loadCorpus(config.corpus);
+  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, {
+    trainFraction: config.trainFraction,
+    corpusName: corpus.name,
+  });
+  const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
+
+  const gpt = Gpt.init(model, seed);
+  const opt = new AdamW(gpt.params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: decayMatricesOnly(s.weightDecay) });
+  let step = 0;
+  let best = { valLoss: Infinity, step: 0 };
+  const resumed = loadTrainingState(outDir);
+  if (resumed) {
+    for (const [name, v] of Object.entries(gpt.params)) {
+      const values = resumed.params[name];
+      if (!values || values.length !== v.size) throw new Error(`training state in ${outDir} does not match this model (${name})`);
+      v.assign(tf.tensor(values, v.shape));
+    }
+    opt.loadState(resumed.state.step, resumed.optimizer);
+    tf.dispose(Object.values(resumed.optimizer));
+    step = resumed.state.step;
+    best = resumed.state.extra.best as typeof best;
+  }
+  const resumedFrom = step;
+
+  const vars = Object.values(gpt.params);
+  const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
+  const meter = new ProgressMeter(s.steps, step);
+  const tokensPerStep = s.batchSize * s.seqLen;
+  let recent: number[] = [];
+  let lastLoss = NaN;
+  let lr = 0;
+
+  const saveState = () => saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best } });
+  try {
+    while (step < s.steps) {
+      if (opts.signal?.aborted) {
+        saveState();
+        throw new CancelledError(`cancelled at step ${step}`);
+      }
+      step += 1;
+      lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
+      const batch = batchForStep(splits.train as TokenSplit, seed, step, s.batchSize, s.seqLen);
+      lastLoss = tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => lossOnBatch(gpt, batch), vars);
+        const named: Record<string, tf.Tensor> = {};
+        for (const [varName, g] of Object.entries(grads)) named[keyOf.get(varName)!] = g;
+        const loss = value.dataSync()[0];
+        if (Number.isFinite(loss)) opt.apply(named, lr, s.gradClip);
+        return loss;
+      });
+      if (!Number.isFinite(lastLoss)) {
+        throw new TrainingDivergedError(`training loss became ${lastLoss} at step ${step} (lr ${lr.toExponential(2)}); the run stops here and its last checkpoint is kept`);
+      }
+      recent.push(lastLoss);
+      opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: lastLoss, lr });
+
+      if (step % s.evalEvery === 0 || step === s.steps) {
+        const valLoss = evaluateLoss(gpt, evalSet);
+        const trainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
+        recent = [];
+        const isBest = valLoss < best.valLoss;
+        if (isBest) {
+          best = { valLoss, step };
+          saveLmModel(path.join(outDir, BEST_DIR), gpt, { step: String(step), val_loss: String(valLoss) });
+        }
+        saveState();
+        opts.onEval?.({ step, trainLoss, valLoss, lr, isBest });
+      }
+    }
+    return {
+      steps: step,
+      params: gpt.numParams(),
+      trainLoss: lastLoss,
+      valLoss: best.valLoss,
+      bestStep: best.step,
+      finalValLoss: evaluateLoss(gpt, evalSet),
+      checkpoint: path.join(outDir, BEST_DIR),
+      tokensPerSecond: meter.rate() * tokensPerStep,
+      resumedFrom,
+      corpus: { name: corpus.name, chars: corpus.source.chars, sha256: corpus.source.sha256 },
+    };
+  } finally {
+    opt.dispose();
+    gpt.dispose();
+  }
+}
