@@ -39,6 +39,7 @@ import {
   markInterruptedRuns,
   requireRun,
   setProgress,
+  setRunBackend,
   startRun,
   updateRunStatus,
   type InterruptOptions,
@@ -129,6 +130,9 @@ export class Store {
     options?: { backend?: string | null; ownerPid?: number; ownerHost?: string },
   ): RunRecord {
     return startRun(this.db, id, options, this.now());
+  }
+  setRunBackend(id: string, backend: string): void {
+    setRunBackend(this.db, id, backend, this.now());
   }
   setProgress(id: string, progress: RunProgress): boolean {
     return setProgress(this.db, id, progress, this.now());

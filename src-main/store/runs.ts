@@ -233,6 +233,16 @@ export function startRun(
   return updateRunStatus(db, id, 'running', options, now);
 }
 
+/** Records the compute backend a running job reported once it had initialised (e.g. 'wasm'). */
+export function setRunBackend(db: Db, id: string, backend: string, now: Date = new Date()): void {
+  const result = cachedStatement(db, 'UPDATE runs SET backend = ?, updated_at = ? WHERE id = ?').run(
+    backend,
+    now.toISOString(),
+    id,
+  );
+  if (result.changes === 0) requireRun(db, id);
+}
+
 export function finishRun(db: Db, id: string, summary: unknown, now: Date = new Date()): RunRecord {
   return updateRunStatus(db, id, 'completed', { summary }, now);
 }

@@ -1,0 +1,72 @@
+/** What every CLI command shares: global options, the service, and running a job in the foreground. */
+import type { JobSpec } from '../../src-shared/jobs.ts';
+import { ScalarService } from '../api/service.ts';
+import { prepareDataDir, type RunRecord } from '../store/index.ts';
+import { ProgressLine } from './terminal.ts';
+
+export const GLOBAL_OPTIONS = {
+  'data-dir': { type: 'string' },
+  backend: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export interface GlobalFlags {
+  'data-dir'?: string;
+  backend?: string;
+  json?: boolean;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function openService(flags: GlobalFlags): ScalarService {
+  const layout = prepareDataDir({ dataDir: flags['data-dir'] });
+  return new ScalarService({ dataDir: layout.root, mode: 'cli', backend: flags.backend });
+}
+
+/** Human output goes to stderr so that stdout's last line can be the --json object. */
+export function say(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/**
+ * Runs (or resumes) a job in the foreground with a progress line. Ctrl-C cancels it; a cancelled job keeps
+ * its saved state and can be resumed with `scalar resume <run-id>`.
+ */
+export async function runInForeground(
+  service: ScalarService,
+  start: { spec: JobSpec; name?: string; parentId?: string } | { resume: string },
+): Promise<RunRecord> {
+  const line = new ProgressLine();
+  let runId = '';
+  const off = service.onEvent((e) => {
+    if (e.runId !== runId) return;
+    if (e.type === 'progress') line.update(e.progress);
+    else if (e.type === 'log') line.log(e.message);
+  });
+  const run = 'resume' in start ? service.jobs.resume(start.resume) : service.jobs.submit(start.spec, { name: start.name, parentId: start.parentId });
+  runId = run.id;
+  line.log(`${'resume' in start ? 'resuming' : 'started'} run ${runId}`);
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    line.log('cancelling (state is saved; press Ctrl-C again to quit at once)...');
+    service.jobs.cancel(runId);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const done = await service.jobs.wait(runId);
+    line.end();
+    return done;
+  } finally {
+    process.off('SIGINT', onSigint);
+    off();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -1,0 +1,39 @@
+/** Entry of the `scalar` command: dispatches to the subcommands. */
+import { exportCommand, exportUsage, resumeCommand, resumeUsage, runsCommand, runsUsage } from './commands/runs.ts';
+import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
+import { say, UsageError } from './context.ts';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
+  'train-lm': { run: trainLmCommand, usage: trainLmUsage },
+  runs: { run: runsCommand, usage: runsUsage },
+  resume: { run: resumeCommand, usage: resumeUsage },
+  export: { run: exportCommand, usage: exportUsage },
+};
+
+function help(): string {
+  return ['usage: scalar <command> [options]   (every command takes --help)', '', ...Object.values(COMMANDS).map((c) => `  ${c.usage.split('\n')[0]}`)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    say(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    say(`unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      say(`scalar ${name}: ${e.message}\n\n${command.usage}`);
+      return 2;
+    }
+    say(`scalar ${name}: ${e.message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The job queue. Each job runs in its own worker thread (the engine never blocks the caller's event loop);
+ * the manager turns worker messages into store rows (status, progress, metrics, artifacts) and events.
+ * Jobs run one at a time by default: the wasm backend is single-threaded, and two jobs would share two cores.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
+import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
+import type { WorkerInit, WorkerMessage } from './protocol.ts';
+
+const BOOT = new URL('./boot.mjs', import.meta.url);
+const ENTRY = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+interface ActiveJob {
+  worker: Worker;
+  cancelFlag: Int32Array;
+  settled: boolean;
+}
+
+export interface JobManagerOptions {
+  concurrency?: number;
+  /** Forced compute backend for every job (else SCALAR_BACKEND / the ladder). */
+  backend?: string;
+}
+
+export class JobManager {
+  readonly events = new EventEmitter();
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly queue: string[] = [];
+  private readonly waiters = new Map<string, ((r: RunRecord) => void)[]>();
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: JobManagerOptions = {},
+  ) {
+    this.concurrency = options.concurrency ?? 1;
+    // Runs a killed process left 'running' become 'interrupted' and can be resumed.
+    store.markInterruptedRuns();
+  }
+
+  onEvent(listener: (e: JobEvent) => void): () => void {
+    this.events.on('event', listener);
+    return () => this.events.off('event', listener);
+  }
+
+  private emit(e: JobEvent): void {
+    this.events.emit('event', e);
+  }
+
+  /** Validates the spec, records a queued run and schedules it. */
+  submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
+    const parsed = JobSpecSchema.parse(spec);
+    const seed = 'config' in parsed ? parsed.config.seed : null;
+    const run = this.store.createRun({ kind: RUN_KIND_OF_JOB[parsed.kind], name: meta.name, parentId: meta.parentId ?? null, config: parsed, seed });
+    this.queue.push(run.id);
+    this.emit({ type: 'status', runId: run.id, status: 'queued' });
+    this.pump();
+    return run;
+  }
+
+  /** Re-queues a failed, cancelled or interrupted run; its worker continues from the run's saved state. */
+  resume(runId: string): RunRecord {
+    const run = this.store.requireRun(runId);
+    if (!['failed', 'cancelled', 'interrupted'].includes(run.status)) {
+      throw new Error(`run ${runId} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`);
+    }
+    const queued = this.store.updateRunStatus(runId, 'queued');
+    this.queue.push(runId);
+    this.emit({ type: 'status', runId, status: 'queued' });
+    this.pump();
+    return queued;
+  }
+
+  cancel(runId: string): void {
+    const job = this.active.get(runId);
+    if (job) {
+      Atomics.store(job.cancelFlag, 0, 1);
+      return;
+    }
+    const i = this.queue.indexOf(runId);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      this.settle(this.store.updateRunStatus(runId, 'cancelled'));
+    }
+  }
+
+  /** Resolves when the run reaches a final or resumable state. */
+  wait(runId: string): Promise<RunRecord> {
+    const run = this.store.requireRun(runId);
+    if (!['queued', 'running'].includes(run.status) || (!this.active.has(runId) && !this.queue.includes(runId))) {
+      return Promise.resolve(run);
+    }
+    return new Promise((resolve) => this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), resolve]));
+  }
+
+  /** Cancels everything and waits for the workers to stop. */
+  async shutdown(): Promise<void> {
+    for (const id of [...this.queue]) this.cancel(id);
+    const running = [...this.active.keys()];
+    for (const id of running) this.cancel(id);
+    await Promise.all(running.map((id) => this.wait(id)));
+  }
+
+  private pump(): void {
+    while (this.active.size < this.concurrency && this.queue.length > 0) this.launch(this.queue.shift()!);
+  }
+
+  private launch(runId: string): void {
+    const run = this.store.requireRun(runId);
+    const spec = JobSpecSchema.parse(run.config);
+    const runDir = runArtifactsDir(this.store.dataDir, runId);
+    fs.mkdirSync(runDir, { recursive: true });
+    const cancelFlag = new SharedArrayBuffer(4);
+    const init: WorkerInit = { runId, spec, runDir, backend: this.options.backend, cancelFlag };
+    this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+    this.emit({ type: 'status', runId, status: 'running' });
+    const worker = new Worker(BOOT, { workerData: { entry: ENTRY, init } });
+    const job: ActiveJob = { worker, cancelFlag: new Int32Array(cancelFlag), settled: false };
+    this.active.set(runId, job);
+    worker.on('message', (m: WorkerMessage) => void this.onMessage(runId, job, m));
+    worker.on('error', (err) => this.finish(runId, job, () => this.store.failRun(runId, `worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (!job.settled) this.finish(runId, job, () => this.store.failRun(runId, `worker exited with code ${code} before finishing`));
+    });
+  }
+
+  private async onMessage(runId: string, job: ActiveJob, m: WorkerMessage): Promise<void> {
+    switch (m.type) {
+      case 'started':
+        this.store.setRunBackend(runId, m.backend.name);
+        this.emit({ type: 'log', runId, message: `backend ${m.backend.name} (${m.backend.detail}, kernels ${m.backend.kernels})` });
+        break;
+      case 'progress':
+        this.store.setProgress(runId, { ...m.progress, rate: m.progress.stepsPerSecond, eta: m.progress.etaSeconds ?? undefined });
+        this.emit({ type: 'progress', runId, progress: m.progress });
+        break;
+      case 'metrics':
+        this.store.recordMetrics(runId, m.step, m.scope, m.values);
+        this.emit({ type: 'metrics', runId, step: m.step, scope: m.scope, values: m.values });
+        break;
+      case 'artifact':
+        await this.store.registerArtifact({ runId, kind: m.kind, name: m.name, meta: m.meta });
+        break;
+      case 'log':
+        this.emit({ type: 'log', runId, message: m.message });
+        break;
+      case 'done':
+        this.finish(runId, job, () => this.store.finishRun(runId, m.summary));
+        break;
+      case 'failed':
+        this.finish(runId, job, () =>
+          m.cancelled ? this.store.updateRunStatus(runId, 'cancelled', { error: m.error }) : this.store.failRun(runId, m.error),
+        );
+        break;
+    }
+  }
+
+  private finish(runId: string, job: ActiveJob, write: () => RunRecord): void {
+    if (job.settled) return;
+    job.settled = true;
+    const record = write();
+    this.active.delete(runId);
+    void job.worker.terminate();
+    this.settle(record);
+    this.pump();
+  }
+
+  private settle(record: RunRecord): void {
+    this.emit({ type: 'status', runId: record.id, status: record.status, error: record.error });
+    for (const resolve of this.waiters.get(record.id) ?? []) resolve(record);
+    this.waiters.delete(record.id);
+  }
+}

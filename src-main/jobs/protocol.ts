@@ -1,0 +1,23 @@
+/** Messages between the JobManager (main thread) and a job's worker thread. */
+import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
+import type { BackendReport } from '../engine/backend.ts';
+
+export interface WorkerInit {
+  runId: string;
+  spec: JobSpec;
+  /** The run's artifact folder: checkpoints and outputs go here, relative paths are reported back. */
+  runDir: string;
+  /** Forced backend (SCALAR_BACKEND semantics), if any. */
+  backend?: string;
+  /** Shared flag: set to 1 by the main thread to cancel, read by the worker between steps. */
+  cancelFlag: SharedArrayBuffer;
+}
+
+export type WorkerMessage =
+  | { type: 'started'; backend: BackendReport }
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'metrics'; step: number; scope: string; values: Record<string, number> }
+  | { type: 'artifact'; kind: string; name: string; meta?: Record<string, unknown> }
+  | { type: 'log'; message: string }
+  | { type: 'done'; summary: Record<string, unknown> }
+  | { type: 'failed'; error: string; errorName: string; cancelled: boolean };

@@ -1,0 +1,49 @@
+/** Job contracts: what can be started, and the progress/events a running job reports. */
+import { z } from 'zod';
+import { LmTrainConfigSchema } from './lm.ts';
+
+export const TrainLmJobSchema = z.object({
+  kind: z.literal('train-lm'),
+  config: LmTrainConfigSchema,
+});
+
+export const JobSpecSchema = z.discriminatedUnion('kind', [TrainLmJobSchema]);
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+export type JobKind = JobSpec['kind'];
+
+/** The run kind (store `runs.kind`) each job creates. */
+export const RUN_KIND_OF_JOB: Record<JobKind, string> = { 'train-lm': 'lm' };
+
+export const JobProgressSchema = z.object({
+  step: z.number(),
+  total: z.number(),
+  stepsPerSecond: z.number(),
+  /** Work units per second, e.g. tokens. */
+  unitsPerSecond: z.number(),
+  unit: z.string().default('tokens'),
+  elapsedSeconds: z.number(),
+  etaSeconds: z.number().nullable(),
+  /** Job-specific scalars shown beside the bar (e.g. loss, lr). */
+  values: z.record(z.string(), z.number()).default({}),
+  phase: z.string().optional(),
+});
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+export const JobEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('progress'), runId: z.string(), progress: JobProgressSchema }),
+  z.object({
+    type: z.literal('status'),
+    runId: z.string(),
+    status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted']),
+    error: z.string().nullable().optional(),
+  }),
+  z.object({
+    type: z.literal('metrics'),
+    runId: z.string(),
+    step: z.number(),
+    scope: z.string(),
+    values: z.record(z.string(), z.number()),
+  }),
+  z.object({ type: z.literal('log'), runId: z.string(), message: z.string() }),
+]);
+export type JobEvent = z.infer<typeof JobEventSchema>;
