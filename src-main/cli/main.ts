@@ -1,4 +1,5 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
+import { benchCommand, benchUsage } from './commands/bench.ts';
 import { exportCommand, exportUsage, resumeCommand, resumeUsage, runsCommand, runsUsage } from './commands/runs.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { say, UsageError } from './context.ts';
@@ -8,6 +9,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },
+  bench: { run: benchCommand, usage: benchUsage },
 };
 
 function help(): string {

@@ -1,0 +1,73 @@
+/**
+ * `bench lm`: AdamW training steps of ascii-64x4 at batch 32 × 128 on random tokens, timed like the peer's
+ * `gpt_train` (3 untimed warmup steps, then 30 timed ones; tokens/s over the timed steps).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LM_PRESETS } from '../../../src-shared/lm.ts';
+import { Gpt } from '../../engine/lm/gpt.ts';
+import { lossOnBatch } from '../../engine/lm/train.ts';
+import { AdamW, cosineLr, decayMatricesOnly } from '../../engine/optim.ts';
+import { Rng } from '../../engine/random.ts';
+import type { Batch } from '../../engine/text/index.ts';
+
+export function throughput(perStepMs: number[], tokensPerStep: number) {
+  const total = perStepMs.reduce((a, b) => a + b, 0);
+  const sorted = [...perStepMs].sort((a, b) => a - b);
+  return {
+    tokens_per_s: Math.round((10 * tokensPerStep * perStepMs.length) / (total / 1000)) / 10,
+    ms_per_step_mean: Math.round((100 * total) / perStepMs.length) / 100,
+    ms_per_step_median: Math.round(100 * sorted[Math.floor(sorted.length / 2)]) / 100,
+    tokens_per_step: tokensPerStep,
+    timed_steps: perStepMs.length,
+  };
+}
+
+export function benchLm(opts: { steps?: number; warmup?: number; batch?: number } = {}) {
+  const steps = opts.steps ?? 30;
+  const warmup = opts.warmup ?? 3;
+  const B = opts.batch ?? 32;
+  const config = LM_PRESETS['ascii-64x4'].model;
+  const T = config.contextLength;
+  const gpt = Gpt.init(config, 125);
+  const opt = new AdamW(gpt.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: decayMatricesOnly(0.1) });
+  const vars = Object.values(gpt.params);
+  const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
+  const rng = new Rng(126);
+  const randomBatch = (): Batch => {
+    const seq = Int32Array.from({ length: B * (T + 1) }, () => rng.int(config.vocabSize));
+    const inputs = new Int32Array(B * T);
+    const targets = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      inputs.set(seq.subarray(b * (T + 1), b * (T + 1) + T), b * T);
+      targets.set(seq.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
+    }
+    return { inputs, targets, starts: new Int32Array(B), batchSize: B, contextLength: T };
+  };
+  const losses: number[] = [];
+  const perStepMs: number[] = [];
+  for (let i = 1; i <= warmup + steps; i++) {
+    const batch = randomBatch();
+    const t0 = performance.now();
+    const loss = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => lossOnBatch(gpt, batch), vars);
+      const named: Record<string, tf.Tensor> = {};
+      for (const [n, g] of Object.entries(grads)) named[keyOf.get(n)!] = g;
+      opt.apply(named, cosineLr(i, 1e-3, 1e-5, 1000, 10000), 1.0);
+      return value.dataSync()[0];
+    });
+    if (i > warmup) {
+      perStepMs.push(performance.now() - t0);
+      losses.push(loss);
+    }
+  }
+  const params = gpt.numParams();
+  opt.dispose();
+  gpt.dispose();
+  return {
+    ...throughput(perStepMs, B * T),
+    params,
+    batch: [B, T],
+    loss_first: Math.round(losses[0] * 1e4) / 1e4,
+    loss_last: Math.round(losses[losses.length - 1] * 1e4) / 1e4,
+  };
+}
