@@ -1,18 +1,24 @@
 /** Job contracts: what can be started, and the progress/events a running job reports. */
 import { z } from 'zod';
 import { LmTrainConfigSchema } from './lm.ts';
+import { SaeTrainConfigSchema } from './sae.ts';
 
 export const TrainLmJobSchema = z.object({
   kind: z.literal('train-lm'),
   config: LmTrainConfigSchema,
 });
 
-export const JobSpecSchema = z.discriminatedUnion('kind', [TrainLmJobSchema]);
+export const TrainSaeJobSchema = z.object({
+  kind: z.literal('train-sae'),
+  config: SaeTrainConfigSchema,
+});
+
+export const JobSpecSchema = z.discriminatedUnion('kind', [TrainLmJobSchema, TrainSaeJobSchema]);
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobKind = JobSpec['kind'];
 
 /** The run kind (store `runs.kind`) each job creates. */
-export const RUN_KIND_OF_JOB: Record<JobKind, string> = { 'train-lm': 'lm' };
+export const RUN_KIND_OF_JOB: Record<JobKind, string> = { 'train-lm': 'lm', 'train-sae': 'sae' };
 
 export const JobProgressSchema = z.object({
   step: z.number(),

@@ -1,14 +1,18 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
 import { exportCommand, exportUsage, resumeCommand, resumeUsage, runsCommand, runsUsage } from './commands/runs.ts';
+import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
+import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
 import { say, UsageError } from './context.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
+  'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },
+  serve: { run: serveCommand, usage: serveUsage },
   bench: { run: benchCommand, usage: benchUsage },
 };
 

@@ -106,3 +106,11 @@ function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0].slice(0, 300);
 }
+
+/**
+ * tf.tidy for any result shape: tensors reachable from the returned object (values, arrays, nested objects)
+ * survive, every other tensor created inside is disposed.
+ */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as () => tf.TensorContainer) as T;
+}

@@ -33,8 +33,11 @@ export class AdamW {
     readonly config: AdamWConfig,
   ) {
     for (const [name, p] of Object.entries(params)) {
-      this.m[name] = tf.variable(tf.zerosLike(p), false);
-      this.v[name] = tf.variable(tf.zerosLike(p), false);
+      // tf.variable shares its initial tensor's data and leaves that tensor alive: let tidy dispose it.
+      tf.tidy(() => {
+        this.m[name] = tf.variable(tf.zerosLike(p), false);
+        this.v[name] = tf.variable(tf.zerosLike(p), false);
+      });
     }
   }
 

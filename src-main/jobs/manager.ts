@@ -9,6 +9,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
+import { resolveLmRef } from './lmRef.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
 const BOOT = new URL('./boot.mjs', import.meta.url);
@@ -18,6 +19,8 @@ interface ActiveJob {
   worker: Worker;
   cancelFlag: Int32Array;
   settled: boolean;
+  /** Messages are handled strictly in order (artifact hashing is async; 'done' must wait for it). */
+  inbox: Promise<void>;
 }
 
 export interface JobManagerOptions {
@@ -54,8 +57,14 @@ export class JobManager {
   /** Validates the spec, records a queued run and schedules it. */
   submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
     const parsed = JobSpecSchema.parse(spec);
+    let parentId = meta.parentId ?? null;
+    if (parsed.kind === 'train-sae') {
+      resolveLmRef(parsed.config.lm, this.store); // fail before queueing
+      // An SAE run trained on a stored LM run is that run's child.
+      if (!parentId && this.store.getRun(parsed.config.lm)) parentId = parsed.config.lm;
+    }
     const seed = 'config' in parsed ? parsed.config.seed : null;
-    const run = this.store.createRun({ kind: RUN_KIND_OF_JOB[parsed.kind], name: meta.name, parentId: meta.parentId ?? null, config: parsed, seed });
+    const run = this.store.createRun({ kind: RUN_KIND_OF_JOB[parsed.kind], name: meta.name, parentId, config: parsed, seed });
     this.queue.push(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
     this.pump();
@@ -115,16 +124,30 @@ export class JobManager {
     const runDir = runArtifactsDir(this.store.dataDir, runId);
     fs.mkdirSync(runDir, { recursive: true });
     const cancelFlag = new SharedArrayBuffer(4);
-    const init: WorkerInit = { runId, spec, runDir, backend: this.options.backend, cancelFlag };
+    let lmPath: string | undefined;
+    try {
+      if (spec.kind === 'train-sae') lmPath = resolveLmRef(spec.config.lm, this.store);
+    } catch (err) {
+      this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+      this.settle(this.store.failRun(runId, err));
+      return;
+    }
+    const init: WorkerInit = { runId, spec, runDir, lmPath, backend: this.options.backend, cancelFlag };
     this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
     this.emit({ type: 'status', runId, status: 'running' });
     const worker = new Worker(BOOT, { workerData: { entry: ENTRY, init } });
-    const job: ActiveJob = { worker, cancelFlag: new Int32Array(cancelFlag), settled: false };
+    const job: ActiveJob = { worker, cancelFlag: new Int32Array(cancelFlag), settled: false, inbox: Promise.resolve() };
     this.active.set(runId, job);
-    worker.on('message', (m: WorkerMessage) => void this.onMessage(runId, job, m));
+    worker.on('message', (m: WorkerMessage) => {
+      job.inbox = job.inbox
+        .then(() => this.onMessage(runId, job, m))
+        .catch((err: Error) => this.finish(runId, job, () => this.store.failRun(runId, `could not record the job's ${m.type} message: ${err.message}`)));
+    });
     worker.on('error', (err) => this.finish(runId, job, () => this.store.failRun(runId, `worker crashed: ${err.message}`)));
     worker.on('exit', (code) => {
-      if (!job.settled) this.finish(runId, job, () => this.store.failRun(runId, `worker exited with code ${code} before finishing`));
+      job.inbox = job.inbox.then(() => {
+        if (!job.settled) this.finish(runId, job, () => this.store.failRun(runId, `worker exited with code ${code} before finishing`));
+      });
     });
   }
 

@@ -7,6 +7,8 @@ export interface WorkerInit {
   spec: JobSpec;
   /** The run's artifact folder: checkpoints and outputs go here, relative paths are reported back. */
   runDir: string;
+  /** The job's language model folder, resolved from its config's `lm` reference. */
+  lmPath?: string;
   /** Forced backend (SCALAR_BACKEND semantics), if any. */
   backend?: string;
   /** Shared flag: set to 1 by the main thread to cancel, read by the worker between steps. */

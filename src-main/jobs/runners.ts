@@ -1,11 +1,17 @@
 /** Runs one job spec inside a worker: wires engine callbacks to worker messages. */
+import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { BackendReport } from '../engine/backend.ts';
+import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
+import { exportSaeSet } from '../engine/io/saelens.ts';
 import { trainLm } from '../engine/lm/train.ts';
+import { trainSaes } from '../engine/sae/train.ts';
 import type { WorkerMessage } from './protocol.ts';
 
 export interface JobContext {
+  runId: string;
   runDir: string;
+  lmPath?: string;
   signal: AbortSignal;
   post: (m: WorkerMessage) => void;
   backend: BackendReport;
@@ -26,6 +32,89 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
   switch (spec.kind) {
     case 'train-lm':
       return runTrainLm(spec, ctx);
+    case 'train-sae':
+      return runTrainSae(spec, ctx);
+  }
+}
+
+function progressMessage(p: { step: number; total: number; stepsPerSecond: number; unitsPerSecond: number; elapsedSeconds: number; etaSeconds: number }, values: Record<string, number>): WorkerMessage {
+  return {
+    type: 'progress',
+    progress: {
+      step: p.step,
+      total: p.total,
+      stepsPerSecond: p.stepsPerSecond,
+      unitsPerSecond: p.unitsPerSecond,
+      unit: 'tokens',
+      elapsedSeconds: p.elapsedSeconds,
+      etaSeconds: Number.isFinite(p.etaSeconds) ? p.etaSeconds : null,
+      values,
+    },
+  };
+}
+
+export const SAE_EXPORT_DIR = 'saes';
+
+async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: JobContext) {
+  if (!ctx.lmPath) throw new Error('train-sae needs a language model path');
+  const lm = loadLmModel(ctx.lmPath);
+  const due = throttled(250);
+  try {
+    const result = await trainSaes({
+      config: spec.config,
+      lm,
+      outDir: ctx.runDir,
+      signal: ctx.signal,
+      onProgress: (p) => {
+        if (due(p.step === p.total)) ctx.post(progressMessage(p, { loss: p.loss, l0: p.l0, lr: p.lr }));
+      },
+      onTrainMetrics: (step, scope, values) => ctx.post({ type: 'metrics', step, scope, values }),
+      onEval: (step, ev, extra) => {
+        for (const s of ev.saes) {
+          const values: Record<string, number> = {
+            mse: s.mse,
+            explained_variance: s.explained_variance,
+            l0: s.l0,
+            ce_loss_increase: s.ce_loss_increase,
+            kl_div: s.kl_div,
+            frac_alive: extra.frac_alive[s.hook],
+          };
+          s.l0_per_chunk?.forEach((c, i) => (values[`l0_chunk_${i}`] = c));
+          ctx.post({ type: 'metrics', step, scope: s.hook, values });
+        }
+        const run: Record<string, number> = { clean_ce: ev.clean_ce, compound_ce_loss_increase: ev.compound_ce_loss_increase, compound_kl_div: ev.compound_kl_div };
+        if (extra.jacobian_l1 !== undefined) run.jacobian_l1 = extra.jacobian_l1;
+        ctx.post({ type: 'metrics', step, scope: '', values: run });
+        ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } });
+      },
+    });
+    const folders = exportSaeSet(path.join(ctx.runDir, SAE_EXPORT_DIR), result.set, { runId: ctx.runId, modelName: path.basename(ctx.lmPath), contextSize: result.seqLen });
+    for (const f of folders) {
+      const isStaircase = !f.startsWith('blocks.');
+      ctx.post({ type: 'artifact', kind: 'sae', name: `${SAE_EXPORT_DIR}/${f}/${isStaircase ? 'staircase.safetensors' : 'sae_weights.safetensors'}`, meta: { folder: f } });
+    }
+    const ev = result.evaluation;
+    result.set.dispose();
+    return {
+      steps: result.steps,
+      seqLen: result.seqLen,
+      resumedFrom: result.resumedFrom,
+      params: result.params,
+      tokensPerSecond: result.tokensPerSecond,
+      lm: spec.config.lm,
+      arch: spec.config.arch,
+      setup: spec.config.setup,
+      cleanCe: ev.clean_ce,
+      compoundCeLossIncrease: ev.compound_ce_loss_increase,
+      compoundKlDiv: ev.compound_kl_div,
+      jacobianL1: result.jacobianL1,
+      lambdaNorm: spec.config.arch === 'jsae' ? spec.config.lambdaNorm : null,
+      bestSteps: result.bestSteps,
+      saes: ev.saes.map((s) => ({ ...s, frac_alive: result.fracAlive[s.hook] })),
+      exportDir: path.join(ctx.runDir, SAE_EXPORT_DIR),
+    };
+  } finally {
+    lm.dispose();
   }
 }
 
@@ -36,20 +125,7 @@ async function runTrainLm(spec: Extract<JobSpec, { kind: 'train-lm' }>, ctx: Job
     outDir: ctx.runDir,
     signal: ctx.signal,
     onProgress: (p) => {
-      if (!due(p.step === p.total)) return;
-      ctx.post({
-        type: 'progress',
-        progress: {
-          step: p.step,
-          total: p.total,
-          stepsPerSecond: p.stepsPerSecond,
-          unitsPerSecond: p.unitsPerSecond,
-          unit: 'tokens',
-          elapsedSeconds: p.elapsedSeconds,
-          etaSeconds: Number.isFinite(p.etaSeconds) ? p.etaSeconds : null,
-          values: { loss: p.loss, lr: p.lr },
-        },
-      });
+      if (due(p.step === p.total)) ctx.post(progressMessage(p, { loss: p.loss, lr: p.lr }));
     },
     onEval: (e) => {
       ctx.post({ type: 'metrics', step: e.step, scope: '', values: { train_loss: e.trainLoss, val_loss: e.valLoss, lr: e.lr } });

@@ -2,18 +2,18 @@
  * Language-model files. A model folder holds `model.safetensors` (Hugging Face GPT-2 tensor names, the tied
  * embedding stored once as `wte.weight`, matrices [in, out] as HF's Conv1D) and `config.json` (HF GPT-2 keys
  * plus a `scalar` block for what GPT-2 has no key for, e.g. DyT). A training folder additionally holds
- * `state.safetensors`: parameters plus AdamW moments and the step, enough to resume bit-for-bit.
+ * `state.safetensors` (see trainingState.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GptConfigSchema, type GptConfig } from '../../../src-shared/lm.ts';
 import { Gpt } from '../lm/gpt.ts';
-import { expectTensor, readSafetensorsFile, SafetensorsError, writeSafetensorsFile, type TensorInput } from './safetensors.ts';
+import { expectTensor, readSafetensorsFile, SafetensorsError, writeSafetensorsFile } from './safetensors.ts';
+import { tensorInputs, writeJsonAtomic } from './trainingState.ts';
 
 export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
-export const STATE_FILE = 'state.safetensors';
 
 export interface HfGpt2Config {
   model_type: 'gpt2';
@@ -91,12 +91,6 @@ export function expectedShapes(c: GptConfig): Record<string, number[]> {
   return shapes;
 }
 
-function tensorInputs(tensors: Record<string, tf.Tensor>): Record<string, TensorInput> {
-  const out: Record<string, TensorInput> = {};
-  for (const [name, t] of Object.entries(tensors)) out[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
-  return out;
-}
-
 export function saveLmModel(dir: string, gpt: Gpt, metadata: Record<string, string> = {}): void {
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensorsFile(path.join(dir, MODEL_FILE), tensorInputs(gpt.params), { format: 'pt', ...metadata });
@@ -132,44 +126,4 @@ export function loadLmModel(location: string): Gpt {
     tensors[name] = tf.tensor(t.data, shape, 'float32');
   }
   return Gpt.fromTensors(config, tensors);
-}
-
-export interface TrainingState {
-  step: number;
-  /** Trainer-specific scalars (best validation loss, its step, ...), restored verbatim on resume. */
-  extra: Record<string, unknown>;
-}
-
-/** Parameters + optimizer moments + step, written atomically (a killed process leaves the previous file). */
-export function saveTrainingState(
-  dir: string,
-  params: Record<string, tf.Tensor>,
-  optimizerState: Record<string, tf.Tensor>,
-  state: TrainingState,
-): void {
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [n, t] of Object.entries(params)) tensors[`param.${n}`] = t;
-  for (const [n, t] of Object.entries(optimizerState)) tensors[`opt.${n}`] = t;
-  writeSafetensorsFile(path.join(dir, STATE_FILE), tensorInputs(tensors), { state: JSON.stringify(state) });
-}
-
-export function loadTrainingState(dir: string): { params: Record<string, Float32Array>; optimizer: Record<string, tf.Tensor>; state: TrainingState } | null {
-  const file = path.join(dir, STATE_FILE);
-  if (!fs.existsSync(file)) return null;
-  const decoded = readSafetensorsFile(file);
-  const params: Record<string, Float32Array> = {};
-  const optimizer: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(decoded.tensors)) {
-    if (name.startsWith('param.')) params[name.slice(6)] = t.data as Float32Array;
-    else if (name.startsWith('opt.')) optimizer[name.slice(4)] = tf.tensor(t.data as Float32Array, t.shape);
-  }
-  const state = JSON.parse(decoded.metadata.state ?? 'null') as TrainingState | null;
-  if (!state) throw new Error(`${file}: training state has no step metadata`);
-  return { params, optimizer, state };
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
 }

@@ -12,4 +12,17 @@ export interface KernelExports {
   embeddingBackward(ids: number, dy: number, dtable: number, N: number, V: number, D: number): void;
   transpose2d(x: number, y: number, R: number, C: number): void;
   columnSum(x: number, y: number, N: number, C: number): void;
+  topkRows(pre: number, idx: number, val: number, N: number, F: number, k: number): void;
+  sparseDecode(idx: number, val: number, wDec: number, bDec: number, x: number, xhat: number, err: number, N: number, k: number, D: number): void;
+  topkSaeBackward(
+    x: number, bDec: number, idx: number, val: number, xhat: number, wDec: number, wEncT: number,
+    dWencT: number, dBenc: number, dWdec: number, dBdec: number,
+    N: number, k: number, D: number, F: number, scale: number, detachBelow: number,
+  ): void;
+  jacobianPenalty(
+    mode: number, idx1: number, val1: number, idx2: number, val2: number,
+    rows: number, wFc: number, cT: number, skipT: number, g: number, norm: number, rstd: number, gamma: number,
+    dRows: number, dCT: number, dSkipT: number, scratch: number, totalOut: number,
+    N: number, k: number, D: number, M: number, F1: number, F2: number, coef: number,
+  ): void;
 }

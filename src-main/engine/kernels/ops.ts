@@ -45,6 +45,12 @@ function memoize<K, V>(make: (key: K) => V): (key: K) => V {
 // y = x @ W + b. The wasm backend's matmul is fast only without transpose flags, so the SIMD path's gradient
 // materialises the transposes itself: dx = dy @ Wᵀ, dW = xᵀ @ dy.
 // ---------------------------------------------------------------------------------------------------------
+/** Identity in the forward pass, zero gradient (tfjs has no stop_gradient). */
+export const stopGradient = customOp(([x]) => ({
+  value: tf.clone(x),
+  gradFunc: (dy) => tf.zerosLike(dy),
+})) as <T extends tf.Tensor>(x: T) => T;
+
 const transposeSimd = customOp(([x]) => ({
   value: runScalarKernel('ScalarTranspose2D', { x })[0],
   gradFunc: (dy) => transposeSimd(dy),
@@ -110,8 +116,9 @@ const attentionSimd = memoize((nHead: number) =>
 export function causalSelfAttention(qkv: tf.Tensor3D, nHead: number): tf.Tensor3D {
   const [B, T, D3] = qkv.shape;
   const D = D3 / 3;
-  if (simd()) return attentionSimd(nHead)(qkv) as tf.Tensor3D;
   const hd = D / nHead;
+  // The kernel works on 4-lane vectors along the head dimension: other head sizes would read past each head.
+  if (simd() && hd % 4 === 0) return attentionSimd(nHead)(qkv) as tf.Tensor3D;
   const heads = (t: tf.Tensor) => t.reshape([B, T, nHead, hd]).transpose([0, 2, 1, 3]); // [B, H, T, hd]
   const [q, k, v] = tf.split(qkv, 3, -1).map(heads);
   const future = tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)); // 1 above the diagonal
@@ -153,7 +160,8 @@ const layerNormSimd = memoize((eps: number) =>
 
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const D = x.shape[x.shape.length - 1];
-  if (simd()) return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
+  // The kernel walks rows in 4-lane vectors: other widths would read and write past each row.
+  if (simd() && D % 4 === 0) return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }
@@ -174,8 +182,9 @@ function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
 }
 
 export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const [V] = table.shape;
-  if (!simd()) return tf.matMul(oneHotFloat(ids, V), table);
+  const [V, D] = table.shape;
+  // The gradient kernel accumulates rows in 4-lane vectors: other widths would write past each row.
+  if (!simd() || D % 4 !== 0) return tf.matMul(oneHotFloat(ids, V), table);
   // ids is not a differentiable input, but the gradient needs it: save() keeps it alive past the forward pass.
   const lookup = customOp(([t], save) => {
     save([ids]);

@@ -73,6 +73,50 @@ const kernels: Record<string, KernelBody> = {
     const [N, D] = dy.shape;
     k.embeddingBackward(call.input(ids), call.input(dy), call.output([vocab, D]), N, vocab, D);
   },
+  ScalarTopK(k, call, { pre }, { topk }) {
+    const [N, F] = pre.shape;
+    const idx = call.output([N, topk], 'int32');
+    const val = call.output([N, topk]);
+    k.topkRows(call.input(pre), idx, val, N, F, topk);
+  },
+  ScalarSparseDecode(k, call, { idx, val, wDec, bDec, x }) {
+    const [N, topk] = idx.shape;
+    const D = wDec.shape[1];
+    const xhat = call.output([N, D]);
+    const err = call.output([N]);
+    k.sparseDecode(call.input(idx), call.input(val), call.input(wDec), call.input(bDec), x ? call.input(x) : 0, xhat, err, N, topk, D);
+  },
+  ScalarTopKSaeBackward(k, call, { x, bDec, idx, val, xhat, wDec, wEncT }, { scale, detachBelow }) {
+    const [N, topk] = idx.shape;
+    const [F, D] = wDec.shape;
+    const dWencT = call.output([F, D]);
+    const dBenc = call.output([F]);
+    const dWdec = call.output([F, D]);
+    const dBdec = call.output([D]);
+    k.topkSaeBackward(
+      call.input(x), call.input(bDec), call.input(idx), call.input(val), call.input(xhat), call.input(wDec), call.input(wEncT),
+      dWencT, dBenc, dWdec, dBdec, N, topk, D, F, scale, detachBelow,
+    );
+  },
+  /** mode 0: rows = A [F1, M]; modes 1 (DyT) / 2 (LN): rows = W_dec_mid [F1, D], with skipT = W_enc_postᵀ. */
+  ScalarJacobianPenalty(k, call, { idx1, val1, idx2, val2, rows, wFc, cT, skipT, g, norm, rstd, gamma }, { mode, coef }) {
+    const [N, topk] = idx1.shape;
+    const [F2, M] = cT.shape;
+    const F1 = rows.shape[0];
+    const D = wFc.shape[0];
+    const rowLen = mode === 0 ? M : D;
+    const dRows = call.output([F1, rowLen]);
+    const dCT = call.output([F2, M]);
+    const dSkipT = call.output(mode === 0 ? [1] : [F2, D]);
+    const total = call.output([1]);
+    const scratch = call.scratch(4 * (2 * topk + topk * (2 * D + 2 * M + topk) + D + 16));
+    const opt = (t: tf.TensorInfo | undefined) => (t ? call.input(t) : 0);
+    k.jacobianPenalty(
+      mode, call.input(idx1), call.input(val1), call.input(idx2), call.input(val2),
+      call.input(rows), call.input(wFc), call.input(cT), opt(skipT), call.input(g), opt(norm), opt(rstd), opt(gamma),
+      dRows, dCT, dSkipT, scratch, total, N, topk, D, M, F1, F2, coef,
+    );
+  },
 };
 
 const registeredFor = new Set<string>();

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import type { LmTrainConfig } from '../../../src-shared/lm.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
-import { loadTrainingState, saveLmModel, saveTrainingState } from '../io/lmCheckpoint.ts';
+import { saveLmModel } from '../io/lmCheckpoint.ts';
+import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import { AdamW, cosineLr, decayMatricesOnly } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
 import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, type Batch, type TokenSplit } from '../text/index.ts';
@@ -90,17 +91,20 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   const opt = new AdamW(gpt.params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: decayMatricesOnly(s.weightDecay) });
   let step = 0;
   let best = { valLoss: Infinity, step: 0 };
+  let recent: number[] = [];
   const resumed = loadTrainingState(outDir);
   if (resumed) {
     for (const [name, v] of Object.entries(gpt.params)) {
       const values = resumed.params[name];
       if (!values || values.length !== v.size) throw new Error(`training state in ${outDir} does not match this model (${name})`);
-      v.assign(tf.tensor(values, v.shape));
+      tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // assign shares the tensor's data; tidy disposes the tensor
     }
     opt.loadState(resumed.state.step, resumed.optimizer);
     tf.dispose(Object.values(resumed.optimizer));
     step = resumed.state.step;
     best = resumed.state.extra.best as typeof best;
+    // Losses of the evaluation interval in progress (non-empty when a cancel saved the state between evaluations).
+    recent = (resumed.state.extra.recent as number[] | undefined) ?? [];
   }
   const resumedFrom = step;
 
@@ -108,11 +112,10 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
   const meter = new ProgressMeter(s.steps, step);
   const tokensPerStep = s.batchSize * s.seqLen;
-  let recent: number[] = [];
   let lastLoss = NaN;
   let lr = 0;
 
-  const saveState = () => saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best } });
+  const saveState = () => saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best, recent } });
   try {
     while (step < s.steps) {
       if (opts.signal?.aborted) {

@@ -4,3 +4,5 @@ export {
   geluForward, geluBackward, layerNormForward, layerNormBackward, softmaxXentForward, softmaxXentBackward,
   embeddingForward, embeddingBackward, transpose2d, columnSum,
 } from './pointwise';
+export { topkRows, sparseDecode, topkSaeBackward } from './sae';
+export { jacobianPenalty } from './jacobian';

@@ -1,0 +1,37 @@
+/**
+ * The built renderer is loaded from `app://renderer/` rather than file:// so that it has a real origin, the
+ * CSP arrives as a response header, and only files inside out/renderer can ever be read (the same path guard
+ * as web mode).
+ */
+import fs from 'node:fs/promises';
+import { protocol } from 'electron';
+import { contentSecurityPolicy } from '../server/security.ts';
+import { contentTypeOf, findStaticFile } from '../server/static.ts';
+
+export const APP_SCHEME = 'app';
+export const APP_ORIGIN = `${APP_SCHEME}://renderer`;
+
+/** Must run before the app is ready. */
+export function registerAppScheme(): void {
+  protocol.registerSchemesAsPrivileged([
+    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+  ]);
+}
+
+const RESPONSE_HEADERS = {
+  // IPC needs no network: connect-src stays at 'self'.
+  'Content-Security-Policy': contentSecurityPolicy(),
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+};
+
+export function serveRendererFrom(rendererDir: string): void {
+  protocol.handle(APP_SCHEME, async (request) => {
+    const url = new URL(request.url);
+    if (url.host !== 'renderer') return new Response('Not Found', { status: 404 });
+    const file = findStaticFile(rendererDir, url.pathname);
+    if (!file) return new Response('Not Found', { status: 404, headers: RESPONSE_HEADERS });
+    const body = await fs.readFile(file);
+    return new Response(body, { status: 200, headers: { ...RESPONSE_HEADERS, 'Content-Type': contentTypeOf(file) } });
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Resumable training state shared by every trainer: parameters + AdamW moments + the step + trainer-specific
+ * scalars, in one `state.safetensors` written atomically (a killed process leaves the previous file).
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readSafetensorsFile, writeSafetensorsFile, type TensorInput } from './safetensors.ts';
+
+export const STATE_FILE = 'state.safetensors';
+
+export function tensorInputs(tensors: Record<string, tf.Tensor>): Record<string, TensorInput> {
+  const out: Record<string, TensorInput> = {};
+  for (const [name, t] of Object.entries(tensors)) out[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
+  return out;
+}
+
+export interface TrainingState {
+  step: number;
+  /** Trainer-specific scalars (best validation loss, its step, ...), restored verbatim on resume. */
+  extra: Record<string, unknown>;
+}
+
+export function saveTrainingState(
+  dir: string,
+  params: Record<string, tf.Tensor>,
+  optimizerState: Record<string, tf.Tensor>,
+  state: TrainingState,
+): void {
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [n, t] of Object.entries(params)) tensors[`param.${n}`] = t;
+  for (const [n, t] of Object.entries(optimizerState)) tensors[`opt.${n}`] = t;
+  writeSafetensorsFile(path.join(dir, STATE_FILE), tensorInputs(tensors), { state: JSON.stringify(state) });
+}
+
+export function loadTrainingState(dir: string): { params: Record<string, Float32Array>; optimizer: Record<string, tf.Tensor>; state: TrainingState } | null {
+  const file = path.join(dir, STATE_FILE);
+  if (!fs.existsSync(file)) return null;
+  const decoded = readSafetensorsFile(file);
+  const params: Record<string, Float32Array> = {};
+  const optimizer: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(decoded.tensors)) {
+    if (name.startsWith('param.')) params[name.slice(6)] = t.data as Float32Array;
+    else if (name.startsWith('opt.')) optimizer[name.slice(4)] = tf.tensor(t.data as Float32Array, t.shape);
+  }
+  const state = JSON.parse(decoded.metadata.state ?? 'null') as TrainingState | null;
+  if (!state) throw new Error(`${file}: training state has no step metadata`);
+  return { params, optimizer, state };
+}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+}

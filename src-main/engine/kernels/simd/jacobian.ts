@@ -1,0 +1,169 @@
+// AssemblyScript: the Jacobian SAE penalty λ·Σ|J|/k² and its gradient (SPEC §3.3), per token, over the
+// active latents only. Row-vector convention; K₁ = active upstream latents, K₂ = active downstream ones.
+//
+//   mode 0 (fflayer):  J = A[K₁] · diag(g) · Cᵀ[K₂]ᵀ                    A = W_dec_in W_fc,  C = W_pr W_enc_out
+//   mode 1 (ffblock, DyT) / mode 2 (ffblock, LayerNorm):
+//     R = W_dec_mid[K₁],  R′ = R·J_norm,  P = R′·W_fc
+//     J = (P ⊙ g) · Cᵀ[K₂]ᵀ + R · W_enc_postᵀ[K₂]ᵀ                       (MLP path + skip path)
+//   DyT: J_norm = diag(s), s = γα(1 − tanh²(αx));  LN: v·J_norm = γ/σ ⊙ (v − mean(v) − (v·ŷ/D)·ŷ)
+// g = gelu′ of the clean MLP pre-activation, s / ŷ / σ at the clean input. With S = coef·sign(J):
+//   dCᵀ[j_b] += Σ_a S_ab (P⊙g)_a      dW_enc_postᵀ[j_b] += Σ_a S_ab R_a
+//   d(P⊙g)_a = Σ_b S_ab Cᵀ[j_b]  →  dP = that ⊙ g  →  dR′_d = dP·W_fc[d, :]  →  dR = dR′·J_normᵀ + Σ_b S_ab W_enc_postᵀ[j_b]
+//   mode 0: dA[i_a] += dP_a;  modes 1–2: dW_dec_mid[i_a] += dR_a
+import { f32at } from './math';
+
+@inline function dotN(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let c = 0; c < n; c += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>c << 2)), v128.load(b + (<usize>c << 2))));
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+}
+
+@inline function axpyN(y: usize, w: f32, x: usize, n: i32): void {
+  const ww = f32x4.splat(w);
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(ww, v128.load(x + o))));
+  }
+}
+
+@inline function mulN(y: usize, x: usize, n: i32): void {
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(y + o, f32x4.mul(v128.load(y + o), v128.load(x + o)));
+  }
+}
+
+/** out = v·J_norm (forward == transposed form up to where γ sits; see callers). LN rank-1 form. */
+@inline function lnApply(out: usize, v: usize, yhat: usize, gamma: usize, rstd: f32, D: i32, gammaFirst: bool): void {
+  // forward (gammaFirst = false): out = γ/σ ⊙ (v − mean(v) − (v·ŷ/D) ŷ)
+  // transposed (gammaFirst = true): w = v ⊙ γ; out = (w − mean(w) − (w·ŷ/D) ŷ)/σ
+  let mean: f32 = 0;
+  let proj: f32 = 0;
+  for (let c = 0; c < D; c++) {
+    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
+    mean += x;
+    proj += x * load<f32>(f32at(yhat, c));
+  }
+  mean /= <f32>D;
+  proj /= <f32>D;
+  for (let c = 0; c < D; c++) {
+    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
+    const r = (x - mean - proj * load<f32>(f32at(yhat, c))) * rstd;
+    store<f32>(f32at(out, c), gammaFirst ? r : r * load<f32>(f32at(gamma, c)));
+  }
+}
+
+/**
+ * Writes Σ_tokens Σ|J|/k² (unweighted) to totalOut. Gradient outputs are overwritten: dRows [F1, rowLen] (dA in mode 0,
+ * dW_dec_mid otherwise), dCT [F2, M], dSkipT [F2, D] (mode ≥ 1). coef = λ/k² (·1/N for the mean convention).
+ * norm [N, D]: s (DyT) or ŷ (LN); rstd [N] (LN); gamma [D] (LN).
+ */
+export function jacobianPenalty(
+  mode: i32, idx1: usize, val1: usize, idx2: usize, val2: usize,
+  rows: usize, wFc: usize, cT: usize, skipT: usize, g: usize, norm: usize, rstd: usize, gamma: usize,
+  dRows: usize, dCT: usize, dSkipT: usize, scratch: usize, totalOut: usize,
+  N: i32, k: i32, D: i32, M: i32, F1: i32, F2: i32, coef: f32,
+): void {
+  const rowLen = mode == 0 ? M : D;
+  memory.fill(dRows, 0, <usize>(F1 * rowLen) << 2);
+  memory.fill(dCT, 0, <usize>(F2 * M) << 2);
+  if (mode != 0) memory.fill(dSkipT, 0, <usize>(F2 * D) << 2);
+  // scratch: a1[k] a2[k] (i32), Rn[k·D], P[k·M], S[k·k], dP[k·M], dR[k·D], tmp[D]
+  const a1 = scratch;
+  const a2 = a1 + (<usize>k << 2);
+  const Rn = a2 + (<usize>k << 2);
+  const P = Rn + (<usize>(k * D) << 2);
+  const S = P + (<usize>(k * M) << 2);
+  const dP = S + (<usize>(k * k) << 2);
+  const dR = dP + (<usize>(k * M) << 2);
+  const tmp = dR + (<usize>(k * D) << 2);
+  const invK2: f32 = 1.0 / <f32>(k * k);
+  let total: f32 = 0;
+  for (let n = 0; n < N; n++) {
+    let n1 = 0;
+    let n2 = 0;
+    for (let j = 0; j < k; j++) {
+      if (load<f32>(f32at(val1, n * k + j)) > 0) {
+        store<i32>(a1 + (<usize>n1 << 2), load<i32>(idx1 + (<usize>(n * k + j) << 2)));
+        n1++;
+      }
+      if (load<f32>(f32at(val2, n * k + j)) > 0) {
+        store<i32>(a2 + (<usize>n2 << 2), load<i32>(idx2 + (<usize>(n * k + j) << 2)));
+        n2++;
+      }
+    }
+    if (n1 == 0 || n2 == 0) continue;
+    const gn = f32at(g, n * M);
+    // P_a = (R′_a W_fc) ⊙ g   (mode 0: A[i_a] ⊙ g)
+    for (let a = 0; a < n1; a++) {
+      const i = load<i32>(a1 + (<usize>a << 2));
+      const pa = f32at(P, a * M);
+      if (mode == 0) {
+        memory.copy(pa, f32at(rows, i * M), <usize>M << 2);
+      } else {
+        const ra = f32at(Rn, a * D);
+        const src = f32at(rows, i * D);
+        if (mode == 1) {
+          memory.copy(ra, src, <usize>D << 2);
+          mulN(ra, f32at(norm, n * D), D);
+        } else {
+          lnApply(ra, src, f32at(norm, n * D), gamma, load<f32>(f32at(rstd, n)), D, false);
+        }
+        memory.fill(pa, 0, <usize>M << 2);
+        for (let d = 0; d < D; d++) axpyN(pa, load<f32>(f32at(ra, d)), f32at(wFc, d * M), M);
+      }
+      mulN(pa, gn, M);
+    }
+    // J and S = coef·sign(J)
+    for (let a = 0; a < n1; a++) {
+      const i = load<i32>(a1 + (<usize>a << 2));
+      for (let b = 0; b < n2; b++) {
+        const jj = load<i32>(a2 + (<usize>b << 2));
+        let J = dotN(f32at(P, a * M), f32at(cT, jj * M), M);
+        if (mode != 0) J += dotN(f32at(rows, i * D), f32at(skipT, jj * D), D);
+        total += Mathf.abs(J) * invK2;
+        store<f32>(f32at(S, a * k + b), J > 0 ? coef : J < 0 ? -coef : 0);
+      }
+    }
+    // dCᵀ[j_b] += Σ_a S_ab P_a ;  dSkipᵀ[j_b] += Σ_a S_ab R_a
+    for (let b = 0; b < n2; b++) {
+      const jj = load<i32>(a2 + (<usize>b << 2));
+      for (let a = 0; a < n1; a++) {
+        const sab = load<f32>(f32at(S, a * k + b));
+        if (sab == 0) continue;
+        axpyN(f32at(dCT, jj * M), sab, f32at(P, a * M), M);
+        if (mode != 0) axpyN(f32at(dSkipT, jj * D), sab, f32at(rows, load<i32>(a1 + (<usize>a << 2)) * D), D);
+      }
+    }
+    // dP_a = (Σ_b S_ab Cᵀ[j_b]) ⊙ g, then back to the rows
+    for (let a = 0; a < n1; a++) {
+      const i = load<i32>(a1 + (<usize>a << 2));
+      const dpa = f32at(dP, a * M);
+      memory.fill(dpa, 0, <usize>M << 2);
+      for (let b = 0; b < n2; b++) {
+        const sab = load<f32>(f32at(S, a * k + b));
+        if (sab != 0) axpyN(dpa, sab, f32at(cT, load<i32>(a2 + (<usize>b << 2)) * M), M);
+      }
+      mulN(dpa, gn, M);
+      if (mode == 0) {
+        axpyN(f32at(dRows, i * M), 1, dpa, M);
+        continue;
+      }
+      // dR′ = dP·W_fcᵀ, then through J_normᵀ, plus the skip path
+      const dra = f32at(dR, a * D);
+      for (let d = 0; d < D; d++) store<f32>(f32at(tmp, d), dotN(dpa, f32at(wFc, d * M), M));
+      if (mode == 1) {
+        memory.copy(dra, tmp, <usize>D << 2);
+        mulN(dra, f32at(norm, n * D), D);
+      } else {
+        lnApply(dra, tmp, f32at(norm, n * D), gamma, load<f32>(f32at(rstd, n)), D, true);
+      }
+      for (let b = 0; b < n2; b++) {
+        const sab = load<f32>(f32at(S, a * k + b));
+        if (sab != 0) axpyN(dra, sab, f32at(skipT, load<i32>(a2 + (<usize>b << 2)) * D), D);
+      }
+      axpyN(f32at(dRows, i * D), 1, dra, D);
+    }
+  }
+  store<f32>(totalOut, total);
+}

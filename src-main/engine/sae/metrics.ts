@@ -1,0 +1,132 @@
+/**
+ * SAE evaluation (SPEC §3.4, SAELens/SAEBench names), on fixed validation batches:
+ *   mse                 mean over tokens of Σ_d (x − x̂)²
+ *   explained_variance  1 − FVU, FVU = Σ_n ‖x_n − x̂_n‖² / Σ_n ‖x_n − x̄‖²   (pooled over the evaluation set)
+ *   l0                  mean number of non-zero codes per token
+ *   l0_per_chunk        staircase: mean number of active latents in each chunk c ≤ p (rows sum to ≈ l0)
+ *   ce_loss_increase    CE(with this SAE's reconstruction spliced in) − CE(clean), nats/token
+ *   kl_div              mean KL(clean ‖ spliced) of the next-token distributions
+ *   compound_*          the same with every SAE of the run spliced at once
+ * Splicing replaces the hook's value in the forward pass, so an ffblock `resid_mid` reconstruction feeds
+ * both the MLP and the skip path.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../backend.ts';
+import { softmaxCrossEntropy } from '../kernels/ops.ts';
+import type { Gpt } from '../lm/gpt.ts';
+import type { Batch } from '../text/index.ts';
+import type { SaeSet, SaeView } from './saeSet.ts';
+import { decode, encode } from './topk.ts';
+
+export interface SaeEval {
+  hook: string;
+  d_sae: number;
+  mse: number;
+  explained_variance: number;
+  l0: number;
+  ce_loss_increase: number;
+  kl_div: number;
+  l0_per_chunk: number[] | null;
+}
+
+export interface SetEval {
+  clean_ce: number;
+  saes: SaeEval[];
+  compound_ce_loss_increase: number;
+  compound_kl_div: number;
+}
+
+/** x̂ for activations of any leading shape [..., D]. */
+export function reconstruct(set: SaeSet, view: SaeView, x: tf.Tensor): tf.Tensor {
+  return tidy(() => {
+    const D = x.shape[x.shape.length - 1];
+    const w = set.weights(view);
+    const codes = encode(x.reshape([-1, D]) as tf.Tensor2D, w, view.k);
+    return decode(codes, w).reshape(x.shape);
+  });
+}
+
+function ceAndLogProbs(gpt: Gpt, b: Batch, patch?: Record<string, (x: tf.Tensor3D) => tf.Tensor3D>) {
+  return tidy(() => {
+    const logits = gpt.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), patch }).logits!;
+    const flat = logits.reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
+    return { ce: softmaxCrossEntropy(flat, tf.tensor1d(b.targets, 'int32')).dataSync()[0], logp: tf.logSoftmax(flat) };
+  });
+}
+
+/** Mean KL(P‖Q) per token from log-probabilities [N, V]. */
+function meanKl(logp: tf.Tensor2D, logq: tf.Tensor2D): number {
+  return tidy(() => tf.mean(tf.sum(tf.mul(tf.exp(logp), tf.sub(logp, logq)), -1)).dataSync()[0]);
+}
+
+export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval {
+  const views = set.views;
+  const acc = views.map(() => ({ err: 0, sumSq: 0, sum: null as Float64Array | null, n: 0, l0: 0, chunks: null as Float64Array | null, ce: 0, kl: 0 }));
+  let cleanCe = 0;
+  let compoundCe = 0;
+  let compoundKl = 0;
+  const spliceOne = (v: SaeView) => ({ [v.hook]: (x: tf.Tensor3D) => reconstruct(set, v, x) as tf.Tensor3D });
+  const spliceAll = Object.assign({}, ...views.map(spliceOne));
+
+  for (const b of batches) {
+    const clean = ceAndLogProbs(gpt, b);
+    cleanCe += clean.ce;
+    const acts = tidy(() => gpt.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), capture: views.map((v) => v.hook), stopAt: views[views.length - 1].hook }).cache);
+    views.forEach((v, i) => {
+      const a = acc[i];
+      const D = acts[v.hook].shape[2];
+      // Plain arrays out of one tidy: the slices, codes and reconstruction are freed here.
+      const { err, xs, idx, val } = tidy(() => {
+        const x = acts[v.hook].reshape([-1, D]) as tf.Tensor2D;
+        const w = set.weights(v);
+        const codes = encode(x, w, v.k);
+        const sq = tf.sum(tf.square(tf.sub(x, decode(codes, w)))).dataSync()[0];
+        return { err: sq, xs: x.dataSync(), idx: codes.idx.dataSync(), val: codes.val.dataSync() };
+      });
+      a.err += err;
+      a.sum ??= new Float64Array(D);
+      for (let t = 0; t < xs.length; t++) {
+        a.sum[t % D] += xs[t];
+        a.sumSq += xs[t] * xs[t];
+      }
+      a.n += xs.length / D;
+      if (v.chunk) a.chunks ??= new Float64Array(Math.ceil(v.width / v.chunk));
+      for (let j = 0; j < val.length; j++) {
+        if (val[j] <= 0) continue;
+        a.l0 += 1;
+        if (a.chunks && v.chunk) a.chunks[Math.floor(idx[j] / v.chunk)] += 1;
+      }
+      const spliced = ceAndLogProbs(gpt, b, spliceOne(v));
+      a.ce += spliced.ce - clean.ce;
+      a.kl += meanKl(clean.logp, spliced.logp);
+      spliced.logp.dispose();
+    });
+    const all = ceAndLogProbs(gpt, b, spliceAll);
+    compoundCe += all.ce - clean.ce;
+    compoundKl += meanKl(clean.logp, all.logp);
+    tf.dispose([all.logp, clean.logp, ...Object.values(acts)]);
+  }
+
+  const nb = batches.length;
+  return {
+    clean_ce: cleanCe / nb,
+    compound_ce_loss_increase: compoundCe / nb,
+    compound_kl_div: compoundKl / nb,
+    saes: views.map((v, i) => {
+      const a = acc[i];
+      // Σ_n ‖x_n − x̄‖² = Σ x² − n·‖x̄‖²
+      const meanSq = Array.from(a.sum!).reduce((s, t) => s + (t / a.n) ** 2, 0);
+      const totalVar = a.sumSq - a.n * meanSq;
+      return {
+        hook: v.hook,
+        d_sae: v.width,
+        mse: a.err / a.n,
+        explained_variance: 1 - a.err / totalVar,
+        l0: a.l0 / a.n,
+        ce_loss_increase: a.ce / nb,
+        kl_div: a.kl / nb,
+        l0_per_chunk: a.chunks ? Array.from(a.chunks, (c) => c / a.n) : null,
+      };
+    }),
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * TopK SAE (SPEC §3.1), row-vector convention, x [N, D]:
+ *
+ *   pre  = relu((x − b_dec) W_enc + b_enc)          W_enc [D, F], b_enc [F], W_dec [F, D], b_dec [D]
+ *   z    = pre masked to its k largest entries       (exactly k; lowest index wins ties; mask is constant)
+ *   xhat = z W_dec + b_dec                           (a gather-sum over the k active rows)
+ *   loss = mean_n Σ_d (x − xhat)²
+ *
+ * Codes are sparse: `idx` [N, k] int32 and `val` [N, k]. With SIMD kernels the gradient is computed
+ * explicitly in O(N·k·D); the tfjs formulation builds the dense code and differentiates it (the oracle).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../backend.ts';
+import { kernelMode, stopGradient, transpose2d } from '../kernels/ops.ts';
+import { runScalarKernel } from '../kernels/registry.ts';
+import { Rng } from '../random.ts';
+
+export interface SaeWeights {
+  wEnc: tf.Tensor2D;
+  bEnc: tf.Tensor1D;
+  wDec: tf.Tensor2D;
+  bDec: tf.Tensor1D;
+}
+
+export interface SparseCodes {
+  idx: tf.Tensor2D;
+  val: tf.Tensor2D;
+}
+
+/** W_dec ~ U(±√(6/D)) (Kaiming-uniform with fan_in D), W_enc = W_decᵀ as an independent copy. */
+export function initDictionary(width: number, dModel: number, rng: Rng): { wEnc: Float32Array; wDec: Float32Array } {
+  const bound = Math.sqrt(6 / dModel);
+  const wDec = rng.uniformArray(width * dModel, -bound, bound);
+  const wEnc = new Float32Array(width * dModel);
+  for (let f = 0; f < width; f++) for (let d = 0; d < dModel; d++) wEnc[d * width + f] = wDec[f * dModel + d];
+  return { wEnc, wDec };
+}
+
+/** pre = relu((x − b_dec) W_enc + b_enc), [N, F]. */
+export function encodePre(x: tf.Tensor2D, w: SaeWeights): tf.Tensor2D {
+  return tf.relu(tf.add(tf.matMul(tf.sub(x, w.bDec), w.wEnc), w.bEnc)) as tf.Tensor2D;
+}
+
+/** The k largest entries of each row, sorted descending (exactly k, lowest index first among equals). */
+export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
+  if (kernelMode() === 'simd') {
+    const [idx, val] = runScalarKernel('ScalarTopK', { pre }, { topk: k });
+    return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
+  }
+  const { values, indices } = tf.topk(pre, k, true); // tfjs documents lower-index-first for equal values
+  return { idx: indices as tf.Tensor2D, val: values as tf.Tensor2D };
+}
+
+export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
+  return tidy(() => topk(encodePre(x, w), k));
+}
+
+/** Dense codes [N, F] from sparse ones. */
+export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [N, k] = codes.idx.shape;
+    const oneHot = tf.cast(tf.oneHot(codes.idx.reshape([N * k]), width), 'float32').reshape([N, k, width]);
+    return tf.sum(tf.mul(oneHot, codes.val.reshape([N, k, 1])), 1) as tf.Tensor2D;
+  });
+}
+
+/** xhat = z W_dec + b_dec, by gathering the k active rows (SIMD) or as a dense matmul (tfjs). */
+export function decode(codes: SparseCodes, w: SaeWeights): tf.Tensor2D {
+  if (kernelMode() === 'simd') {
+    const [xhat] = runScalarKernel('ScalarSparseDecode', { idx: codes.idx, val: codes.val, wDec: w.wDec, bDec: w.bDec });
+    return xhat as tf.Tensor2D;
+  }
+  return tf.tidy(() => tf.add(tf.matMul(densify(codes, w.wDec.shape[0]), w.wDec), w.bDec) as tf.Tensor2D);
+}
+
+export interface TopkStepResult {
+  loss: number;
+  codes: SparseCodes;
+  /** Per-token summed squared error [N]. */
+  err: tf.Tensor1D;
+  grads: SaeWeights;
+}
+
+/**
+ * Loss and gradients of one TopK SAE on x [N, D]. `detachBelow`: dictionary rows below this index get no
+ * gradient (staircase `detach`). All returned tensors are owned by the caller.
+ */
+export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelow = 0): TopkStepResult {
+  const [N] = x.shape;
+  if (kernelMode() === 'simd') {
+    return tidy(() => {
+      const codes = topk(encodePre(x, w), k);
+      const [xhat, err] = runScalarKernel('ScalarSparseDecode', { idx: codes.idx, val: codes.val, wDec: w.wDec, bDec: w.bDec, x });
+      const [dWencT, dBenc, dWdec, dBdec] = runScalarKernel(
+        'ScalarTopKSaeBackward',
+        { x, bDec: w.bDec, idx: codes.idx, val: codes.val, xhat, wDec: w.wDec, wEncT: transpose2d(w.wEnc) },
+        { scale: 1 / N, detachBelow },
+      );
+      const loss = tf.mean(err).dataSync()[0];
+      const grads = { wEnc: transpose2d(dWencT as tf.Tensor2D), bEnc: dBenc as tf.Tensor1D, wDec: dWdec as tf.Tensor2D, bDec: dBdec as tf.Tensor1D };
+      return { loss, codes, err: err as tf.Tensor1D, grads };
+    });
+  }
+  return tidy(() => {
+    const F = w.wDec.shape[0];
+    const codes = topk(encodePre(x, w), k);
+    const mask = tf.cast(tf.greater(densify({ idx: codes.idx, val: tf.onesLike(codes.val) as tf.Tensor2D }, F), 0), 'float32');
+    const detached = (t: tf.Tensor2D, axis: 0 | 1) => {
+      if (detachBelow <= 0) return t;
+      const [a, b] = axis === 0 ? [t.slice([0, 0], [detachBelow, -1]), t.slice([detachBelow, 0], [-1, -1])] : [t.slice([0, 0], [-1, detachBelow]), t.slice([0, detachBelow], [-1, -1])];
+      return tf.concat([stopGradient(a), b], axis) as tf.Tensor2D;
+    };
+    const lossOf = (...p: tf.Tensor[]) => {
+      const [wEnc, bEnc, wDec, bDec] = p as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D];
+      const pre = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), detached(wEnc, 1)), bEnc));
+      const xhat = tf.add(tf.matMul(tf.mul(pre, mask), detached(wDec, 0)), bDec);
+      return tf.mean(tf.sum(tf.square(tf.sub(x, xhat)), -1)) as tf.Scalar;
+    };
+    const { value, grads } = tf.valueAndGrads(lossOf)([w.wEnc, w.bEnc, w.wDec, w.bDec]);
+    const xhat = decode(codes, w);
+    const err = tf.sum(tf.square(tf.sub(x, xhat)), -1) as tf.Tensor1D;
+    return {
+      loss: value.dataSync()[0],
+      codes,
+      err,
+      grads: { wEnc: grads[0] as tf.Tensor2D, bEnc: grads[1] as tf.Tensor1D, wDec: grads[2] as tf.Tensor2D, bDec: grads[3] as tf.Tensor1D },
+    };
+  });
+}

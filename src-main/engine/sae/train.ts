@@ -1,0 +1,253 @@
+/**
+ * Concurrent SAE training (SPEC §3.4): the LM is frozen; each step runs it once, every SAE of the run encodes
+ * the clean activation at its hook, the losses are summed (plus the JSAE Jacobian penalty), and one AdamW step
+ * with a global gradient clip updates all SAEs. Evaluation every `evalEvery` steps keeps the best checkpoint
+ * of each parameter group; the resumable state is written at every evaluation.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
+import { tidy } from '../backend.ts';
+import { loadTrainingState, saveTrainingState, tensorInputs } from '../io/trainingState.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
+import type { Gpt } from '../lm/gpt.ts';
+import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
+import { AdamW, cosineLr } from '../optim.ts';
+import { ProgressMeter, type Progress } from '../progress.ts';
+import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, type Batch } from '../text/index.ts';
+import { jacobianPenaltyStep } from './jacobian.ts';
+import { evaluateSaeSet, type SetEval } from './metrics.ts';
+import { SaeSet, type SaeView } from './saeSet.ts';
+import { topkSaeStep, type SparseCodes } from './topk.ts';
+
+export const BEST_DIR = 'best';
+
+export interface SaeTrainOptions {
+  config: SaeTrainConfig;
+  lm: Gpt;
+  outDir: string;
+  onProgress?: (p: Progress & { loss: number; l0: number; lr: number }) => void;
+  /** Training-loss points (per SAE scope and total) every few steps. */
+  onTrainMetrics?: (step: number, scope: string, values: Record<string, number>) => void;
+  onEval?: (step: number, evaluation: SetEval, extra: { jacobian_l1?: number; frac_alive: Record<string, number> }) => void;
+  signal?: AbortSignal;
+}
+
+export interface SaeTrainResult {
+  steps: number;
+  seqLen: number;
+  resumedFrom: number;
+  params: number;
+  tokensPerSecond: number;
+  evaluation: SetEval;
+  fracAlive: Record<string, number>;
+  jacobianL1: number | null;
+  bestSteps: Record<string, number>;
+  set: SaeSet;
+}
+
+/** Clean activations at `hooks`, each [N, D] (one frozen LM pass). */
+export function lmActivations(lm: Gpt, b: Batch, hooks: string[]): Record<string, tf.Tensor2D> {
+  return tidy(() => {
+    const { cache } = lm.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), capture: hooks, stopAt: hooks[hooks.length - 1] });
+    const D = lm.config.dModel;
+    return Object.fromEntries(hooks.map((h) => [h, cache[h].reshape([-1, D]) as tf.Tensor2D]));
+  });
+}
+
+/** Pads a slice's gradient to its dictionary's full size (rows [w, D] → [N, D], or columns [D, w] → [D, N]). */
+function padToDict(g: tf.Tensor2D, size: number, axis: 0 | 1): tf.Tensor2D {
+  const missing = size - g.shape[axis];
+  if (missing === 0) return g;
+  return tf.pad(g, axis === 0 ? [[0, missing], [0, 0]] : [[0, 0], [0, missing]]);
+}
+
+export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> {
+  const { config, lm, outDir } = opts;
+  const s = { ...config.schedule, seqLen: config.schedule.seqLen ?? lm.config.contextLength };
+  if (s.seqLen > lm.config.contextLength) throw new Error(`seqLen ${s.seqLen} exceeds the LM context ${lm.config.contextLength}`);
+  const corpus = loadCorpus(config.corpus);
+  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, { trainFraction: config.trainFraction, corpusName: corpus.name });
+  const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
+
+  const set = new SaeSet({ arch: config.arch, setup: config.setup, width: config.width, k: config.k, dModel: lm.config.dModel, nLayer: lm.config.nLayer, seed: config.seed });
+  const hooks = [...new Set(set.views.map((v) => v.hook))];
+  const params = set.params();
+  const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: () => 0 });
+  const paramOf = new Map<tf.Variable, string>(Object.entries(params).map(([n, v]) => [v, n]));
+  const tokensPerStep = s.batchSize * s.seqLen;
+
+  // Token count at which each latent last fired, for frac_alive (a latent is dead after deadWindowTokens).
+  const lastFired = new Map<string, Float64Array>(set.views.map((v) => [v.hook, new Float64Array(v.width).fill(-1)]));
+  let step = 0;
+  let best: Record<string, { loss: number; step: number }> = {};
+  const resumed = loadTrainingState(outDir);
+  if (resumed) {
+    for (const [name, v] of Object.entries(params)) {
+      const values = resumed.params[name];
+      if (!values || values.length !== v.size) throw new Error(`training state in ${outDir} does not match this SAE configuration (${name})`);
+      v.assign(tf.tensor(values, v.shape));
+    }
+    opt.loadState(resumed.state.step, resumed.optimizer);
+    tf.dispose(Object.values(resumed.optimizer));
+    step = resumed.state.step;
+    best = resumed.state.extra.best as typeof best;
+    const fired = resumed.state.extra.lastFired as Record<string, number[]>;
+    for (const [hook, arr] of Object.entries(fired)) lastFired.get(hook)?.set(arr);
+  }
+  const resumedFrom = step;
+  const meter = new ProgressMeter(s.steps, step);
+  const logEvery = Math.max(1, Math.round(s.evalEvery / 10));
+  const running = new Map<string, number>();
+  let lastJacobianL1 = 0;
+
+  const saveState = () =>
+    saveTrainingState(outDir, params, opt.stateTensors(), {
+      step,
+      extra: { best, lastFired: Object.fromEntries([...lastFired].map(([h, a]) => [h, Array.from(a)])) },
+    });
+
+  const groupLoss = (evaluation: SetEval, hooksOfGroup: string[]) =>
+    hooksOfGroup.reduce((sum, h) => sum + evaluation.saes.find((e) => e.hook === h)!.mse, 0);
+
+  const fracAlive = () => {
+    const tokensSeen = step * tokensPerStep;
+    const out: Record<string, number> = {};
+    for (const [hook, arr] of lastFired) {
+      let alive = 0;
+      for (const t of arr) if (t >= 0 && tokensSeen - t <= s.deadWindowTokens) alive++;
+      out[hook] = alive / arr.length;
+    }
+    return out;
+  };
+
+  try {
+    while (step < s.steps) {
+      if (opts.signal?.aborted) {
+        saveState();
+        throw new CancelledError(`cancelled at step ${step}`);
+      }
+      step += 1;
+      const lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
+      const batch = batchForStep(splits.train, config.seed, step, s.batchSize, s.seqLen);
+      const tokensBefore = (step - 1) * tokensPerStep;
+      const stepStats = tidy(() => {
+        const acts = lmActivations(lm, batch, hooks);
+        const grads = new Map<string, tf.Tensor>();
+        const add = (v: tf.Variable, g: tf.Tensor) => {
+          const name = paramOf.get(v)!;
+          grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
+        };
+        const losses: Record<string, number> = {};
+        const codes: Record<string, SparseCodes> = {};
+        let l0 = 0;
+        for (const v of set.views) {
+          const r = topkSaeStep(acts[v.hook], set.weights(v), v.k, v.detachBelow);
+          const N = dictSize(v);
+          add(v.dict.wEnc, padToDict(r.grads.wEnc, N, 1));
+          add(v.dict.wDec, padToDict(r.grads.wDec, N, 0));
+          add(v.bEnc, r.grads.bEnc);
+          add(v.bDec, r.grads.bDec);
+          losses[v.hook] = r.loss;
+          codes[v.hook] = r.codes;
+          l0 += recordFiring(lastFired.get(v.hook)!, r.codes.idx.dataSync(), r.codes.val.dataSync(), v.k, tokensBefore);
+        }
+        let penalty = 0;
+        let jacobianL1 = 0;
+        if (config.arch === 'jsae') {
+          for (const pair of set.pairs) {
+            const p = jacobianPenaltyStep(lm, set, pair, acts, codes, { lambda: config.lambda, norm: config.lambdaNorm });
+            penalty += p.penalty;
+            jacobianL1 += p.jacobianL1 / set.pairs.length;
+            for (const [v, g] of p.grads) add(v, g);
+          }
+        }
+        const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
+        if (Number.isFinite(total)) opt.apply(Object.fromEntries(grads), lr, s.gradClip);
+        return { total, losses, penalty, jacobianL1, l0: l0 / set.views.length };
+      });
+      if (!Number.isFinite(stepStats.total)) {
+        throw new TrainingDivergedError(`SAE training loss became ${stepStats.total} at step ${step} (lr ${lr.toExponential(2)})`);
+      }
+      lastJacobianL1 = stepStats.jacobianL1;
+      for (const [hook, loss] of Object.entries(stepStats.losses)) running.set(hook, (running.get(hook) ?? 0) + loss);
+      running.set('', (running.get('') ?? 0) + stepStats.total);
+      if (step % logEvery === 0) {
+        for (const [scope, sum] of running) opts.onTrainMetrics?.(step, scope, { train_loss: sum / logEvery });
+        running.clear();
+      }
+      opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: stepStats.total, l0: stepStats.l0, lr });
+
+      if (step % s.evalEvery === 0 || step === s.steps) {
+        const evaluation = evaluateSaeSet(lm, set, evalSet);
+        for (const g of set.groups) {
+          const loss = groupLoss(evaluation, g.hooks);
+          if (!(g.name in best) || loss < best[g.name].loss) {
+            best[g.name] = { loss, step };
+            saveGroup(outDir, set, g);
+          }
+        }
+        saveState();
+        opts.onEval?.(step, evaluation, { frac_alive: fracAlive(), jacobian_l1: config.arch === 'jsae' ? lastJacobianL1 : undefined });
+      }
+    }
+
+    // Report and export the best checkpoint of every group.
+    for (const g of set.groups) loadGroup(outDir, set, g);
+    const evaluation = evaluateSaeSet(lm, set, evalSet);
+    return {
+      steps: step,
+      seqLen: s.seqLen,
+      resumedFrom,
+      params: set.numParams(),
+      tokensPerSecond: meter.rate() * tokensPerStep,
+      evaluation,
+      fracAlive: fracAlive(),
+      jacobianL1: config.arch === 'jsae' ? lastJacobianL1 : null,
+      bestSteps: Object.fromEntries(Object.entries(best).map(([g, b]) => [g, b.step])),
+      set,
+    };
+  } catch (err) {
+    set.dispose();
+    throw err;
+  } finally {
+    opt.dispose();
+  }
+}
+
+function dictSize(v: SaeView): number {
+  return v.dict.wDec.shape[0];
+}
+
+/** Updates last-fired token counters from sparse codes; returns the mean l0 of the batch. */
+function recordFiring(lastFired: Float64Array, idx: Int32Array | Float32Array | Uint8Array, val: Float32Array | Int32Array | Uint8Array, k: number, tokensBefore: number): number {
+  let active = 0;
+  for (let j = 0; j < val.length; j++) {
+    if (val[j] <= 0) continue;
+    active++;
+    lastFired[idx[j]] = tokensBefore + Math.floor(j / k) + 1;
+  }
+  return active / (val.length / k);
+}
+
+function groupParams(set: SaeSet, g: { hooks: string[] }): Record<string, tf.Variable> {
+  const views = set.views.filter((v) => g.hooks.includes(v.hook));
+  const mine = new Set<tf.Variable>(views.flatMap((v) => [v.dict.wEnc, v.dict.wDec, v.bEnc, v.bDec]));
+  return Object.fromEntries(Object.entries(set.params()).filter(([, v]) => mine.has(v)));
+}
+
+function saveGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
+  fs.mkdirSync(path.join(outDir, BEST_DIR), { recursive: true });
+  writeSafetensorsFile(path.join(outDir, BEST_DIR, `${g.name}.safetensors`), tensorInputs(groupParams(set, g)));
+}
+
+function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
+  const file = path.join(outDir, BEST_DIR, `${g.name}.safetensors`);
+  const saved = readSafetensorsFile(file).tensors;
+  for (const [name, v] of Object.entries(groupParams(set, g))) {
+    const t = saved[name];
+    if (!t) throw new Error(`${file} lacks ${name}`);
+    v.assign(tf.tensor(t.data as Float32Array, v.shape));
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Which language model a job uses: a completed LM run id, `resources:<name>` (a model shipped with the app),
+ * or a model folder / model.safetensors path. Resolved on the main side (it needs the store) to a folder.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUNDLED_PREFIX, bundledModelsDir, listBundledModels } from '../resources.ts';
+import { runArtifactsDir, type Store } from '../store/index.ts';
+
+export function defaultLmRef(): string | null {
+  const bundled = listBundledModels();
+  return bundled.length ? `${BUNDLED_PREFIX}${bundled[0].name}` : null;
+}
+
+export function resolveLmRef(ref: string, store: Store): string {
+  if (ref.startsWith(BUNDLED_PREFIX)) {
+    const dir = path.join(bundledModelsDir(), ref.slice(BUNDLED_PREFIX.length));
+    if (!fs.existsSync(path.join(dir, 'config.json'))) {
+      const names = listBundledModels().map((m) => BUNDLED_PREFIX + m.name);
+      throw new Error(`no bundled model '${ref}' (available: ${names.join(', ') || 'none'})`);
+    }
+    return dir;
+  }
+  const run = store.getRun(ref);
+  if (run) {
+    if (run.kind !== 'lm' || run.status !== 'completed') throw new Error(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
+    return path.join(runArtifactsDir(store.dataDir, ref), 'best');
+  }
+  const p = path.resolve(ref);
+  const dir = p.endsWith('.safetensors') ? path.dirname(p) : p;
+  if (fs.existsSync(path.join(dir, 'config.json'))) return p;
+  throw new Error(`cannot find language model '${ref}': give a completed LM run id, ${BUNDLED_PREFIX}<name>, or a folder with config.json + model.safetensors`);
+}

@@ -1,0 +1,170 @@
+/**
+ * Web mode: the built renderer over HTTP plus the Api over a WebSocket, on 127.0.0.1 only. Every request
+ * needs the random token of this server instance (from the printed URL, or the cookie the first page load
+ * sets for the page's own assets); the WebSocket needs it in its URL. Remote use goes through an SSH tunnel.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Api } from '../../src-shared/api.ts';
+import {
+  checkUpgrade,
+  generateToken,
+  hostAllowed,
+  parseRequestUrl,
+  readCookie,
+  securityHeaders,
+  sessionCookie,
+  sessionCookieName,
+  tokenMatches,
+} from './security.ts';
+import { cacheControlFor, contentTypeOf, findStaticFile } from './static.ts';
+import { dispatchWireText, eventMessage } from './wire.ts';
+
+/** The only interface the server binds to. */
+export const LOOPBACK = '127.0.0.1';
+export const API_SOCKET_PATH = '/api';
+/** A request is a few hundred bytes; anything near this is not from our renderer. */
+const MAX_MESSAGE_BYTES = 1 << 20;
+
+export interface WebServerOptions {
+  api: Api;
+  /** Directory with the built renderer (index.html + assets/). */
+  rendererDir: string;
+  /** 0 or undefined: a free port. */
+  port?: number;
+  /** Injected by tests; a fresh random token otherwise. */
+  token?: string;
+}
+
+export interface WebServer {
+  /** The address actually bound (always 127.0.0.1). */
+  readonly address: string;
+  readonly port: number;
+  readonly token: string;
+  /** The page URL with the token: what the user opens. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
+  if (!fs.existsSync(`${options.rendererDir}/index.html`)) {
+    throw new Error(`no built renderer in ${options.rendererDir} (run 'npm run build' or 'scalar serve' without --no-build)`);
+  }
+  const token = options.token ?? generateToken();
+  let port = 0;
+  const server = http.createServer((req, res) => handleHttp(req, res, { port, token, rendererDir: options.rendererDir }));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const verdict = checkUpgrade(req, { port, token, path: API_SOCKET_PATH });
+    if (!verdict.ok) {
+      socket.end(`HTTP/1.1 ${verdict.status} ${verdict.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  wss.on('connection', (ws: WebSocket) => serveApiSocket(ws, options.api));
+  // Job events go to every connected page.
+  const offEvents = options.api.onEvent((event) => {
+    const frame = JSON.stringify(eventMessage(event));
+    for (const client of wss.clients) if (client.readyState === client.OPEN) client.send(frame);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, LOOPBACK, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    offEvents();
+    if (err.code === 'EADDRINUSE') throw new Error(`port ${options.port} on ${LOOPBACK} is already in use; choose another with --port`);
+    throw err;
+  });
+  const bound = server.address() as AddressInfo;
+  port = bound.port;
+
+  return {
+    address: bound.address,
+    port,
+    token,
+    url: `http://${LOOPBACK}:${port}/?token=${token}`,
+    close: async () => {
+      offEvents();
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function serveApiSocket(ws: WebSocket, api: Api): void {
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) {
+      ws.close(1003, 'text frames only');
+      return;
+    }
+    void dispatchWireText(api, data.toString()).then((response) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(response));
+    });
+  });
+  ws.on('error', () => ws.terminate());
+}
+
+interface HttpContext {
+  port: number;
+  token: string;
+  rendererDir: string;
+}
+
+function handleHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
+  for (const [name, value] of Object.entries(securityHeaders(ctx.port))) res.setHeader(name, value);
+  if (!hostAllowed(req.headers.host, ctx.port)) return sendText(res, 403, 'Forbidden: unknown Host header.');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendText(res, 405, 'Method Not Allowed');
+  }
+  const url = parseRequestUrl(req.url);
+  if (!url) return sendText(res, 400, 'Bad Request');
+  const queryToken = url.searchParams.get('token');
+  const authorised = tokenMatches(queryToken, ctx.token) || tokenMatches(readCookie(req.headers.cookie, sessionCookieName(ctx.port)), ctx.token);
+  if (!authorised) return sendUnauthorised(res);
+  if (tokenMatches(queryToken, ctx.token)) res.setHeader('Set-Cookie', sessionCookie(ctx.port, ctx.token));
+
+  // The raw path (before the query) goes to the guard: it does its own decoding and refuses `..`.
+  const rawPath = req.url!.split('?')[0]!;
+  const file = findStaticFile(ctx.rendererDir, rawPath);
+  if (!file) return sendText(res, 404, 'Not Found');
+  res.statusCode = 200;
+  res.setHeader('Content-Type', contentTypeOf(file));
+  res.setHeader('Cache-Control', cacheControlFor(rawPath));
+  res.setHeader('Content-Length', fs.statSync(file).size);
+  if (req.method === 'HEAD') return void res.end();
+  fs.createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res);
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(`${text}\n`);
+}
+
+const UNAUTHORISED_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SCALAR Workstation: access token needed</title></head>
+<body><h1>Access token needed</h1>
+<p>This SCALAR Workstation server only answers the link it printed when it started,
+<code>http://127.0.0.1:PORT/?token=&hellip;</code>. Copy the whole link from the terminal.</p></body></html>
+`;
+
+function sendUnauthorised(res: http.ServerResponse): void {
+  res.statusCode = 401;
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(UNAUTHORISED_PAGE);
+}

@@ -1,0 +1,63 @@
+/** SAE contracts: architectures, setups, training schedule and presets (SPEC §2–§3). */
+import { z } from 'zod';
+
+export const SAE_ARCHS = [
+  'topk',
+  'staircase',
+  'staircase-detach',
+  'staircase-untied',
+  'staircase-tied-all',
+  'staircase-shared-bias',
+  'jsae',
+] as const;
+export type SaeArch = (typeof SAE_ARCHS)[number];
+
+export const SAE_SETUPS = ['tblock', 'fflayer', 'ffblock'] as const;
+export type SaeSetup = (typeof SAE_SETUPS)[number];
+
+export const SaeScheduleSchema = z.object({
+  steps: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  /** Tokens per window; omitted = the LM's context length. */
+  seqLen: z.number().int().positive().optional(),
+  lr: z.number().positive().default(1e-3),
+  minLr: z.number().nonnegative().default(1e-4),
+  warmupSteps: z.number().int().nonnegative().default(750),
+  beta1: z.number().default(0.9),
+  beta2: z.number().default(0.95),
+  eps: z.number().default(1e-8),
+  gradClip: z.number().positive().default(1.0),
+  evalEvery: z.number().int().positive().default(500),
+  evalBatches: z.number().int().positive().default(4),
+  /** A latent is dead if it fired on none of the last this-many training tokens. */
+  deadWindowTokens: z.number().int().positive().default(1_000_000),
+});
+export type SaeSchedule = z.infer<typeof SaeScheduleSchema>;
+
+export const SaeTrainConfigSchema = z.object({
+  preset: z.string(),
+  /** The frozen language model: a run id, `resources:<name>` or a model folder path. */
+  lm: z.string(),
+  arch: z.enum(SAE_ARCHS),
+  setup: z.enum(SAE_SETUPS),
+  /** Latents per SAE (TopK, JSAE), or the chunk size n of a staircase (position p uses n·(p+1)). */
+  width: z.number().int().positive().default(512),
+  k: z.number().int().positive().default(10),
+  /** JSAE Jacobian penalty weight λ (loss += λ·Σ|J|/k²), in the `lambdaNorm` convention. */
+  lambda: z.number().nonnegative().default(16),
+  /** `mean`: penalty averaged over tokens (λ comparable across batch sizes); `sum`: summed (reference). */
+  lambdaNorm: z.enum(['mean', 'sum']).default('mean'),
+  schedule: SaeScheduleSchema,
+  corpus: z.string().default('builtin:brown'),
+  seed: z.number().int().nonnegative().default(0),
+  trainFraction: z.number().gt(0).lt(1).default(0.9),
+});
+export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
+
+export const SAE_PRESETS = {
+  /** Minutes on two CPU cores: enough for explained variance well above 0 on the bundled model. */
+  quick: SaeScheduleSchema.parse({ steps: 1500, batchSize: 32, warmupSteps: 150, evalEvery: 250, evalBatches: 4 }),
+  /** The paper schedule (SPEC §3.4): 7,500 steps of 128 × 128 tokens, warmup 750, cosine to 1e-4. */
+  paper: SaeScheduleSchema.parse({ steps: 7500, batchSize: 128, warmupSteps: 750, evalEvery: 500, evalBatches: 8 }),
+} satisfies Record<string, SaeSchedule>;
+export type SaePresetName = keyof typeof SAE_PRESETS;
