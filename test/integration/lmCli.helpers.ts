@@ -1,0 +1,55 @@
+/** Running the `scalar` CLI (bin/scalar.mjs) in child processes for the integration tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(REPO, 'bin', 'scalar.mjs');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The last stdout line parsed as JSON (the --json result), or null. */
+  json: unknown;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** stderr so far (progress and log lines). */
+  stderr(): string;
+  done: Promise<CliResult>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      let json: unknown = null;
+      try {
+        json = JSON.parse(last);
+      } catch {
+        json = null;
+      }
+      resolve({ code, signal, stdout, stderr, json });
+    });
+  });
+  return { child, stderr: () => stderr, done };
+}
+
+export function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  return startCli(args, env).done;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
