@@ -48,12 +48,18 @@ async function launch(args: string[]): Promise<number> {
   const electron = installedElectronBinary();
   if (electron) {
     process.stderr.write(`Electron found (${electron}): building and starting the desktop app\n`);
-    const electronVite = path.join(path.dirname(require.resolve('electron-vite/package.json')), 'bin', 'electron-vite.js');
+    const electronVite = path.join(
+      path.dirname(require.resolve('electron-vite/package.json')),
+      'bin',
+      'electron-vite.js',
+    );
     const built = await run(process.execPath, [electronVite, 'build']);
     if (built !== 0) return built;
     return run(electron, [PROJECT_ROOT, ...args]);
   }
-  process.stderr.write('Electron binary not installed (e.g. ELECTRON_SKIP_BINARY_DOWNLOAD=1): starting web mode, scalar serve\n');
+  process.stderr.write(
+    'Electron binary not installed (e.g. ELECTRON_SKIP_BINARY_DOWNLOAD=1): starting web mode, scalar serve\n',
+  );
   return run(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'scalar.mjs'), 'serve', ...args]);
 }
 

@@ -45,7 +45,9 @@ let service: ScalarService | undefined;
 let window: BrowserWindow | undefined;
 
 async function start(): Promise<void> {
-  const layout = prepareDataDir({ dataDir: typeof flags['data-dir'] === 'string' ? flags['data-dir'] : undefined });
+  const layout = prepareDataDir({
+    dataDir: typeof flags['data-dir'] === 'string' ? flags['data-dir'] : undefined,
+  });
   service = new ScalarService({
     dataDir: layout.root,
     mode: 'electron',

@@ -14,7 +14,10 @@ export const APP_ORIGIN = `${APP_SCHEME}://renderer`;
 /** Must run before the app is ready. */
 export function registerAppScheme(): void {
   protocol.registerSchemesAsPrivileged([
-    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+    {
+      scheme: APP_SCHEME,
+      privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true },
+    },
   ]);
 }
 
@@ -32,6 +35,9 @@ export function serveRendererFrom(rendererDir: string): void {
     const file = findStaticFile(rendererDir, url.pathname);
     if (!file) return new Response('Not Found', { status: 404, headers: RESPONSE_HEADERS });
     const body = await fs.readFile(file);
-    return new Response(body, { status: 200, headers: { ...RESPONSE_HEADERS, 'Content-Type': contentTypeOf(file) } });
+    return new Response(body, {
+      status: 200,
+      headers: { ...RESPONSE_HEADERS, 'Content-Type': contentTypeOf(file) },
+    });
   });
 }

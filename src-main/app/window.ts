@@ -41,7 +41,10 @@ export function applyDevServerCsp(devServerUrl: string): void {
   const origin = new URL(devServerUrl);
   const hmr = `ws://${origin.host}`;
   const policy = contentSecurityPolicy([hmr]).replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
-  session.defaultSession.webRequest.onHeadersReceived({ urls: [`${origin.origin}/*`] }, (details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [policy] } });
-  });
+  session.defaultSession.webRequest.onHeadersReceived(
+    { urls: [`${origin.origin}/*`] },
+    (details, callback) => {
+      callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [policy] } });
+    },
+  );
 }

@@ -20,13 +20,17 @@ function newestMtime(target: string): number {
   if (!stat) return 0;
   if (!stat.isDirectory()) return stat.mtimeMs;
   let newest = stat.mtimeMs;
-  for (const entry of fs.readdirSync(target)) newest = Math.max(newest, newestMtime(path.join(target, entry)));
+  for (const entry of fs.readdirSync(target))
+    newest = Math.max(newest, newestMtime(path.join(target, entry)));
   return newest;
 }
 
 export type RendererBuildState = 'missing' | 'stale' | 'fresh';
 
-export function rendererBuildState(outDir = RENDERER_OUT_DIR, sources = RENDERER_SOURCES): RendererBuildState {
+export function rendererBuildState(
+  outDir = RENDERER_OUT_DIR,
+  sources = RENDERER_SOURCES,
+): RendererBuildState {
   const built = fs.statSync(path.join(outDir, 'index.html'), { throwIfNoEntry: false });
   if (!built) return 'missing';
   const newestSource = Math.max(...sources.map(newestMtime));
@@ -38,11 +42,19 @@ export function rendererBuildState(outDir = RENDERER_OUT_DIR, sources = RENDERER
  * Vite's output goes to stderr so stdout stays clean for the server's own lines.
  */
 export async function buildRenderer(): Promise<void> {
-  const viteBin = path.join(path.dirname(createRequire(import.meta.url).resolve('vite/package.json')), 'bin', 'vite.js');
-  const child = spawn(process.execPath, [viteBin, 'build', '--config', RENDERER_VITE_CONFIG, '--logLevel', 'warn'], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', process.stderr, process.stderr],
-  });
+  const viteBin = path.join(
+    path.dirname(createRequire(import.meta.url).resolve('vite/package.json')),
+    'bin',
+    'vite.js',
+  );
+  const child = spawn(
+    process.execPath,
+    [viteBin, 'build', '--config', RENDERER_VITE_CONFIG, '--logLevel', 'warn'],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', process.stderr, process.stderr],
+    },
+  );
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', resolve);

@@ -61,7 +61,8 @@ export function checkUpgrade(
   if (url.pathname !== opts.path) return { ok: false, status: 404, reason: 'Not Found' };
   if (!hostAllowed(req.headers.host, opts.port)) return { ok: false, status: 403, reason: 'Forbidden' };
   if (!originAllowed(req.headers.origin, opts.port)) return { ok: false, status: 403, reason: 'Forbidden' };
-  if (!tokenMatches(url.searchParams.get('token'), opts.token)) return { ok: false, status: 401, reason: 'Unauthorized' };
+  if (!tokenMatches(url.searchParams.get('token'), opts.token))
+    return { ok: false, status: 401, reason: 'Unauthorized' };
   return { ok: true };
 }
 

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Api } from '../../src-shared/api.ts';
@@ -50,17 +51,23 @@ export interface WebServer {
 }
 
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
-  if (!fs.existsSync(`${options.rendererDir}/index.html`)) {
-    throw new Error(`no built renderer in ${options.rendererDir} (run 'npm run build' or 'scalar serve' without --no-build)`);
+  if (!fs.existsSync(path.join(options.rendererDir, 'index.html'))) {
+    throw new Error(
+      `no built renderer in ${options.rendererDir} (run 'npm run build' or 'scalar serve' without --no-build)`,
+    );
   }
   const token = options.token ?? generateToken();
   let port = 0;
-  const server = http.createServer((req, res) => handleHttp(req, res, { port, token, rendererDir: options.rendererDir }));
+  const server = http.createServer((req, res) =>
+    handleHttp(req, res, { port, token, rendererDir: options.rendererDir }),
+  );
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const verdict = checkUpgrade(req, { port, token, path: API_SOCKET_PATH });
     if (!verdict.ok) {
-      socket.end(`HTTP/1.1 ${verdict.status} ${verdict.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${verdict.status} ${verdict.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
@@ -80,7 +87,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     });
   }).catch((err: NodeJS.ErrnoException) => {
     offEvents();
-    if (err.code === 'EADDRINUSE') throw new Error(`port ${options.port} on ${LOOPBACK} is already in use; choose another with --port`);
+    if (err.code === 'EADDRINUSE')
+      throw new Error(`port ${options.port} on ${LOOPBACK} is already in use; choose another with --port`);
     throw err;
   });
   const bound = server.address() as AddressInfo;
@@ -130,12 +138,23 @@ function handleHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ht
   const url = parseRequestUrl(req.url);
   if (!url) return sendText(res, 400, 'Bad Request');
   const queryToken = url.searchParams.get('token');
-  const authorised = tokenMatches(queryToken, ctx.token) || tokenMatches(readCookie(req.headers.cookie, sessionCookieName(ctx.port)), ctx.token);
+  const authorised =
+    tokenMatches(queryToken, ctx.token) ||
+    tokenMatches(readCookie(req.headers.cookie, sessionCookieName(ctx.port)), ctx.token);
   if (!authorised) return sendUnauthorised(res);
-  if (tokenMatches(queryToken, ctx.token)) res.setHeader('Set-Cookie', sessionCookie(ctx.port, ctx.token));
+  const hasToken = tokenMatches(queryToken, ctx.token);
+  if (hasToken) res.setHeader('Set-Cookie', sessionCookie(ctx.port, ctx.token));
 
   // The raw path (before the query) goes to the guard: it does its own decoding and refuses `..`.
   const rawPath = req.url!.split('?')[0]!;
+  // The page reads the WebSocket token from its own URL. A page opened by cookie alone (a bookmark without the
+  // token, an old token) could load but never connect, so send it to the URL that carries the token.
+  if (!hasToken && (rawPath === '/' || rawPath === '/index.html')) {
+    res.statusCode = 302;
+    res.setHeader('Location', `/?token=${ctx.token}`);
+    res.setHeader('Cache-Control', 'no-store');
+    return void res.end();
+  }
   const file = findStaticFile(ctx.rendererDir, rawPath);
   if (!file) return sendText(res, 404, 'Not Found');
   res.statusCode = 200;

@@ -4,7 +4,13 @@
  * request of a known method with valid params; errors come back as messages, never as stack traces.
  */
 import { z } from 'zod';
-import { ApiMethods, WireMessageSchema, type Api, type ApiMethod, type WireMessage } from '../../src-shared/api.ts';
+import {
+  ApiMethods,
+  WireMessageSchema,
+  type Api,
+  type ApiMethod,
+  type WireMessage,
+} from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
 
 export type WireResponse = Extract<WireMessage, { type: 'response' }>;
@@ -22,12 +28,14 @@ function requestIdOf(message: unknown): number {
 
 export async function dispatchWireRequest(api: Api, message: unknown): Promise<WireResponse> {
   const parsed = WireMessageSchema.safeParse(message);
-  if (!parsed.success) return failure(requestIdOf(message), `invalid message: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    return failure(requestIdOf(message), `invalid message: ${z.prettifyError(parsed.error)}`);
   const request = parsed.data;
   if (request.type !== 'request') return failure(-1, `expected a request, got a ${request.type}`);
   if (!isApiMethod(request.method)) return failure(request.id, `unknown method '${request.method}'`);
   const params = ApiMethods[request.method].params.safeParse(request.params ?? {});
-  if (!params.success) return failure(request.id, `invalid params for ${request.method}: ${z.prettifyError(params.error)}`);
+  if (!params.success)
+    return failure(request.id, `invalid params for ${request.method}: ${z.prettifyError(params.error)}`);
   try {
     const result = await api.call(request.method, params.data as never);
     return { type: 'response', id: request.id, ok: true, result };

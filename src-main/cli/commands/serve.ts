@@ -16,15 +16,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     args: argv,
     options: { ...GLOBAL_OPTIONS, port: { type: 'string' }, 'no-build': { type: 'boolean', default: false } },
   });
-  if (values.help) return say(usage), 0;
+  if (values.help) return (say(usage), 0);
   const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port needs a port number, got '${values.port}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port needs a port number, got '${values.port}'`);
 
   const state = rendererBuildState();
   if (values['no-build']) {
-    if (state === 'missing') throw new UsageError(`no built renderer in ${RENDERER_OUT_DIR}; run without --no-build (or npm run build)`);
+    if (state === 'missing')
+      throw new UsageError(
+        `no built renderer in ${RENDERER_OUT_DIR}; run without --no-build (or npm run build)`,
+      );
   } else if (state !== 'fresh') {
-    say(`renderer build ${state === 'missing' ? 'missing' : 'older than its sources'}: building ${RENDERER_OUT_DIR} ...`);
+    say(
+      `renderer build ${state === 'missing' ? 'missing' : 'older than its sources'}: building ${RENDERER_OUT_DIR} ...`,
+    );
     await buildRenderer();
   }
 
@@ -39,7 +45,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   say(`SCALAR Workstation (web mode), data dir ${layout.root}`);
   say(`open ${server.url}`);
-  say(`listening on 127.0.0.1 only; from another machine use an SSH tunnel (ssh -L ${server.port}:127.0.0.1:${server.port} host). Ctrl-C stops.`);
+  say(
+    `listening on 127.0.0.1 only; from another machine use an SSH tunnel (ssh -L ${server.port}:127.0.0.1:${server.port} host). Ctrl-C stops.`,
+  );
   if (values.json) printJson({ url: server.url, port: server.port, dataDir: layout.root });
 
   await untilSignalled();
