@@ -6,14 +6,14 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
+import { siblingEntry, spawnWorker } from '../engine/threads.ts';
 import { resolveLmRef } from './lmRef.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
-const BOOT = new URL('./boot.mjs', import.meta.url);
-const ENTRY = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+const ENTRY = siblingEntry(import.meta.url, 'worker');
 
 interface ActiveJob {
   worker: Worker;
@@ -135,7 +135,7 @@ export class JobManager {
     const init: WorkerInit = { runId, spec, runDir, lmPath, backend: this.options.backend, cancelFlag };
     this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
     this.emit({ type: 'status', runId, status: 'running' });
-    const worker = new Worker(BOOT, { workerData: { entry: ENTRY, init } });
+    const worker = spawnWorker(ENTRY, init);
     const job: ActiveJob = { worker, cancelFlag: new Int32Array(cancelFlag), settled: false, inbox: Promise.resolve() };
     this.active.set(runId, job);
     worker.on('message', (m: WorkerMessage) => {

@@ -5,23 +5,38 @@
 import { parseArgs } from 'node:util';
 import { backendReport, initBackend } from '../../engine/backend.ts';
 import { benchLm } from '../bench/lmBench.ts';
-import { runPeer } from '../bench/peer.ts';
+import { runPeer, type PeerResult } from '../bench/peer.ts';
+import { benchSaeTraining } from '../bench/saeBench.ts';
 import { GLOBAL_OPTIONS, printJson, say, UsageError } from '../context.ts';
+
+type Figures = Record<string, unknown>;
 
 interface Workload {
   describe: string;
-  /** Our measurement, and which peer workload(s) it is compared with. */
-  run: () => Promise<{ ours: Record<string, unknown>; peerWorkload: string; ratio: (ours: Record<string, unknown>, peer: Record<string, unknown>) => number }>;
+  /** Peer workloads this one is compared with (their results are merged under `peer`, keyed by name). */
+  peerWorkloads: string[];
+  run: () => Promise<Figures>;
+  /** ours / peer ratio (> 1: we are faster). */
+  ratio: (ours: Figures, peer: Record<string, Figures>) => number;
+  /** Further ratios worth reporting beside the headline one. */
+  extraRatios?: (ours: Figures, peer: Record<string, Figures>) => Record<string, number>;
 }
+
+const tokensRatio = (a: unknown, b: unknown) => Number((a as Figures).tokens_per_s) / Number((b as Figures).tokens_per_s);
 
 const WORKLOADS: Record<string, Workload> = {
   lm: {
     describe: 'ascii-64x4 AdamW training, batch 32×128, tokens/s (peer: gpt_train)',
-    run: async () => ({
-      ours: benchLm(),
-      peerWorkload: 'gpt_train',
-      ratio: (o, p) => Number(o.tokens_per_s) / Number(p.tokens_per_s),
-    }),
+    peerWorkloads: ['gpt_train'],
+    run: async () => benchLm(),
+    ratio: (o, p) => tokensRatio(o, p.gpt_train),
+  },
+  sae: {
+    describe: 'five TopK ×8 SAEs (tblock) and the tblock staircase, batch 32×128, tokens/s; ratio = TopK (peer: sae_train_topk, sae_train_staircase)',
+    peerWorkloads: ['sae_train_topk', 'sae_train_staircase'],
+    run: async () => ({ topk: await benchSaeTraining('topk'), staircase: await benchSaeTraining('staircase') }),
+    ratio: (o, p) => tokensRatio(o.topk, p.sae_train_topk),
+    extraRatios: (o, p) => ({ staircase: Math.round(tokensRatio(o.staircase, p.sae_train_staircase) * 1000) / 1000 }),
   },
 };
 
@@ -40,21 +55,27 @@ export async function benchCommand(argv: string[]): Promise<number> {
   await initBackend(values.backend);
   const backend = backendReport();
   say(`bench ${name}: ours on ${backend.name} (${backend.detail}, kernels ${backend.kernels})...`);
-  const { ours, peerWorkload, ratio } = await workload.run();
+  const ours = await workload.run();
   say(`ours: ${JSON.stringify(ours)}`);
-  const peerRun = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(peerWorkload);
-  const result =
-    'missing' in peerRun
-      ? { bench: name, ours, peer: null, ratio: null, backend: backend.name, peer_missing: peerRun.missing }
-      : {
-          bench: name,
-          ours,
-          peer: peerRun.peer,
-          ratio: Math.round(ratio(ours, peerRun.peer) * 1000) / 1000,
-          backend: backend.name,
-          peer_workload: peerWorkload,
-          machine: peerRun.machine,
-        };
+  const runs: Record<string, PeerResult> = {};
+  for (const w of workload.peerWorkloads) runs[w] = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(w);
+  const missing = Object.values(runs).find((r): r is { missing: string } => 'missing' in r);
+  let result: Record<string, unknown>;
+  if (missing) {
+    result = { bench: name, ours, peer: null, ratio: null, backend: backend.name, peer_missing: missing.missing };
+  } else {
+    const peer = Object.fromEntries(Object.entries(runs).map(([w, r]) => [w, (r as { peer: Figures }).peer]));
+    const single = workload.peerWorkloads.length === 1;
+    result = {
+      bench: name,
+      ours,
+      peer: single ? peer[workload.peerWorkloads[0]] : peer,
+      ratio: Math.round(workload.ratio(ours, peer) * 1000) / 1000,
+      ...(workload.extraRatios ? { ratios: workload.extraRatios(ours, peer) } : {}),
+      backend: backend.name,
+      machine: (Object.values(runs)[0] as { machine: Figures }).machine,
+    };
+  }
   printJson(result);
   return 0;
 }

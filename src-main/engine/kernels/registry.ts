@@ -73,11 +73,12 @@ const kernels: Record<string, KernelBody> = {
     const [N, D] = dy.shape;
     k.embeddingBackward(call.input(ids), call.input(dy), call.output([vocab, D]), N, vocab, D);
   },
-  ScalarTopK(k, call, { pre }, { topk }) {
-    const [N, F] = pre.shape;
+  /** top-k of relu(xw + bEnc) (bEnc optional). */
+  ScalarTopK(k, call, { xw, bEnc }, { topk }) {
+    const [N, F] = xw.shape;
     const idx = call.output([N, topk], 'int32');
     const val = call.output([N, topk]);
-    k.topkRows(call.input(pre), idx, val, N, F, topk);
+    k.topkRows(call.input(xw), bEnc ? call.input(bEnc) : 0, idx, val, N, F, topk);
   },
   ScalarSparseDecode(k, call, { idx, val, wDec, bDec, x }) {
     const [N, topk] = idx.shape;

@@ -41,18 +41,23 @@ export function encodePre(x: tf.Tensor2D, w: SaeWeights): tf.Tensor2D {
   return tf.relu(tf.add(tf.matMul(tf.sub(x, w.bDec), w.wEnc), w.bEnc)) as tf.Tensor2D;
 }
 
-/** The k largest entries of each row, sorted descending (exactly k, lowest index first among equals). */
+/** The k largest entries of each row of `pre`, sorted descending (exactly k, lowest index first among equals). */
 export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
   if (kernelMode() === 'simd') {
-    const [idx, val] = runScalarKernel('ScalarTopK', { pre }, { topk: k });
+    const [idx, val] = runScalarKernel('ScalarTopK', { xw: pre }, { topk: k });
     return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
   }
   const { values, indices } = tf.topk(pre, k, true); // tfjs documents lower-index-first for equal values
   return { idx: indices as tf.Tensor2D, val: values as tf.Tensor2D };
 }
 
+/** TopK codes of x; the SIMD path fuses + b_enc, the ReLU and the selection into one pass. */
 export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
-  return tidy(() => topk(encodePre(x, w), k));
+  return tidy(() => {
+    if (kernelMode() !== 'simd') return topk(encodePre(x, w), k);
+    const [idx, val] = runScalarKernel('ScalarTopK', { xw: tf.matMul(tf.sub(x, w.bDec), w.wEnc), bEnc: w.bEnc }, { topk: k });
+    return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
+  });
 }
 
 /** Dense codes [N, F] from sparse ones. */
@@ -89,7 +94,7 @@ export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelo
   const [N] = x.shape;
   if (kernelMode() === 'simd') {
     return tidy(() => {
-      const codes = topk(encodePre(x, w), k);
+      const codes = encode(x, w, k);
       const [xhat, err] = runScalarKernel('ScalarSparseDecode', { idx: codes.idx, val: codes.val, wDec: w.wDec, bDec: w.bDec, x });
       const [dWencT, dBenc, dWdec, dBdec] = runScalarKernel(
         'ScalarTopKSaeBackward',

@@ -19,6 +19,7 @@ import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, t
 import { jacobianPenaltyStep } from './jacobian.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
 import { SaeSet, type SaeView } from './saeSet.ts';
+import { activationSource, pipelineByDefault } from './activationStream.ts';
 import { topkSaeStep, type SparseCodes } from './topk.ts';
 
 export const BEST_DIR = 'best';
@@ -27,6 +28,8 @@ export interface SaeTrainOptions {
   config: SaeTrainConfig;
   lm: Gpt;
   outDir: string;
+  /** Compute the LM activations one step ahead on a second thread (default: when cores and backend allow). */
+  pipeline?: boolean;
   onProgress?: (p: Progress & { loss: number; l0: number; lr: number }) => void;
   /** Training-loss points (per SAE scope and total) every few steps. */
   onTrainMetrics?: (step: number, scope: string, values: Record<string, number>) => void;
@@ -47,20 +50,75 @@ export interface SaeTrainResult {
   set: SaeSet;
 }
 
-/** Clean activations at `hooks`, each [N, D] (one frozen LM pass). */
-export function lmActivations(lm: Gpt, b: Batch, hooks: string[]): Record<string, tf.Tensor2D> {
-  return tidy(() => {
-    const { cache } = lm.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), capture: hooks, stopAt: hooks[hooks.length - 1] });
-    const D = lm.config.dModel;
-    return Object.fromEntries(hooks.map((h) => [h, cache[h].reshape([-1, D]) as tf.Tensor2D]));
-  });
-}
-
 /** Pads a slice's gradient to its dictionary's full size (rows [w, D] → [N, D], or columns [D, w] → [D, N]). */
 function padToDict(g: tf.Tensor2D, size: number, axis: 0 | 1): tf.Tensor2D {
   const missing = size - g.shape[axis];
   if (missing === 0) return g;
   return tf.pad(g, axis === 0 ? [[0, missing], [0, 0]] : [[0, 0], [0, missing]]);
+}
+
+export interface SaeStepContext {
+  lm: Gpt;
+  set: SaeSet;
+  opt: AdamW;
+  config: Pick<SaeTrainConfig, 'arch' | 'lambda' | 'lambdaNorm'> & { schedule: { gradClip: number } };
+}
+
+export interface SaeStepStats {
+  total: number;
+  losses: Record<string, number>;
+  penalty: number;
+  jacobianL1: number;
+  l0: number;
+}
+
+/**
+ * One training step of every SAE in the set on the clean activations of one batch: each SAE's loss and sparse
+ * gradients, the JSAE penalty, summed gradients per parameter, one AdamW update with a global clip. `onCodes` sees every
+ * SAE's codes (dead-latent tracking); it returns that SAE's l0.
+ */
+export function saeTrainStep(
+  ctx: SaeStepContext,
+  acts: Record<string, tf.Tensor2D>,
+  lr: number,
+  onCodes: (hook: string, idx: ArrayLike<number>, val: ArrayLike<number>, k: number) => number,
+): SaeStepStats {
+  const { lm, set, opt, config } = ctx;
+  const paramOf = new Map<tf.Variable, string>(Object.entries(opt.params).map(([n, v]) => [v, n]));
+  return tidy(() => {
+    const grads = new Map<string, tf.Tensor>();
+    const add = (v: tf.Variable, g: tf.Tensor) => {
+      const name = paramOf.get(v)!;
+      grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
+    };
+    const losses: Record<string, number> = {};
+    const codes: Record<string, SparseCodes> = {};
+    let l0 = 0;
+    for (const v of set.views) {
+      const r = topkSaeStep(acts[v.hook], set.weights(v), v.k, v.detachBelow);
+      const N = dictSize(v);
+      add(v.dict.wEnc, padToDict(r.grads.wEnc, N, 1));
+      add(v.dict.wDec, padToDict(r.grads.wDec, N, 0));
+      add(v.bEnc, r.grads.bEnc);
+      add(v.bDec, r.grads.bDec);
+      losses[v.hook] = r.loss;
+      codes[v.hook] = r.codes;
+      l0 += onCodes(v.hook, r.codes.idx.dataSync(), r.codes.val.dataSync(), v.k);
+    }
+    let penalty = 0;
+    let jacobianL1 = 0;
+    if (config.arch === 'jsae') {
+      for (const pair of set.pairs) {
+        const p = jacobianPenaltyStep(lm, set, pair, acts, codes, { lambda: config.lambda, norm: config.lambdaNorm });
+        penalty += p.penalty;
+        jacobianL1 += p.jacobianL1 / set.pairs.length;
+        for (const [v, g] of p.grads) add(v, g);
+      }
+    }
+    const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
+    if (Number.isFinite(total)) opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip);
+    return { total, losses, penalty, jacobianL1, l0: l0 / set.views.length };
+  });
 }
 
 export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> {
@@ -75,7 +133,6 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
   const hooks = [...new Set(set.views.map((v) => v.hook))];
   const params = set.params();
   const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: () => 0 });
-  const paramOf = new Map<tf.Variable, string>(Object.entries(params).map(([n, v]) => [v, n]));
   const tokensPerStep = s.batchSize * s.seqLen;
 
   // Token count at which each latent last fired, for frac_alive (a latent is dead after deadWindowTokens).
@@ -122,6 +179,9 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
     return out;
   };
 
+  const batchAt = (t: number) => batchForStep(splits.train, config.seed, t, s.batchSize, s.seqLen);
+  const source = await activationSource(lm, hooks, batchAt, s.steps, opts.pipeline ?? pipelineByDefault());
+
   try {
     while (step < s.steps) {
       if (opts.signal?.aborted) {
@@ -130,43 +190,10 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       }
       step += 1;
       const lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
-      const batch = batchForStep(splits.train, config.seed, step, s.batchSize, s.seqLen);
       const tokensBefore = (step - 1) * tokensPerStep;
-      const stepStats = tidy(() => {
-        const acts = lmActivations(lm, batch, hooks);
-        const grads = new Map<string, tf.Tensor>();
-        const add = (v: tf.Variable, g: tf.Tensor) => {
-          const name = paramOf.get(v)!;
-          grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
-        };
-        const losses: Record<string, number> = {};
-        const codes: Record<string, SparseCodes> = {};
-        let l0 = 0;
-        for (const v of set.views) {
-          const r = topkSaeStep(acts[v.hook], set.weights(v), v.k, v.detachBelow);
-          const N = dictSize(v);
-          add(v.dict.wEnc, padToDict(r.grads.wEnc, N, 1));
-          add(v.dict.wDec, padToDict(r.grads.wDec, N, 0));
-          add(v.bEnc, r.grads.bEnc);
-          add(v.bDec, r.grads.bDec);
-          losses[v.hook] = r.loss;
-          codes[v.hook] = r.codes;
-          l0 += recordFiring(lastFired.get(v.hook)!, r.codes.idx.dataSync(), r.codes.val.dataSync(), v.k, tokensBefore);
-        }
-        let penalty = 0;
-        let jacobianL1 = 0;
-        if (config.arch === 'jsae') {
-          for (const pair of set.pairs) {
-            const p = jacobianPenaltyStep(lm, set, pair, acts, codes, { lambda: config.lambda, norm: config.lambdaNorm });
-            penalty += p.penalty;
-            jacobianL1 += p.jacobianL1 / set.pairs.length;
-            for (const [v, g] of p.grads) add(v, g);
-          }
-        }
-        const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
-        if (Number.isFinite(total)) opt.apply(Object.fromEntries(grads), lr, s.gradClip);
-        return { total, losses, penalty, jacobianL1, l0: l0 / set.views.length };
-      });
+      const acts = await source.activations(step);
+      const stepStats = saeTrainStep({ lm, set, opt, config }, acts, lr, (hook, idx, val, k) => recordFiring(lastFired.get(hook)!, idx, val, k, tokensBefore));
+      tf.dispose(Object.values(acts));
       if (!Number.isFinite(stepStats.total)) {
         throw new TrainingDivergedError(`SAE training loss became ${stepStats.total} at step ${step} (lr ${lr.toExponential(2)})`);
       }
@@ -212,6 +239,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
     set.dispose();
     throw err;
   } finally {
+    await source.close();
     opt.dispose();
   }
 }
@@ -221,7 +249,7 @@ function dictSize(v: SaeView): number {
 }
 
 /** Updates last-fired token counters from sparse codes; returns the mean l0 of the batch. */
-function recordFiring(lastFired: Float64Array, idx: Int32Array | Float32Array | Uint8Array, val: Float32Array | Int32Array | Uint8Array, k: number, tokensBefore: number): number {
+function recordFiring(lastFired: Float64Array, idx: ArrayLike<number>, val: ArrayLike<number>, k: number, tokensBefore: number): number {
   let active = 0;
   for (let j = 0; j < val.length; j++) {
     if (val[j] <= 0) continue;

@@ -1,0 +1,65 @@
+/**
+ * `bench sae`: concurrent SAE training at the tblock positions of ascii-64x4 (randomly initialised, random
+ * tokens — cost does not depend on either), batch 32 × 128, timed like the peer's `sae_train_topk` /
+ * `sae_train_staircase` (3 untimed warmup steps, 30 timed; each batch token counted once per step).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { SaeArch } from '../../../src-shared/sae.ts';
+import { LM_PRESETS } from '../../../src-shared/lm.ts';
+import { Gpt } from '../../engine/lm/gpt.ts';
+import { AdamW, cosineLr } from '../../engine/optim.ts';
+import { Rng } from '../../engine/random.ts';
+import { SaeSet } from '../../engine/sae/saeSet.ts';
+import { saeTrainStep } from '../../engine/sae/train.ts';
+import { activationSource, pipelineByDefault } from '../../engine/sae/activationStream.ts';
+import type { Batch } from '../../engine/text/index.ts';
+import { throughput } from './lmBench.ts';
+
+export async function benchSaeTraining(arch: SaeArch, opts: { steps?: number; warmup?: number; batch?: number; pipeline?: boolean } = {}) {
+  const steps = opts.steps ?? 30;
+  const warmup = opts.warmup ?? 3;
+  const B = opts.batch ?? 32;
+  const config = LM_PRESETS['ascii-64x4'].model;
+  const T = config.contextLength;
+  const lm = Gpt.init(config, 125);
+  const set = new SaeSet({ arch, setup: 'tblock', width: 512, k: 10, dModel: config.dModel, nLayer: config.nLayer, seed: 127 });
+  const opt = new AdamW(set.params(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: () => 0 });
+  const hooks = set.views.map((v) => v.hook);
+  const rng = new Rng(128);
+  const batches = new Map<number, Batch>();
+  const batchAt = (i: number): Batch => {
+    if (!batches.has(i)) {
+      const inputs = Int32Array.from({ length: B * T }, () => rng.int(config.vocabSize));
+      batches.set(i, { inputs, targets: inputs, starts: new Int32Array(B), batchSize: B, contextLength: T });
+    }
+    return batches.get(i)!;
+  };
+  const source = await activationSource(lm, hooks, batchAt, warmup + steps, opts.pipeline ?? pipelineByDefault());
+  const stepConfig = { arch, lambda: 0, lambdaNorm: 'mean' as const, schedule: { gradClip: 1 } };
+  const perStepMs: number[] = [];
+  const losses: number[] = [];
+  for (let i = 1; i <= warmup + steps; i++) {
+    const t0 = performance.now();
+    const acts = await source.activations(i);
+    const stats = saeTrainStep({ lm, set, opt, config: stepConfig }, acts, cosineLr(i, 1e-3, 1e-4, 750, 7500), (_h, _idx, val, k) => val.length / k);
+    tf.dispose(Object.values(acts));
+    if (i > warmup) {
+      perStepMs.push(performance.now() - t0);
+      losses.push(stats.total);
+    }
+  }
+  await source.close();
+  const result = {
+    ...throughput(perStepMs, B * T),
+    pipelined: source.pipelined,
+    sae_params: set.numParams(),
+    n_saes: set.views.length,
+    batch: [B, T],
+    loss_first: Math.round(losses[0] * 1e5) / 1e5,
+    loss_last: Math.round(losses[losses.length - 1] * 1e5) / 1e5,
+  };
+  opt.dispose();
+  set.dispose();
+  lm.dispose();
+  return result;
+}

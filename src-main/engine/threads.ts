@@ -1,0 +1,17 @@
+/**
+ * Worker threads for engine code. When running from TypeScript sources, a worker needs the tsx loader
+ * registered in its own thread before importing its entry: workerBoot.mjs does that.
+ */
+import { Worker } from 'node:worker_threads';
+
+const BOOT = new URL('./workerBoot.mjs', import.meta.url);
+
+/** Starts `entry` (a module URL) in a worker thread; `data` arrives as `workerData.init`. */
+export function spawnWorker(entry: URL, data: unknown, transferList: Transferable[] = []): Worker {
+  return new Worker(BOOT, { workerData: { entry: entry.href, init: data }, transferList: transferList as never });
+}
+
+/** The module URL of a sibling entry, with the extension of the running code (.ts from sources, .js built). */
+export function siblingEntry(base: string, name: string): URL {
+  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}
