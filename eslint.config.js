@@ -25,14 +25,28 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['**/store/**', '**/app/**', '**/server/**', '**/api/**', '**/jobs/**', '**/cli/**', 'electron', 'better-sqlite3'] },
+        {
+          patterns: [
+            '**/store/**',
+            '**/app/**',
+            '**/server/**',
+            '**/api/**',
+            '**/jobs/**',
+            '**/cli/**',
+            'electron',
+            'better-sqlite3',
+          ],
+        },
       ],
     },
   },
   {
     files: ['src-shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/src-main/**', '**/src-renderer/**', '@tensorflow/*', 'electron'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/src-main/**', '**/src-renderer/**', '@tensorflow/*', 'electron'] },
+      ],
     },
   },
 );

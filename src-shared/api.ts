@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
 
-export const RunStatusSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted']);
+export const RunStatusSchema = z.enum([
+  'queued',
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+  'interrupted',
+]);
 
 export const RunSummarySchema = z.object({
   id: z.string(),

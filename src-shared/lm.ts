@@ -58,13 +58,27 @@ const ascii64x4: GptConfig = {
 };
 
 /** The paper's schedule (SPEC §1.2): 10,000 steps of 128 × 128 tokens, warmup 1,000, cosine to 1e-5. */
-const paperSchedule: LmSchedule = LmScheduleSchema.parse({ steps: 10_000, batchSize: 128, seqLen: 128, evalEvery: 500 });
+const paperSchedule: LmSchedule = LmScheduleSchema.parse({
+  steps: 10_000,
+  batchSize: 128,
+  seqLen: 128,
+  evalEvery: 500,
+});
 
 export const LM_PRESETS = {
   /** Small enough to train in about a minute on two CPU cores; for trying the pipeline end to end. */
   quick: {
     model: { ...ascii64x4, contextLength: 64, dModel: 32, nLayer: 2, nHead: 2, dMlp: 128 },
-    schedule: LmScheduleSchema.parse({ steps: 600, batchSize: 16, seqLen: 64, warmupSteps: 60, minLr: 1e-4, lr: 3e-3, evalEvery: 100, evalBatches: 4 }),
+    schedule: LmScheduleSchema.parse({
+      steps: 600,
+      batchSize: 16,
+      seqLen: 64,
+      warmupSteps: 60,
+      minLr: 1e-4,
+      lr: 3e-3,
+      evalEvery: 100,
+      evalBatches: 4,
+    }),
   },
   /** The paper's 216,448-parameter model with the paper schedule. */
   'ascii-64x4': { model: ascii64x4, schedule: paperSchedule },

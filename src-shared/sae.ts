@@ -56,8 +56,20 @@ export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
 
 export const SAE_PRESETS = {
   /** Minutes on two CPU cores: enough for explained variance well above 0 on the bundled model. */
-  quick: SaeScheduleSchema.parse({ steps: 1500, batchSize: 32, warmupSteps: 150, evalEvery: 250, evalBatches: 4 }),
+  quick: SaeScheduleSchema.parse({
+    steps: 1500,
+    batchSize: 32,
+    warmupSteps: 150,
+    evalEvery: 250,
+    evalBatches: 4,
+  }),
   /** The paper schedule (SPEC §3.4): 7,500 steps of 128 × 128 tokens, warmup 750, cosine to 1e-4. */
-  paper: SaeScheduleSchema.parse({ steps: 7500, batchSize: 128, warmupSteps: 750, evalEvery: 500, evalBatches: 8 }),
+  paper: SaeScheduleSchema.parse({
+    steps: 7500,
+    batchSize: 128,
+    warmupSteps: 750,
+    evalEvery: 500,
+    evalBatches: 8,
+  }),
 } satisfies Record<string, SaeSchedule>;
 export type SaePresetName = keyof typeof SAE_PRESETS;

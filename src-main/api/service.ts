@@ -3,7 +3,17 @@
  * the CLI call. Every request's params are validated with the shared schemas before anything runs.
  */
 import os from 'node:os';
-import { ApiMethods, type Api, type ApiMethod, type ApiParams, type ApiResult, type ModelEntry, type RunDetail, type RunSummary, type SystemInfo } from '../../src-shared/api.ts';
+import {
+  ApiMethods,
+  type Api,
+  type ApiMethod,
+  type ApiParams,
+  type ApiResult,
+  type ModelEntry,
+  type RunDetail,
+  type RunSummary,
+  type SystemInfo,
+} from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';
 import { BUNDLED_PREFIX, listBundledModels } from '../resources.ts';
@@ -58,11 +68,22 @@ export class ScalarService implements Api {
       platform: `${os.platform()} ${os.arch()}`,
       mode: this.options.mode,
     }),
-    'runs.list': (p) => this.store.listRuns({ kind: p.kind, status: p.status, search: p.search, limit: p.limit ?? 200 }).map(toRunSummary),
+    'runs.list': (p) =>
+      this.store
+        .listRuns({ kind: p.kind, status: p.status, search: p.search, limit: p.limit ?? 200 })
+        .map(toRunSummary),
     'runs.get': (p): RunDetail => ({
       ...toRunSummary(this.store.requireRun(p.id)),
       metricKeys: this.store.listMetricKeys(p.id).map((k) => ({ scope: k.scope, key: k.key })),
-      artifacts: this.store.listArtifacts(p.id).map((a) => ({ kind: a.kind, name: a.name, sha256: a.sha256, bytes: a.bytes, createdAt: a.createdAt })),
+      artifacts: this.store
+        .listArtifacts(p.id)
+        .map((a) => ({
+          kind: a.kind,
+          name: a.name,
+          sha256: a.sha256,
+          bytes: a.bytes,
+          createdAt: a.createdAt,
+        })),
     }),
     'runs.metrics': (p) => this.store.getMetricSeries(p.id, p.key, p.scope),
     'models.list': () => this.listModels(),
@@ -103,7 +124,8 @@ export class ScalarService implements Api {
         source: 'run',
         params: typeof s.params === 'number' ? s.params : null,
         valLoss: typeof s.valLoss === 'number' ? s.valLoss : null,
-        config: ((r.config as { config?: { model?: Record<string, unknown> } })?.config?.model ?? {}) as Record<string, unknown>,
+        config: ((r.config as { config?: { model?: Record<string, unknown> } })?.config?.model ??
+          {}) as Record<string, unknown>,
       };
     });
     return [...bundled, ...trained];

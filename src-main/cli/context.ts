@@ -46,7 +46,10 @@ export async function runInForeground(
     if (e.type === 'progress') line.update(e.progress);
     else if (e.type === 'log') line.log(e.message);
   });
-  const run = 'resume' in start ? service.jobs.resume(start.resume) : service.jobs.submit(start.spec, { name: start.name, parentId: start.parentId });
+  const run =
+    'resume' in start
+      ? service.jobs.resume(start.resume)
+      : service.jobs.submit(start.spec, { name: start.name, parentId: start.parentId });
   runId = run.id;
   line.log(`${'resume' in start ? 'resuming' : 'started'} run ${runId}`);
   let interrupts = 0;

@@ -1,6 +1,13 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
-import { exportCommand, exportUsage, resumeCommand, resumeUsage, runsCommand, runsUsage } from './commands/runs.ts';
+import {
+  exportCommand,
+  exportUsage,
+  resumeCommand,
+  resumeUsage,
+  runsCommand,
+  runsUsage,
+} from './commands/runs.ts';
 import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
@@ -17,7 +24,11 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
 };
 
 function help(): string {
-  return ['usage: scalar <command> [options]   (every command takes --help)', '', ...Object.values(COMMANDS).map((c) => `  ${c.usage.split('\n')[0]}`)].join('\n');
+  return [
+    'usage: scalar <command> [options]   (every command takes --help)',
+    '',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage.split('\n')[0]}`),
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -35,7 +46,11 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (
+      e instanceof UsageError ||
+      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       say(`scalar ${name}: ${e.message}\n\n${command.usage}`);
       return 2;
     }

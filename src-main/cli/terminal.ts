@@ -3,7 +3,8 @@ import type { JobProgress } from '../../src-shared/jobs.ts';
 import { formatDuration } from '../engine/progress.ts';
 
 export function formatRate(perSecond: number, unit: string): string {
-  const v = perSecond >= 1e4 ? `${(perSecond / 1e3).toFixed(1)}k` : perSecond.toFixed(perSecond >= 100 ? 0 : 1);
+  const v =
+    perSecond >= 1e4 ? `${(perSecond / 1e3).toFixed(1)}k` : perSecond.toFixed(perSecond >= 100 ? 0 : 1);
   return `${v} ${unit}/s`;
 }
 

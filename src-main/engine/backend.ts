@@ -37,7 +37,9 @@ function parseBackend(value: string | undefined): BackendName | undefined {
   const v = value.trim().toLowerCase();
   const name = v === 'native' || v === 'tfjs-node' ? 'tensorflow' : v;
   if (!BACKEND_NAMES.includes(name as BackendName)) {
-    throw new Error(`unknown compute backend '${value}' (SCALAR_BACKEND): use one of ${BACKEND_NAMES.join(', ')}`);
+    throw new Error(
+      `unknown compute backend '${value}' (SCALAR_BACKEND): use one of ${BACKEND_NAMES.join(', ')}`,
+    );
   }
   return name as BackendName;
 }
@@ -57,7 +59,10 @@ async function tryNative(): Promise<string> {
 }
 
 async function tryWasm(): Promise<string> {
-  const dist = path.join(path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  const dist = path.join(
+    path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')),
+    'dist',
+  );
   setWasmPaths(dist + path.sep);
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');
   const simdOk = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
@@ -69,7 +74,11 @@ async function tryCpu(): Promise<string> {
   return 'cpu';
 }
 
-const RUNGS: Record<BackendName, () => Promise<string>> = { tensorflow: tryNative, wasm: tryWasm, cpu: tryCpu };
+const RUNGS: Record<BackendName, () => Promise<string>> = {
+  tensorflow: tryNative,
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
 
 /**
  * Picks the backend (forced by `prefer` or SCALAR_BACKEND, else the first rung that loads) and attaches the
@@ -99,7 +108,9 @@ export async function initBackend(prefer?: string): Promise<BackendReport> {
     current = { name, kernels, detail, skipped, tfjsVersion: tf.version.tfjs };
     return current;
   }
-  throw new Error(`no compute backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+  throw new Error(
+    `no compute backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
 }
 
 function firstLine(err: unknown): string {

@@ -8,7 +8,10 @@ const BOOT = new URL('./workerBoot.mjs', import.meta.url);
 
 /** Starts `entry` (a module URL) in a worker thread; `data` arrives as `workerData.init`. */
 export function spawnWorker(entry: URL, data: unknown, transferList: Transferable[] = []): Worker {
-  return new Worker(BOOT, { workerData: { entry: entry.href, init: data }, transferList: transferList as never });
+  return new Worker(BOOT, {
+    workerData: { entry: entry.href, init: data },
+    transferList: transferList as never,
+  });
 }
 
 /** The module URL of a sibling entry, with the extension of the running code (.ts from sources, .js built). */

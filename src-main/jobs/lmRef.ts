@@ -23,11 +23,14 @@ export function resolveLmRef(ref: string, store: Store): string {
   }
   const run = store.getRun(ref);
   if (run) {
-    if (run.kind !== 'lm' || run.status !== 'completed') throw new Error(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
+    if (run.kind !== 'lm' || run.status !== 'completed')
+      throw new Error(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
     return path.join(runArtifactsDir(store.dataDir, ref), 'best');
   }
   const p = path.resolve(ref);
   const dir = p.endsWith('.safetensors') ? path.dirname(p) : p;
   if (fs.existsSync(path.join(dir, 'config.json'))) return p;
-  throw new Error(`cannot find language model '${ref}': give a completed LM run id, ${BUNDLED_PREFIX}<name>, or a folder with config.json + model.safetensors`);
+  throw new Error(
+    `cannot find language model '${ref}': give a completed LM run id, ${BUNDLED_PREFIX}<name>, or a folder with config.json + model.safetensors`,
+  );
 }

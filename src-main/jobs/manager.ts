@@ -64,7 +64,13 @@ export class JobManager {
       if (!parentId && this.store.getRun(parsed.config.lm)) parentId = parsed.config.lm;
     }
     const seed = 'config' in parsed ? parsed.config.seed : null;
-    const run = this.store.createRun({ kind: RUN_KIND_OF_JOB[parsed.kind], name: meta.name, parentId, config: parsed, seed });
+    const run = this.store.createRun({
+      kind: RUN_KIND_OF_JOB[parsed.kind],
+      name: meta.name,
+      parentId,
+      config: parsed,
+      seed,
+    });
     this.queue.push(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
     this.pump();
@@ -75,7 +81,9 @@ export class JobManager {
   resume(runId: string): RunRecord {
     const run = this.store.requireRun(runId);
     if (!['failed', 'cancelled', 'interrupted'].includes(run.status)) {
-      throw new Error(`run ${runId} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`);
+      throw new Error(
+        `run ${runId} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`,
+      );
     }
     const queued = this.store.updateRunStatus(runId, 'queued');
     this.queue.push(runId);
@@ -100,7 +108,10 @@ export class JobManager {
   /** Resolves when the run reaches a final or resumable state. */
   wait(runId: string): Promise<RunRecord> {
     const run = this.store.requireRun(runId);
-    if (!['queued', 'running'].includes(run.status) || (!this.active.has(runId) && !this.queue.includes(runId))) {
+    if (
+      !['queued', 'running'].includes(run.status) ||
+      (!this.active.has(runId) && !this.queue.includes(runId))
+    ) {
       return Promise.resolve(run);
     }
     return new Promise((resolve) => this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), resolve]));
@@ -136,17 +147,31 @@ export class JobManager {
     this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
     this.emit({ type: 'status', runId, status: 'running' });
     const worker = spawnWorker(ENTRY, init);
-    const job: ActiveJob = { worker, cancelFlag: new Int32Array(cancelFlag), settled: false, inbox: Promise.resolve() };
+    const job: ActiveJob = {
+      worker,
+      cancelFlag: new Int32Array(cancelFlag),
+      settled: false,
+      inbox: Promise.resolve(),
+    };
     this.active.set(runId, job);
     worker.on('message', (m: WorkerMessage) => {
       job.inbox = job.inbox
         .then(() => this.onMessage(runId, job, m))
-        .catch((err: Error) => this.finish(runId, job, () => this.store.failRun(runId, `could not record the job's ${m.type} message: ${err.message}`)));
+        .catch((err: Error) =>
+          this.finish(runId, job, () =>
+            this.store.failRun(runId, `could not record the job's ${m.type} message: ${err.message}`),
+          ),
+        );
     });
-    worker.on('error', (err) => this.finish(runId, job, () => this.store.failRun(runId, `worker crashed: ${err.message}`)));
+    worker.on('error', (err) =>
+      this.finish(runId, job, () => this.store.failRun(runId, `worker crashed: ${err.message}`)),
+    );
     worker.on('exit', (code) => {
       job.inbox = job.inbox.then(() => {
-        if (!job.settled) this.finish(runId, job, () => this.store.failRun(runId, `worker exited with code ${code} before finishing`));
+        if (!job.settled)
+          this.finish(runId, job, () =>
+            this.store.failRun(runId, `worker exited with code ${code} before finishing`),
+          );
       });
     });
   }
@@ -155,10 +180,18 @@ export class JobManager {
     switch (m.type) {
       case 'started':
         this.store.setRunBackend(runId, m.backend.name);
-        this.emit({ type: 'log', runId, message: `backend ${m.backend.name} (${m.backend.detail}, kernels ${m.backend.kernels})` });
+        this.emit({
+          type: 'log',
+          runId,
+          message: `backend ${m.backend.name} (${m.backend.detail}, kernels ${m.backend.kernels})`,
+        });
         break;
       case 'progress':
-        this.store.setProgress(runId, { ...m.progress, rate: m.progress.stepsPerSecond, eta: m.progress.etaSeconds ?? undefined });
+        this.store.setProgress(runId, {
+          ...m.progress,
+          rate: m.progress.stepsPerSecond,
+          eta: m.progress.etaSeconds ?? undefined,
+        });
         this.emit({ type: 'progress', runId, progress: m.progress });
         break;
       case 'metrics':
@@ -176,7 +209,9 @@ export class JobManager {
         break;
       case 'failed':
         this.finish(runId, job, () =>
-          m.cancelled ? this.store.updateRunStatus(runId, 'cancelled', { error: m.error }) : this.store.failRun(runId, m.error),
+          m.cancelled
+            ? this.store.updateRunStatus(runId, 'cancelled', { error: m.error })
+            : this.store.failRun(runId, m.error),
         );
         break;
     }

@@ -37,7 +37,17 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
   }
 }
 
-function progressMessage(p: { step: number; total: number; stepsPerSecond: number; unitsPerSecond: number; elapsedSeconds: number; etaSeconds: number }, values: Record<string, number>): WorkerMessage {
+function progressMessage(
+  p: {
+    step: number;
+    total: number;
+    stepsPerSecond: number;
+    unitsPerSecond: number;
+    elapsedSeconds: number;
+    etaSeconds: number;
+  },
+  values: Record<string, number>,
+): WorkerMessage {
   return {
     type: 'progress',
     progress: {
@@ -82,16 +92,29 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
           s.l0_per_chunk?.forEach((c, i) => (values[`l0_chunk_${i}`] = c));
           ctx.post({ type: 'metrics', step, scope: s.hook, values });
         }
-        const run: Record<string, number> = { clean_ce: ev.clean_ce, compound_ce_loss_increase: ev.compound_ce_loss_increase, compound_kl_div: ev.compound_kl_div };
+        const run: Record<string, number> = {
+          clean_ce: ev.clean_ce,
+          compound_ce_loss_increase: ev.compound_ce_loss_increase,
+          compound_kl_div: ev.compound_kl_div,
+        };
         if (extra.jacobian_l1 !== undefined) run.jacobian_l1 = extra.jacobian_l1;
         ctx.post({ type: 'metrics', step, scope: '', values: run });
         ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } });
       },
     });
-    const folders = exportSaeSet(path.join(ctx.runDir, SAE_EXPORT_DIR), result.set, { runId: ctx.runId, modelName: path.basename(ctx.lmPath), contextSize: result.seqLen });
+    const folders = exportSaeSet(path.join(ctx.runDir, SAE_EXPORT_DIR), result.set, {
+      runId: ctx.runId,
+      modelName: path.basename(ctx.lmPath),
+      contextSize: result.seqLen,
+    });
     for (const f of folders) {
       const isStaircase = !f.startsWith('blocks.');
-      ctx.post({ type: 'artifact', kind: 'sae', name: `${SAE_EXPORT_DIR}/${f}/${isStaircase ? 'staircase.safetensors' : 'sae_weights.safetensors'}`, meta: { folder: f } });
+      ctx.post({
+        type: 'artifact',
+        kind: 'sae',
+        name: `${SAE_EXPORT_DIR}/${f}/${isStaircase ? 'staircase.safetensors' : 'sae_weights.safetensors'}`,
+        meta: { folder: f },
+      });
     }
     const ev = result.evaluation;
     result.set.dispose();
@@ -128,8 +151,19 @@ async function runTrainLm(spec: Extract<JobSpec, { kind: 'train-lm' }>, ctx: Job
       if (due(p.step === p.total)) ctx.post(progressMessage(p, { loss: p.loss, lr: p.lr }));
     },
     onEval: (e) => {
-      ctx.post({ type: 'metrics', step: e.step, scope: '', values: { train_loss: e.trainLoss, val_loss: e.valLoss, lr: e.lr } });
-      if (e.isBest) ctx.post({ type: 'artifact', kind: 'best', name: 'best/model.safetensors', meta: { step: e.step, val_loss: e.valLoss } });
+      ctx.post({
+        type: 'metrics',
+        step: e.step,
+        scope: '',
+        values: { train_loss: e.trainLoss, val_loss: e.valLoss, lr: e.lr },
+      });
+      if (e.isBest)
+        ctx.post({
+          type: 'artifact',
+          kind: 'best',
+          name: 'best/model.safetensors',
+          meta: { step: e.step, val_loss: e.valLoss },
+        });
       ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step: e.step } });
     },
   });

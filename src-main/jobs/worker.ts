@@ -21,7 +21,14 @@ const signal = {
 try {
   const backend = await initBackend(init.backend);
   post({ type: 'started', backend });
-  const summary = await runJob(init.spec, { runId: init.runId, runDir: init.runDir, lmPath: init.lmPath, signal, post, backend });
+  const summary = await runJob(init.spec, {
+    runId: init.runId,
+    runDir: init.runDir,
+    lmPath: init.lmPath,
+    signal,
+    post,
+    backend,
+  });
   post({ type: 'done', summary: { ...summary, backend: backend.name } });
 } catch (err) {
   const e = err instanceof Error ? err : new Error(String(err));

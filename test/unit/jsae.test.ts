@@ -24,7 +24,19 @@ const D = 8;
 const k = 3;
 
 function tinyLm(norm2: 'layernorm' | 'dyt', seed: number): Gpt {
-  const gpt = Gpt.init(GptConfigSchema.parse({ vocabSize: 11, contextLength: 4, dModel: D, nLayer: 1, nHead: 2, dMlp: 16, norm2, dytAlphaInit: 0.7 }), seed);
+  const gpt = Gpt.init(
+    GptConfigSchema.parse({
+      vocabSize: 11,
+      contextLength: 4,
+      dModel: D,
+      nLayer: 1,
+      nHead: 2,
+      dMlp: 16,
+      norm2,
+      dytAlphaInit: 0.7,
+    }),
+    seed,
+  );
   // Non-trivial norm gains and biases so γ and β matter in the Jacobian.
   const rng = new Rng(seed + 1);
   for (const name of ['h.0.ln_2.weight', 'h.0.ln_2.bias', 'h.0.mlp.c_fc.bias']) {
@@ -47,7 +59,11 @@ function segment(gpt: Gpt, segmentKind: 'mlp' | 'ffblock', x: tf.Tensor2D): tf.T
       : gpt.config.norm2 === 'dyt'
         ? dyt(x, p('ln_2.alpha'), p('ln_2.weight') as tf.Tensor1D, p('ln_2.bias') as tf.Tensor1D)
         : layerNorm(x, p('ln_2.weight') as tf.Tensor1D, p('ln_2.bias') as tf.Tensor1D, gpt.config.lnEps);
-  const y = linear(gelu(linear(m, p('mlp.c_fc.weight') as tf.Tensor2D, p('mlp.c_fc.bias') as tf.Tensor1D)), p('mlp.c_proj.weight') as tf.Tensor2D, p('mlp.c_proj.bias') as tf.Tensor1D);
+  const y = linear(
+    gelu(linear(m, p('mlp.c_fc.weight') as tf.Tensor2D, p('mlp.c_fc.bias') as tf.Tensor1D)),
+    p('mlp.c_proj.weight') as tf.Tensor2D,
+    p('mlp.c_proj.bias') as tf.Tensor1D,
+  );
   return (segmentKind === 'mlp' ? y : tf.add(x, y)) as tf.Tensor2D;
 }
 
@@ -55,16 +71,28 @@ function segment(gpt: Gpt, segmentKind: 'mlp' | 'ffblock', x: tf.Tensor2D): tf.T
 function segmentJacobian(gpt: Gpt, kind: 'mlp' | 'ffblock', x: tf.Tensor2D): tf.Tensor2D {
   const cols = [];
   for (let o = 0; o < D; o++) {
-    const grad = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(segment(gpt, kind, xx as tf.Tensor2D), tf.oneHot([o], D))))(x);
+    const grad = tf.grad((xx: tf.Tensor) =>
+      tf.sum(tf.mul(segment(gpt, kind, xx as tf.Tensor2D), tf.oneHot([o], D))),
+    )(x);
     cols.push(grad.reshape([D]));
   }
   return tf.stack(cols, 1) as tf.Tensor2D;
 }
 
 const cases = [
-  { name: 'fflayer (GELU MLP)', setup: 'fflayer' as const, norm2: 'layernorm' as const, kind: 'mlp' as const },
+  {
+    name: 'fflayer (GELU MLP)',
+    setup: 'fflayer' as const,
+    norm2: 'layernorm' as const,
+    kind: 'mlp' as const,
+  },
   { name: 'ffblock with DyT', setup: 'ffblock' as const, norm2: 'dyt' as const, kind: 'ffblock' as const },
-  { name: 'ffblock with LayerNorm', setup: 'ffblock' as const, norm2: 'layernorm' as const, kind: 'ffblock' as const },
+  {
+    name: 'ffblock with LayerNorm',
+    setup: 'ffblock' as const,
+    norm2: 'layernorm' as const,
+    kind: 'ffblock' as const,
+  },
 ];
 
 describe('JSAE closed-form Jacobian', () => {
@@ -79,16 +107,24 @@ describe('JSAE closed-form Jacobian', () => {
       const xDown = segment(gpt, c.kind, xUp);
       const up = set.view(pair.up);
       const down = set.view(pair.down);
-      const codes = { [pair.up]: encode(xUp, set.weights(up), k), [pair.down]: encode(xDown, set.weights(down), k) };
+      const codes = {
+        [pair.up]: encode(xUp, set.weights(up), k),
+        [pair.down]: encode(xDown, set.weights(down), k),
+      };
       const lambda = 0.37;
-      const step = jacobianPenaltyStep(gpt, set, pair, { [pair.up]: xUp, [pair.down]: xDown }, codes, { lambda, norm: 'sum' });
+      const step = jacobianPenaltyStep(gpt, set, pair, { [pair.up]: xUp, [pair.down]: xDown }, codes, {
+        lambda,
+        norm: 'sum',
+      });
 
       // Reference: J_n = W_dec_in[K₁] · Jseg(x_n) · W_enc_out[:, K₂] over the active latents.
       const idx1 = codes[pair.up].idx.arraySync() as number[][];
       const val1 = codes[pair.up].val.arraySync() as number[][];
       const idx2 = codes[pair.down].idx.arraySync() as number[][];
       const val2 = codes[pair.down].val.arraySync() as number[][];
-      const jsegs = Array.from({ length: N }, (_, n) => segmentJacobian(gpt, c.kind, xUp.slice([n, 0], [1, D]) as tf.Tensor2D));
+      const jsegs = Array.from({ length: N }, (_, n) =>
+        segmentJacobian(gpt, c.kind, xUp.slice([n, 0], [1, D]) as tf.Tensor2D),
+      );
       const sumAbs = (wDec: tf.Tensor, wEnc: tf.Tensor) => {
         let total: tf.Tensor = tf.scalar(0);
         for (let n = 0; n < N; n++) {
@@ -106,10 +142,13 @@ describe('JSAE closed-form Jacobian', () => {
       expect(step.penalty).toBeCloseTo(lambda * refL1 * N, 4); // sum convention
 
       // The cpu backend has the gather gradient (UnsortedSegmentSum) the wasm backend lacks.
-      const [gDec, gEnc] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.mul(sumAbs(a, b), lambda) as tf.Scalar)([up.dict.wDec, down.dict.wEnc]);
+      const [gDec, gEnc] = tf.grads(
+        (a: tf.Tensor, b: tf.Tensor) => tf.mul(sumAbs(a, b), lambda) as tf.Scalar,
+      )([up.dict.wDec, down.dict.wEnc]);
       const [ours] = step.grads.filter(([v]) => v === up.dict.wDec).map(([, g]) => g);
       const [oursEnc] = step.grads.filter(([v]) => v === down.dict.wEnc).map(([, g]) => g);
-      const close = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / (tf.max(tf.abs(b)).dataSync()[0] + 1e-12);
+      const close = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / (tf.max(tf.abs(b)).dataSync()[0] + 1e-12);
       expect(close(ours, gDec)).toBeLessThan(1e-4);
       expect(close(oursEnc, gEnc)).toBeLessThan(1e-4);
       gpt.dispose();

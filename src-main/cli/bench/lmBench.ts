@@ -29,7 +29,12 @@ export function benchLm(opts: { steps?: number; warmup?: number; batch?: number 
   const config = LM_PRESETS['ascii-64x4'].model;
   const T = config.contextLength;
   const gpt = Gpt.init(config, 125);
-  const opt = new AdamW(gpt.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: decayMatricesOnly(0.1) });
+  const opt = new AdamW(gpt.params, {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: decayMatricesOnly(0.1),
+  });
   const vars = Object.values(gpt.params);
   const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
   const rng = new Rng(126);

@@ -15,14 +15,25 @@ import { activationSource, pipelineByDefault } from '../../engine/sae/activation
 import type { Batch } from '../../engine/text/index.ts';
 import { throughput } from './lmBench.ts';
 
-export async function benchSaeTraining(arch: SaeArch, opts: { steps?: number; warmup?: number; batch?: number; pipeline?: boolean } = {}) {
+export async function benchSaeTraining(
+  arch: SaeArch,
+  opts: { steps?: number; warmup?: number; batch?: number; pipeline?: boolean } = {},
+) {
   const steps = opts.steps ?? 30;
   const warmup = opts.warmup ?? 3;
   const B = opts.batch ?? 32;
   const config = LM_PRESETS['ascii-64x4'].model;
   const T = config.contextLength;
   const lm = Gpt.init(config, 125);
-  const set = new SaeSet({ arch, setup: 'tblock', width: 512, k: 10, dModel: config.dModel, nLayer: config.nLayer, seed: 127 });
+  const set = new SaeSet({
+    arch,
+    setup: 'tblock',
+    width: 512,
+    k: 10,
+    dModel: config.dModel,
+    nLayer: config.nLayer,
+    seed: 127,
+  });
   const opt = new AdamW(set.params(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: () => 0 });
   const hooks = set.views.map((v) => v.hook);
   const rng = new Rng(128);
@@ -34,14 +45,25 @@ export async function benchSaeTraining(arch: SaeArch, opts: { steps?: number; wa
     }
     return batches.get(i)!;
   };
-  const source = await activationSource(lm, hooks, batchAt, warmup + steps, opts.pipeline ?? pipelineByDefault());
+  const source = await activationSource(
+    lm,
+    hooks,
+    batchAt,
+    warmup + steps,
+    opts.pipeline ?? pipelineByDefault(),
+  );
   const stepConfig = { arch, lambda: 0, lambdaNorm: 'mean' as const, schedule: { gradClip: 1 } };
   const perStepMs: number[] = [];
   const losses: number[] = [];
   for (let i = 1; i <= warmup + steps; i++) {
     const t0 = performance.now();
     const acts = await source.activations(i);
-    const stats = saeTrainStep({ lm, set, opt, config: stepConfig }, acts, cosineLr(i, 1e-3, 1e-4, 750, 7500), (_h, _idx, val, k) => val.length / k);
+    const stats = saeTrainStep(
+      { lm, set, opt, config: stepConfig },
+      acts,
+      cosineLr(i, 1e-3, 1e-4, 750, 7500),
+      (_h, _idx, val, k) => val.length / k,
+    );
     tf.dispose(Object.values(acts));
     if (i > warmup) {
       perStepMs.push(performance.now() - t0);

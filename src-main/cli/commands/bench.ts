@@ -22,7 +22,8 @@ interface Workload {
   extraRatios?: (ours: Figures, peer: Record<string, Figures>) => Record<string, number>;
 }
 
-const tokensRatio = (a: unknown, b: unknown) => Number((a as Figures).tokens_per_s) / Number((b as Figures).tokens_per_s);
+const tokensRatio = (a: unknown, b: unknown) =>
+  Number((a as Figures).tokens_per_s) / Number((b as Figures).tokens_per_s);
 
 const WORKLOADS: Record<string, Workload> = {
   lm: {
@@ -32,11 +33,17 @@ const WORKLOADS: Record<string, Workload> = {
     ratio: (o, p) => tokensRatio(o, p.gpt_train),
   },
   sae: {
-    describe: 'five TopK ×8 SAEs (tblock) and the tblock staircase, batch 32×128, tokens/s; ratio = TopK (peer: sae_train_topk, sae_train_staircase)',
+    describe:
+      'five TopK ×8 SAEs (tblock) and the tblock staircase, batch 32×128, tokens/s; ratio = TopK (peer: sae_train_topk, sae_train_staircase)',
     peerWorkloads: ['sae_train_topk', 'sae_train_staircase'],
-    run: async () => ({ topk: await benchSaeTraining('topk'), staircase: await benchSaeTraining('staircase') }),
+    run: async () => ({
+      topk: await benchSaeTraining('topk'),
+      staircase: await benchSaeTraining('staircase'),
+    }),
     ratio: (o, p) => tokensRatio(o.topk, p.sae_train_topk),
-    extraRatios: (o, p) => ({ staircase: Math.round(tokensRatio(o.staircase, p.sae_train_staircase) * 1000) / 1000 }),
+    extraRatios: (o, p) => ({
+      staircase: Math.round(tokensRatio(o.staircase, p.sae_train_staircase) * 1000) / 1000,
+    }),
   },
 };
 
@@ -48,7 +55,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     options: { ...GLOBAL_OPTIONS, 'no-peer': { type: 'boolean', default: false } },
     allowPositionals: true,
   });
-  if (values.help) return say(`${benchUsage}\n${Object.entries(WORKLOADS).map(([k, w]) => `  ${k}: ${w.describe}`).join('\n')}`), 0;
+  if (values.help)
+    return (
+      say(
+        `${benchUsage}\n${Object.entries(WORKLOADS)
+          .map(([k, w]) => `  ${k}: ${w.describe}`)
+          .join('\n')}`,
+      ),
+      0
+    );
   const name = positionals[0];
   const workload = name ? WORKLOADS[name] : undefined;
   if (!workload) throw new UsageError(`choose a workload: ${Object.keys(WORKLOADS).join(', ')}`);
@@ -58,11 +73,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const ours = await workload.run();
   say(`ours: ${JSON.stringify(ours)}`);
   const runs: Record<string, PeerResult> = {};
-  for (const w of workload.peerWorkloads) runs[w] = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(w);
+  for (const w of workload.peerWorkloads)
+    runs[w] = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(w);
   const missing = Object.values(runs).find((r): r is { missing: string } => 'missing' in r);
   let result: Record<string, unknown>;
   if (missing) {
-    result = { bench: name, ours, peer: null, ratio: null, backend: backend.name, peer_missing: missing.missing };
+    result = {
+      bench: name,
+      ours,
+      peer: null,
+      ratio: null,
+      backend: backend.name,
+      peer_missing: missing.missing,
+    };
   } else {
     const peer = Object.fromEntries(Object.entries(runs).map(([w, r]) => [w, (r as { peer: Figures }).peer]));
     const single = workload.peerWorkloads.length === 1;

@@ -17,9 +17,15 @@ export const exportUsage = `scalar export RUN_ID --out DIR [--json]   write a tr
 export async function runsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...GLOBAL_OPTIONS, kind: { type: 'string' }, status: { type: 'string' }, search: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      ...GLOBAL_OPTIONS,
+      kind: { type: 'string' },
+      status: { type: 'string' },
+      search: { type: 'string' },
+      limit: { type: 'string' },
+    },
   });
-  if (values.help) return say(runsUsage), 0;
+  if (values.help) return (say(runsUsage), 0);
   const service = openService(values);
   try {
     const runs = await service.call('runs.list', {
@@ -36,7 +42,9 @@ export async function runsCommand(argv: string[]): Promise<number> {
       for (const r of runs) {
         const s = (r.summary ?? {}) as Record<string, unknown>;
         const loss = typeof s.valLoss === 'number' ? `val ${s.valLoss.toFixed(4)}` : '';
-        process.stdout.write(`${r.id.padEnd(28)} ${r.kind.padEnd(8)} ${r.status.padEnd(11)} ${(r.backend ?? '').padEnd(10)} ${r.name.padEnd(24)} ${loss}\n`);
+        process.stdout.write(
+          `${r.id.padEnd(28)} ${r.kind.padEnd(8)} ${r.status.padEnd(11)} ${(r.backend ?? '').padEnd(10)} ${r.name.padEnd(24)} ${loss}\n`,
+        );
       }
     }
     return 0;
@@ -47,7 +55,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
 
 export async function resumeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: GLOBAL_OPTIONS, allowPositionals: true });
-  if (values.help) return say(resumeUsage), 0;
+  if (values.help) return (say(resumeUsage), 0);
   const id = positionals[0];
   if (!id) throw new UsageError(resumeUsage);
   const service = openService(values);
@@ -63,16 +71,22 @@ export async function resumeCommand(argv: string[]): Promise<number> {
 }
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } }, allowPositionals: true });
-  if (values.help) return say(exportUsage), 0;
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...GLOBAL_OPTIONS, out: { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (values.help) return (say(exportUsage), 0);
   const id = positionals[0];
   if (!id || !values.out) throw new UsageError(exportUsage);
   const service = openService(values);
   try {
     const run = service.store.requireRun(id);
-    if (run.kind !== 'lm' || run.status !== 'completed') throw new UsageError(`run ${id} is a ${run.status} ${run.kind} run; export needs a completed LM run`);
+    if (run.kind !== 'lm' || run.status !== 'completed')
+      throw new UsageError(`run ${id} is a ${run.status} ${run.kind} run; export needs a completed LM run`);
     const best = path.join(runArtifactsDir(service.store.dataDir, id), 'best');
-    for (const artifact of service.store.listArtifacts(id, 'best')) await service.store.verifyArtifact({ runId: id, kind: artifact.kind, name: artifact.name });
+    for (const artifact of service.store.listArtifacts(id, 'best'))
+      await service.store.verifyArtifact({ runId: id, kind: artifact.kind, name: artifact.name });
     const out = path.resolve(values.out);
     fs.mkdirSync(out, { recursive: true });
     for (const f of [MODEL_FILE, CONFIG_FILE]) fs.copyFileSync(path.join(best, f), path.join(out, f));

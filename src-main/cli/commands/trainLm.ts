@@ -1,7 +1,12 @@
 /** scalar train-lm: train a toy GPT on the built-in corpus or a text file. */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { LM_PRESETS, LM_PRESET_NAMES, LmTrainConfigSchema, type LmPresetName } from '../../../src-shared/lm.ts';
+import {
+  LM_PRESETS,
+  LM_PRESET_NAMES,
+  LmTrainConfigSchema,
+  type LmPresetName,
+} from '../../../src-shared/lm.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 
@@ -34,16 +39,21 @@ export async function trainLmCommand(argv: string[]): Promise<number> {
       name: { type: 'string' },
     },
   });
-  if (values.help) return say(usage), 0;
-  if (!(values.preset in LM_PRESETS)) throw new UsageError(`unknown preset '${values.preset}'; choose ${LM_PRESET_NAMES.join(', ')}`);
+  if (values.help) return (say(usage), 0);
+  if (!(values.preset in LM_PRESETS))
+    throw new UsageError(`unknown preset '${values.preset}'; choose ${LM_PRESET_NAMES.join(', ')}`);
   const preset = LM_PRESETS[values.preset as LmPresetName];
   const steps = int(values.steps, '--steps') ?? preset.schedule.steps;
   const schedule = {
     ...preset.schedule,
     steps,
     // A shortened schedule keeps the preset's warmup fraction.
-    warmupSteps: values.steps ? Math.min(preset.schedule.warmupSteps, Math.round(steps * 0.1)) : preset.schedule.warmupSteps,
-    evalEvery: int(values['eval-every'], '--eval-every') ?? Math.min(preset.schedule.evalEvery, Math.max(1, Math.round(steps / 10))),
+    warmupSteps: values.steps
+      ? Math.min(preset.schedule.warmupSteps, Math.round(steps * 0.1))
+      : preset.schedule.warmupSteps,
+    evalEvery:
+      int(values['eval-every'], '--eval-every') ??
+      Math.min(preset.schedule.evalEvery, Math.max(1, Math.round(steps / 10))),
     ...(values['batch-size'] ? { batchSize: int(values['batch-size'], '--batch-size') } : {}),
     ...(values.lr ? { lr: Number(values.lr) } : {}),
   };
@@ -56,7 +66,10 @@ export async function trainLmCommand(argv: string[]): Promise<number> {
   });
   const service = openService(values);
   try {
-    const run = await runInForeground(service, { spec: { kind: 'train-lm', config }, name: values.name ?? `${values.preset} s${config.seed}` });
+    const run = await runInForeground(service, {
+      spec: { kind: 'train-lm', config },
+      name: values.name ?? `${values.preset} s${config.seed}`,
+    });
     return reportLmRun(run, values.json ?? false);
   } finally {
     await service.close();
@@ -83,11 +96,14 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
     error: run.error,
   };
   if (run.status === 'completed') {
-    say(`run ${run.id}: val loss ${Number(out.val_loss).toFixed(4)} nats/char (best step ${out.best_step}), ${out.steps} steps, backend ${out.backend}`);
+    say(
+      `run ${run.id}: val loss ${Number(out.val_loss).toFixed(4)} nats/char (best step ${out.best_step}), ${out.steps} steps, backend ${out.backend}`,
+    );
     say(`checkpoint: ${out.checkpoint}`);
   } else {
     say(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);
-    if (run.status !== 'failed' || /killed|exited/.test(run.error ?? '')) say(`resume it with: scalar resume ${run.id}`);
+    if (run.status !== 'failed' || /killed|exited/.test(run.error ?? ''))
+      say(`resume it with: scalar resume ${run.id}`);
   }
   if (json) printJson(out);
   return run.status === 'completed' ? 0 : run.status === 'cancelled' ? 130 : 1;

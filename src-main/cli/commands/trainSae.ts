@@ -1,6 +1,12 @@
 /** scalar train-sae: train TopK / Staircase (and variants) / Jacobian SAEs on a frozen LM. */
 import { parseArgs } from 'node:util';
-import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS, SaeTrainConfigSchema, type SaePresetName } from '../../../src-shared/sae.ts';
+import {
+  SAE_ARCHS,
+  SAE_PRESETS,
+  SAE_SETUPS,
+  SaeTrainConfigSchema,
+  type SaePresetName,
+} from '../../../src-shared/sae.ts';
 import { defaultLmRef } from '../../jobs/lmRef.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
@@ -17,7 +23,8 @@ export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${S
 const num = (v: string | undefined, flag: string, integer = true) => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new UsageError(`${flag} needs a non-negative ${integer ? 'integer' : 'number'}, got '${v}'`);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+    throw new UsageError(`${flag} needs a non-negative ${integer ? 'integer' : 'number'}, got '${v}'`);
   return n;
 };
 
@@ -43,10 +50,13 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
       name: { type: 'string' },
     },
   });
-  if (values.help) return say(usage), 0;
-  if (!values.arch || !(SAE_ARCHS as readonly string[]).includes(values.arch)) throw new UsageError(`--arch must be one of ${SAE_ARCHS.join(', ')}`);
-  if (!values.setup || !(SAE_SETUPS as readonly string[]).includes(values.setup)) throw new UsageError(`--setup must be one of ${SAE_SETUPS.join(', ')}`);
-  if (!(values.preset in SAE_PRESETS)) throw new UsageError(`unknown preset '${values.preset}'; choose ${Object.keys(SAE_PRESETS).join(', ')}`);
+  if (values.help) return (say(usage), 0);
+  if (!values.arch || !(SAE_ARCHS as readonly string[]).includes(values.arch))
+    throw new UsageError(`--arch must be one of ${SAE_ARCHS.join(', ')}`);
+  if (!values.setup || !(SAE_SETUPS as readonly string[]).includes(values.setup))
+    throw new UsageError(`--setup must be one of ${SAE_SETUPS.join(', ')}`);
+  if (!(values.preset in SAE_PRESETS))
+    throw new UsageError(`unknown preset '${values.preset}'; choose ${Object.keys(SAE_PRESETS).join(', ')}`);
   const lm = values.lm ?? defaultLmRef();
   if (!lm) throw new UsageError('no --lm given and no bundled model found under resources/models');
   const preset = SAE_PRESETS[values.preset as SaePresetName];
@@ -55,7 +65,9 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
     ...preset,
     steps,
     warmupSteps: values.steps ? Math.min(preset.warmupSteps, Math.round(steps * 0.1)) : preset.warmupSteps,
-    evalEvery: num(values['eval-every'], '--eval-every') ?? Math.min(preset.evalEvery, Math.max(1, Math.round(steps / 6))),
+    evalEvery:
+      num(values['eval-every'], '--eval-every') ??
+      Math.min(preset.evalEvery, Math.max(1, Math.round(steps / 6))),
     ...(values['batch-size'] ? { batchSize: num(values['batch-size'], '--batch-size') } : {}),
     ...(values['seq-len'] ? { seqLen: num(values['seq-len'], '--seq-len') } : {}),
   };
@@ -74,7 +86,10 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
   });
   const service = openService(values);
   try {
-    const run = await runInForeground(service, { spec: { kind: 'train-sae', config }, name: values.name ?? `${config.arch} ${config.setup} s${config.seed}` });
+    const run = await runInForeground(service, {
+      spec: { kind: 'train-sae', config },
+      name: values.name ?? `${config.arch} ${config.setup} s${config.seed}`,
+    });
     return reportSaeRun(run, values.json ?? false);
   } finally {
     await service.close();
@@ -107,21 +122,37 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
     steps: s.steps ?? null,
     params: s.params ?? null,
     tokens_per_second: s.tokensPerSecond ?? null,
-    saes: saes.map((x) => ({ hook: x.hook, d_sae: x.d_sae, l0: x.l0, explained_variance: x.explained_variance, ce_loss_increase: x.ce_loss_increase, kl_div: x.kl_div, mse: x.mse, frac_alive: x.frac_alive, ...(x.l0_per_chunk ? { l0_per_chunk: x.l0_per_chunk } : {}) })),
+    saes: saes.map((x) => ({
+      hook: x.hook,
+      d_sae: x.d_sae,
+      l0: x.l0,
+      explained_variance: x.explained_variance,
+      ce_loss_increase: x.ce_loss_increase,
+      kl_div: x.kl_div,
+      mse: x.mse,
+      frac_alive: x.frac_alive,
+      ...(x.l0_per_chunk ? { l0_per_chunk: x.l0_per_chunk } : {}),
+    })),
     compound_ce_loss_increase: s.compoundCeLossIncrease ?? null,
     compound_kl_div: s.compoundKlDiv ?? null,
     clean_ce: s.cleanCe ?? null,
     ...(staircase ? { l0_per_chunk: saes.map((x) => x.l0_per_chunk ?? []) } : {}),
-    ...(s.jacobianL1 !== null && s.jacobianL1 !== undefined ? { jacobian_l1: s.jacobianL1, lambda_norm: s.lambdaNorm } : {}),
+    ...(s.jacobianL1 !== null && s.jacobianL1 !== undefined
+      ? { jacobian_l1: s.jacobianL1, lambda_norm: s.lambdaNorm }
+      : {}),
     export_dir: s.exportDir ?? null,
     wall_seconds: run.wallSeconds,
     error: run.error,
   };
   if (run.status === 'completed') {
     for (const x of out.saes) {
-      say(`${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${x.l0.toFixed(2)}  EV ${x.explained_variance.toFixed(4)}  ΔCE ${x.ce_loss_increase.toFixed(4)}  alive ${(100 * x.frac_alive).toFixed(1)}%`);
+      say(
+        `${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${x.l0.toFixed(2)}  EV ${x.explained_variance.toFixed(4)}  ΔCE ${x.ce_loss_increase.toFixed(4)}  alive ${(100 * x.frac_alive).toFixed(1)}%`,
+      );
     }
-    say(`compound ΔCE ${Number(out.compound_ce_loss_increase).toFixed(4)}  (clean CE ${Number(out.clean_ce).toFixed(4)}), backend ${out.backend}; SAELens folders in ${out.export_dir}`);
+    say(
+      `compound ΔCE ${Number(out.compound_ce_loss_increase).toFixed(4)}  (clean CE ${Number(out.clean_ce).toFixed(4)}), backend ${out.backend}; SAELens folders in ${out.export_dir}`,
+    );
   } else {
     say(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);
   }

@@ -69,7 +69,12 @@ export function fromHfConfig(raw: Record<string, unknown>, source: string): GptC
 /** Expected tensor names and shapes of a GPT with this config. */
 export function expectedShapes(c: GptConfig): Record<string, number[]> {
   const { vocabSize: V, contextLength: T, dModel: D, nLayer: L, dMlp: M } = c;
-  const shapes: Record<string, number[]> = { 'wte.weight': [V, D], 'wpe.weight': [T, D], 'ln_f.weight': [D], 'ln_f.bias': [D] };
+  const shapes: Record<string, number[]> = {
+    'wte.weight': [V, D],
+    'wpe.weight': [T, D],
+    'ln_f.weight': [D],
+    'ln_f.bias': [D],
+  };
   for (let l = 0; l < L; l++) {
     const h = `h.${l}`;
     Object.assign(shapes, {
@@ -118,7 +123,10 @@ export function loadLmModel(location: string): Gpt {
   }
   const shapes = expectedShapes(config);
   const unexpected = Object.keys(renamed.tensors).filter((n) => !(n in shapes));
-  if (unexpected.length) throw new SafetensorsError(`${file}: unexpected tensors for this config: ${unexpected.slice(0, 5).join(', ')}`);
+  if (unexpected.length)
+    throw new SafetensorsError(
+      `${file}: unexpected tensors for this config: ${unexpected.slice(0, 5).join(', ')}`,
+    );
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, shape] of Object.entries(shapes)) {
     if (!(name in renamed.tensors)) throw new SafetensorsError(`${file}: missing tensor ${name}`);

@@ -34,7 +34,12 @@ export interface SaeLensCfg {
   prepend_bos: false;
   hook_head_index: null;
   /** Our extras: the architecture the SAE was trained as, and its staircase position. */
-  scalar: { arch: string; setup: string; run_id: string; staircase?: { name: string; position: number; chunk: number } };
+  scalar: {
+    arch: string;
+    setup: string;
+    run_id: string;
+    staircase?: { name: string; position: number; chunk: number };
+  };
 }
 
 export interface ExportMeta {
@@ -48,7 +53,11 @@ export const hookFolder = (hook: string) => hook;
 
 export function writeSaeLens(dir: string, cfg: SaeLensCfg, w: SaeWeights): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeSafetensorsFile(path.join(dir, SAE_WEIGHTS_FILE), tensorInputs({ W_enc: w.wEnc, b_enc: w.bEnc, W_dec: w.wDec, b_dec: w.bDec }), { format: 'pt' });
+  writeSafetensorsFile(
+    path.join(dir, SAE_WEIGHTS_FILE),
+    tensorInputs({ W_enc: w.wEnc, b_enc: w.bEnc, W_dec: w.wDec, b_dec: w.bDec }),
+    { format: 'pt' },
+  );
   writeJsonAtomic(path.join(dir, SAE_CFG_FILE), cfg);
 }
 
@@ -57,9 +66,11 @@ export function readSaeLens(dir: string): { cfg: SaeLensCfg; weights: SaeWeights
   const cfgPath = path.join(dir, SAE_CFG_FILE);
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir} is not a SAELens folder (no ${SAE_CFG_FILE})`);
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as SaeLensCfg;
-  for (const key of ['d_in', 'd_sae', 'hook_name'] as const) if (cfg[key] === undefined) throw new Error(`${cfgPath} lacks '${key}'`);
+  for (const key of ['d_in', 'd_sae', 'hook_name'] as const)
+    if (cfg[key] === undefined) throw new Error(`${cfgPath} lacks '${key}'`);
   const k = cfg.k ?? cfg.activation_fn_kwargs?.k;
-  if (typeof k !== 'number') throw new Error(`${cfgPath} gives no TopK k (neither 'k' nor activation_fn_kwargs.k)`);
+  if (typeof k !== 'number')
+    throw new Error(`${cfgPath} gives no TopK k (neither 'k' nor activation_fn_kwargs.k)`);
   const file = readSafetensorsFile(path.join(dir, SAE_WEIGHTS_FILE));
   const { d_in: D, d_sae: F } = cfg;
   const t = (name: string, shape: number[]) => {
@@ -68,7 +79,12 @@ export function readSaeLens(dir: string): { cfg: SaeLensCfg; weights: SaeWeights
   };
   return {
     cfg: { ...cfg, k },
-    weights: { wEnc: t('W_enc', [D, F]) as tf.Tensor2D, bEnc: t('b_enc', [F]) as tf.Tensor1D, wDec: t('W_dec', [F, D]) as tf.Tensor2D, bDec: t('b_dec', [D]) as tf.Tensor1D },
+    weights: {
+      wEnc: t('W_enc', [D, F]) as tf.Tensor2D,
+      bEnc: t('b_enc', [F]) as tf.Tensor1D,
+      wDec: t('W_dec', [F, D]) as tf.Tensor2D,
+      bDec: t('b_dec', [D]) as tf.Tensor1D,
+    },
   };
 }
 
@@ -96,7 +112,9 @@ export function saeLensCfg(set: SaeSet, v: SaeView, meta: ExportMeta): SaeLensCf
       arch: set.spec.arch,
       setup: set.spec.setup,
       run_id: meta.runId,
-      ...(staircase && v.chunk ? { staircase: { name: staircase, position: v.position, chunk: v.chunk } } : {}),
+      ...(staircase && v.chunk
+        ? { staircase: { name: staircase, position: v.position, chunk: v.chunk } }
+        : {}),
     },
   };
 }

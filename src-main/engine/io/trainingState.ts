@@ -11,7 +11,8 @@ export const STATE_FILE = 'state.safetensors';
 
 export function tensorInputs(tensors: Record<string, tf.Tensor>): Record<string, TensorInput> {
   const out: Record<string, TensorInput> = {};
-  for (const [name, t] of Object.entries(tensors)) out[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
+  for (const [name, t] of Object.entries(tensors))
+    out[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
   return out;
 }
 
@@ -33,7 +34,13 @@ export function saveTrainingState(
   writeSafetensorsFile(path.join(dir, STATE_FILE), tensorInputs(tensors), { state: JSON.stringify(state) });
 }
 
-export function loadTrainingState(dir: string): { params: Record<string, Float32Array>; optimizer: Record<string, tf.Tensor>; state: TrainingState } | null {
+export function loadTrainingState(
+  dir: string,
+): {
+  params: Record<string, Float32Array>;
+  optimizer: Record<string, tf.Tensor>;
+  state: TrainingState;
+} | null {
   const file = path.join(dir, STATE_FILE);
   if (!fs.existsSync(file)) return null;
   const decoded = readSafetensorsFile(file);

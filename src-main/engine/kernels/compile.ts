@@ -10,18 +10,31 @@ import { fileURLToPath } from 'node:url';
 
 const SIMD_DIR = fileURLToPath(new URL('./simd/', import.meta.url));
 const ASC_FLAGS = [
-  '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--importMemory', '--noExportMemory',
-  '--initialMemory', '0',
+  '-O3',
+  '--runtime',
+  'stub',
+  '--enable',
+  'simd',
+  '--noAssert',
+  '--importMemory',
+  '--noExportMemory',
+  '--initialMemory',
+  '0',
 ];
 
 function cacheDir(): string {
   if (process.env.SCALAR_KERNEL_CACHE) return process.env.SCALAR_KERNEL_CACHE;
   const repoCache = fileURLToPath(new URL('../../../node_modules/.cache/scalar-kernels/', import.meta.url));
-  return fs.existsSync(path.dirname(path.dirname(repoCache))) ? repoCache : path.join(os.tmpdir(), 'scalar-kernels');
+  return fs.existsSync(path.dirname(path.dirname(repoCache)))
+    ? repoCache
+    : path.join(os.tmpdir(), 'scalar-kernels');
 }
 
 export async function kernelBinary(): Promise<Uint8Array> {
-  const files = fs.readdirSync(SIMD_DIR).filter((f) => f.endsWith('.ts')).sort();
+  const files = fs
+    .readdirSync(SIMD_DIR)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   const hash = createHash('sha256');
   hash.update(ASC_FLAGS.join(' '));
   for (const f of files) hash.update(`${f}\n${fs.readFileSync(path.join(SIMD_DIR, f), 'utf8')}`);
@@ -32,15 +45,19 @@ export async function kernelBinary(): Promise<Uint8Array> {
   const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   let stderr = '';
-  const result = await asc.main([path.join(SIMD_DIR, 'index.ts'), ...ASC_FLAGS, '-o', 'k.wasm', '-t', 'k.wat'], {
-    writeFile: (name, contents) => void (outputs[path.basename(name)] = contents),
-    stderr: { write: (s: string | Uint8Array) => void (stderr += String(s)) } as never,
-    stdout: { write: () => undefined } as never,
-  });
+  const result = await asc.main(
+    [path.join(SIMD_DIR, 'index.ts'), ...ASC_FLAGS, '-o', 'k.wasm', '-t', 'k.wat'],
+    {
+      writeFile: (name, contents) => void (outputs[path.basename(name)] = contents),
+      stderr: { write: (s: string | Uint8Array) => void (stderr += String(s)) } as never,
+      stdout: { write: () => undefined } as never,
+    },
+  );
   if (result.error) throw new Error(`SIMD kernel compilation failed: ${result.error.message}\n${stderr}`);
   const binary = outputs['k.wasm'] as Uint8Array;
   // The module runs inside the tfjs-wasm heap: a data segment would overwrite the host's memory.
-  if (/\(data /.test(String(outputs['k.wat']))) throw new Error('SIMD kernel module must not contain data segments');
+  if (/\(data /.test(String(outputs['k.wat'])))
+    throw new Error('SIMD kernel module must not contain data segments');
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${cached}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, binary);

@@ -101,7 +101,13 @@ export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
           return p;
         },
         output(shape, dtype = 'float32') {
-          const p = alloc(4 * Math.max(1, shape.reduce((a, c) => a * c, 1)));
+          const p = alloc(
+            4 *
+              Math.max(
+                1,
+                shape.reduce((a, c) => a * c, 1),
+              ),
+          );
           outs.push({ ptr: p, shape, dtype });
           return p;
         },
@@ -109,7 +115,10 @@ export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
         finish() {
           return outs.map(({ ptr, shape, dtype }) => {
             const n = shape.reduce((a, c) => a * c, 1);
-            const values = dtype === 'int32' ? new Int32Array(memory.buffer, ptr, n) : new Float32Array(memory.buffer, ptr, n);
+            const values =
+              dtype === 'int32'
+                ? new Int32Array(memory.buffer, ptr, n)
+                : new Float32Array(memory.buffer, ptr, n);
             return be.makeTensorInfo(shape, dtype, values.slice());
           });
         },

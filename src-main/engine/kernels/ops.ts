@@ -22,7 +22,10 @@ export function kernelMode(): KernelMode {
 const simd = () => kernelMode() === 'simd';
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-type OpBody = (inputs: tf.Tensor[], save: (tensors: tf.Tensor[]) => void) => { value: tf.Tensor; gradFunc: GradFunc };
+type OpBody = (
+  inputs: tf.Tensor[],
+  save: (tensors: tf.Tensor[]) => void,
+) => { value: tf.Tensor; gradFunc: GradFunc };
 
 /** tf.customGrad with plain tensor-array typing: `body` gets the inputs and a save function. */
 function customOp(body: OpBody): (...inputs: tf.Tensor[]) => tf.Tensor {
@@ -108,7 +111,8 @@ const attentionSimd = memoize((nHead: number) =>
     save([qkv, out, stats]);
     return {
       value: out,
-      gradFunc: (dy, [sq, so, ss]) => runScalarKernel('ScalarAttentionGrad', { qkv: sq, out: so, stats: ss, dy }, { nHead })[0],
+      gradFunc: (dy, [sq, so, ss]) =>
+        runScalarKernel('ScalarAttentionGrad', { qkv: sq, out: so, stats: ss, dy }, { nHead })[0],
     };
   }),
 );
@@ -153,7 +157,8 @@ const layerNormSimd = memoize((eps: number) =>
     save([x, gamma, stats]);
     return {
       value: y,
-      gradFunc: (dy, [sx, sg, ss]) => runScalarKernel('ScalarLayerNormGrad', { x: sx, gamma: sg, stats: ss, dy }),
+      gradFunc: (dy, [sx, sg, ss]) =>
+        runScalarKernel('ScalarLayerNormGrad', { x: sx, gamma: sg, stats: ss, dy }),
     };
   }),
 );
@@ -168,7 +173,9 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
 
 export function dyt(x: tf.Tensor, alpha: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D): tf.Tensor {
   // tanh(y) = 2σ(2y) − 1: sigmoid is a fast kernel on wasm, tanh is not.
-  const t = simd() ? tf.sub(tf.mul(2, tf.sigmoid(tf.mul(tf.mul(alpha, 2), x))), 1) : tf.tanh(tf.mul(alpha, x));
+  const t = simd()
+    ? tf.sub(tf.mul(2, tf.sigmoid(tf.mul(tf.mul(alpha, 2), x))), 1)
+    : tf.tanh(tf.mul(alpha, x));
   return tf.add(tf.mul(gamma, t), beta);
 }
 
@@ -190,7 +197,8 @@ export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
     save([ids]);
     return {
       value: runScalarKernel('ScalarEmbedding', { table: t, ids })[0],
-      gradFunc: (dy, [savedIds]) => runScalarKernel('ScalarEmbeddingGrad', { ids: savedIds, dy }, { vocab: V })[0],
+      gradFunc: (dy, [savedIds]) =>
+        runScalarKernel('ScalarEmbeddingGrad', { ids: savedIds, dy }, { vocab: V })[0],
     };
   });
   return lookup(table) as tf.Tensor2D;
@@ -208,7 +216,8 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
     const [mx, sum, picked] = tf.split(rowStats, 3, 1);
     return {
       value: tf.mean(tf.sub(tf.add(mx, tf.log(sum)), picked)),
-      gradFunc: (dy, [sp, st]) => tf.mul(runScalarKernel('ScalarXentGrad', { probs: sp, targets: st }, { scale: 1 / N })[0], dy),
+      gradFunc: (dy, [sp, st]) =>
+        tf.mul(runScalarKernel('ScalarXentGrad', { probs: sp, targets: st }, { scale: 1 / N })[0], dy),
     };
   });
   return xent(logits) as tf.Scalar;

@@ -26,14 +26,36 @@ const kernels: Record<string, KernelBody> = {
     const hd = D3 / 3 / nHead;
     const out = call.output([B, T, D3 / 3]);
     const stats = call.output([B, nHead, T, 2]);
-    k.attentionForward(call.input(qkv), out, stats, call.scratch(4 * (T + 4)), B, T, nHead, hd, 1 / Math.sqrt(hd));
+    k.attentionForward(
+      call.input(qkv),
+      out,
+      stats,
+      call.scratch(4 * (T + 4)),
+      B,
+      T,
+      nHead,
+      hd,
+      1 / Math.sqrt(hd),
+    );
   },
   ScalarAttentionGrad(k, call, { qkv, out, stats, dy }, { nHead }) {
     const [B, T, D3] = qkv.shape;
     const hd = D3 / 3 / nHead;
     const dqkv = call.output([B, T, D3]);
     const scratch = call.scratch(8 * (T + 4));
-    k.attentionBackward(call.input(qkv), call.input(out), call.input(stats), call.input(dy), dqkv, scratch, B, T, nHead, hd, 1 / Math.sqrt(hd));
+    k.attentionBackward(
+      call.input(qkv),
+      call.input(out),
+      call.input(stats),
+      call.input(dy),
+      dqkv,
+      scratch,
+      B,
+      T,
+      nHead,
+      hd,
+      1 / Math.sqrt(hd),
+    );
   },
   ScalarGelu(k, call, { x }) {
     k.geluForward(call.input(x), call.output(x.shape), size(x.shape));
@@ -52,7 +74,17 @@ const kernels: Record<string, KernelBody> = {
     const dx = call.output([N, D]);
     const dgamma = call.output([D]);
     const dbeta = call.output([D]);
-    k.layerNormBackward(call.input(x), call.input(gamma), call.input(stats), call.input(dy), dx, dgamma, dbeta, N, D);
+    k.layerNormBackward(
+      call.input(x),
+      call.input(gamma),
+      call.input(stats),
+      call.input(dy),
+      dx,
+      dgamma,
+      dbeta,
+      N,
+      D,
+    );
   },
   ScalarXent(k, call, { logits, targets }) {
     const [N, V] = logits.shape;
@@ -85,7 +117,18 @@ const kernels: Record<string, KernelBody> = {
     const D = wDec.shape[1];
     const xhat = call.output([N, D]);
     const err = call.output([N]);
-    k.sparseDecode(call.input(idx), call.input(val), call.input(wDec), call.input(bDec), x ? call.input(x) : 0, xhat, err, N, topk, D);
+    k.sparseDecode(
+      call.input(idx),
+      call.input(val),
+      call.input(wDec),
+      call.input(bDec),
+      x ? call.input(x) : 0,
+      xhat,
+      err,
+      N,
+      topk,
+      D,
+    );
   },
   ScalarTopKSaeBackward(k, call, { x, bDec, idx, val, xhat, wDec, wEncT }, { scale, detachBelow }) {
     const [N, topk] = idx.shape;
@@ -95,12 +138,32 @@ const kernels: Record<string, KernelBody> = {
     const dWdec = call.output([F, D]);
     const dBdec = call.output([D]);
     k.topkSaeBackward(
-      call.input(x), call.input(bDec), call.input(idx), call.input(val), call.input(xhat), call.input(wDec), call.input(wEncT),
-      dWencT, dBenc, dWdec, dBdec, N, topk, D, F, scale, detachBelow,
+      call.input(x),
+      call.input(bDec),
+      call.input(idx),
+      call.input(val),
+      call.input(xhat),
+      call.input(wDec),
+      call.input(wEncT),
+      dWencT,
+      dBenc,
+      dWdec,
+      dBdec,
+      N,
+      topk,
+      D,
+      F,
+      scale,
+      detachBelow,
     );
   },
   /** mode 0: rows = A [F1, M]; modes 1 (DyT) / 2 (LN): rows = W_dec_mid [F1, D], with skipT = W_enc_postᵀ. */
-  ScalarJacobianPenalty(k, call, { idx1, val1, idx2, val2, rows, wFc, cT, skipT, g, norm, rstd, gamma }, { mode, coef }) {
+  ScalarJacobianPenalty(
+    k,
+    call,
+    { idx1, val1, idx2, val2, rows, wFc, cT, skipT, g, norm, rstd, gamma },
+    { mode, coef },
+  ) {
     const [N, topk] = idx1.shape;
     const [F2, M] = cT.shape;
     const F1 = rows.shape[0];
@@ -113,9 +176,31 @@ const kernels: Record<string, KernelBody> = {
     const scratch = call.scratch(4 * (2 * topk + topk * (2 * D + 2 * M + topk) + D + 16));
     const opt = (t: tf.TensorInfo | undefined) => (t ? call.input(t) : 0);
     k.jacobianPenalty(
-      mode, call.input(idx1), call.input(val1), call.input(idx2), call.input(val2),
-      call.input(rows), call.input(wFc), call.input(cT), opt(skipT), call.input(g), opt(norm), opt(rstd), opt(gamma),
-      dRows, dCT, dSkipT, scratch, total, N, topk, D, M, F1, F2, coef,
+      mode,
+      call.input(idx1),
+      call.input(val1),
+      call.input(idx2),
+      call.input(val2),
+      call.input(rows),
+      call.input(wFc),
+      call.input(cT),
+      opt(skipT),
+      call.input(g),
+      opt(norm),
+      opt(rstd),
+      opt(gamma),
+      dRows,
+      dCT,
+      dSkipT,
+      scratch,
+      total,
+      N,
+      topk,
+      D,
+      M,
+      F1,
+      F2,
+      coef,
     );
   },
 };
@@ -147,7 +232,11 @@ export function simdKernelsRegistered(backendName: string): boolean {
   return registeredFor.has(backendName) && activeHost !== null;
 }
 
-export function runScalarKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs = {}): tf.Tensor[] {
+export function runScalarKernel(
+  name: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: Attrs = {},
+): tf.Tensor[] {
   const out = tf.engine().runKernel(name, inputs as never, attrs as never) as tf.Tensor | tf.Tensor[];
   return Array.isArray(out) ? out : [out];
 }

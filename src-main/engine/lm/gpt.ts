@@ -91,7 +91,14 @@ export class Gpt {
     const std = 0.02;
     const projStd = 0.02 / Math.sqrt(2 * L);
     const p: Record<string, tf.Tensor> = {};
-    const normal = (shape: number[], s: number) => tf.tensor(rng.normalArray(shape.reduce((a, c) => a * c, 1), s), shape);
+    const normal = (shape: number[], s: number) =>
+      tf.tensor(
+        rng.normalArray(
+          shape.reduce((a, c) => a * c, 1),
+          s,
+        ),
+        shape,
+      );
     p['wte.weight'] = normal([V, D], std);
     p['wpe.weight'] = normal([T, D], std);
     for (let l = 0; l < L; l++) {
@@ -144,19 +151,68 @@ export class Gpt {
     const p = (n: string) => this.w(`h.${l}.${n}`);
     const { nHead, lnEps, norm2 } = this.config;
     return [
-      ['ln1.hook_normalized', (v) => layerNorm(v('hook_resid_pre'), p('ln_1.weight') as tf.Tensor1D, p('ln_1.bias') as tf.Tensor1D, lnEps)],
-      ['hook_attn_out', (v) => {
-        const qkv = linear(v('ln1.hook_normalized'), p('attn.c_attn.weight') as tf.Tensor2D, p('attn.c_attn.bias') as tf.Tensor1D);
-        return linear(causalSelfAttention(qkv as tf.Tensor3D, nHead), p('attn.c_proj.weight') as tf.Tensor2D, p('attn.c_proj.bias') as tf.Tensor1D);
-      }],
+      [
+        'ln1.hook_normalized',
+        (v) =>
+          layerNorm(
+            v('hook_resid_pre'),
+            p('ln_1.weight') as tf.Tensor1D,
+            p('ln_1.bias') as tf.Tensor1D,
+            lnEps,
+          ),
+      ],
+      [
+        'hook_attn_out',
+        (v) => {
+          const qkv = linear(
+            v('ln1.hook_normalized'),
+            p('attn.c_attn.weight') as tf.Tensor2D,
+            p('attn.c_attn.bias') as tf.Tensor1D,
+          );
+          return linear(
+            causalSelfAttention(qkv as tf.Tensor3D, nHead),
+            p('attn.c_proj.weight') as tf.Tensor2D,
+            p('attn.c_proj.bias') as tf.Tensor1D,
+          );
+        },
+      ],
       ['hook_resid_mid', (v) => tf.add(v('hook_resid_pre'), v('hook_attn_out'))],
-      ['ln2.hook_normalized', (v) =>
-        norm2 === 'dyt'
-          ? dyt(v('hook_resid_mid'), p('ln_2.alpha'), p('ln_2.weight') as tf.Tensor1D, p('ln_2.bias') as tf.Tensor1D)
-          : layerNorm(v('hook_resid_mid'), p('ln_2.weight') as tf.Tensor1D, p('ln_2.bias') as tf.Tensor1D, lnEps)],
-      ['mlp.hook_pre', (v) => linear(v('ln2.hook_normalized'), p('mlp.c_fc.weight') as tf.Tensor2D, p('mlp.c_fc.bias') as tf.Tensor1D)],
+      [
+        'ln2.hook_normalized',
+        (v) =>
+          norm2 === 'dyt'
+            ? dyt(
+                v('hook_resid_mid'),
+                p('ln_2.alpha'),
+                p('ln_2.weight') as tf.Tensor1D,
+                p('ln_2.bias') as tf.Tensor1D,
+              )
+            : layerNorm(
+                v('hook_resid_mid'),
+                p('ln_2.weight') as tf.Tensor1D,
+                p('ln_2.bias') as tf.Tensor1D,
+                lnEps,
+              ),
+      ],
+      [
+        'mlp.hook_pre',
+        (v) =>
+          linear(
+            v('ln2.hook_normalized'),
+            p('mlp.c_fc.weight') as tf.Tensor2D,
+            p('mlp.c_fc.bias') as tf.Tensor1D,
+          ),
+      ],
       ['mlp.hook_post', (v) => gelu(v('mlp.hook_pre'))],
-      ['hook_mlp_out', (v) => linear(v('mlp.hook_post'), p('mlp.c_proj.weight') as tf.Tensor2D, p('mlp.c_proj.bias') as tf.Tensor1D)],
+      [
+        'hook_mlp_out',
+        (v) =>
+          linear(
+            v('mlp.hook_post'),
+            p('mlp.c_proj.weight') as tf.Tensor2D,
+            p('mlp.c_proj.bias') as tf.Tensor1D,
+          ),
+      ],
       ['hook_resid_post', (v) => tf.add(v('hook_resid_mid'), v('hook_mlp_out'))],
     ];
   }
@@ -164,9 +220,14 @@ export class Gpt {
   /** Token + position embedding [B, T, D]. */
   embed(tokens: tf.Tensor2D): tf.Tensor3D {
     const [B, T] = tokens.shape;
-    if (T > this.config.contextLength) throw new Error(`sequence of ${T} tokens exceeds the context length ${this.config.contextLength}`);
+    if (T > this.config.contextLength)
+      throw new Error(`sequence of ${T} tokens exceeds the context length ${this.config.contextLength}`);
     const D = this.config.dModel;
-    const tok = embedding(this.w('wte.weight') as tf.Tensor2D, tokens.reshape([-1]) as tf.Tensor1D).reshape([B, T, D]);
+    const tok = embedding(this.w('wte.weight') as tf.Tensor2D, tokens.reshape([-1]) as tf.Tensor1D).reshape([
+      B,
+      T,
+      D,
+    ]);
     return tf.add(tok, tf.slice(this.w('wpe.weight'), [0, 0], [T, D])) as tf.Tensor3D;
   }
 
@@ -214,7 +275,10 @@ export class Gpt {
       }
       const need = (stage: BlockStage): tf.Tensor3D => {
         const v = vals[stage];
-        if (!v) throw new Error(`a forward pass from blocks.${l}.${first} needs blocks.${l}.${stage} in its context`);
+        if (!v)
+          throw new Error(
+            `a forward pass from blocks.${l}.${first} needs blocks.${l}.${stage} in its context`,
+          );
         return v;
       };
       for (const [stage, compute] of this.blockSteps(l)) {
@@ -228,7 +292,15 @@ export class Gpt {
     const normalized =
       start.stage === 'ln_final.hook_normalized'
         ? startValue
-        : hook('ln_final.hook_normalized', layerNorm(resid, this.w('ln_f.weight') as tf.Tensor1D, this.w('ln_f.bias') as tf.Tensor1D, this.config.lnEps));
+        : hook(
+            'ln_final.hook_normalized',
+            layerNorm(
+              resid,
+              this.w('ln_f.weight') as tf.Tensor1D,
+              this.w('ln_f.bias') as tf.Tensor1D,
+              this.config.lnEps,
+            ),
+          );
     if (stopped) return { logits: null, cache };
     return { logits: this.head(normalized), cache };
   }

@@ -12,7 +12,15 @@ import { saveLmModel } from '../io/lmCheckpoint.ts';
 import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import { AdamW, cosineLr, decayMatricesOnly } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
-import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, type Batch, type TokenSplit } from '../text/index.ts';
+import {
+  asciiTokenizer,
+  batchForStep,
+  evalBatches,
+  loadCorpus,
+  prepareSplits,
+  type Batch,
+  type TokenSplit,
+} from '../text/index.ts';
 import { Gpt } from './gpt.ts';
 
 export class TrainingDivergedError extends Error {
@@ -78,7 +86,8 @@ export function lossOnBatch(gpt: Gpt, b: Batch): tf.Scalar {
 export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   const { config, outDir } = opts;
   const { model, schedule: s, seed } = config;
-  if (s.seqLen > model.contextLength) throw new Error(`seqLen ${s.seqLen} exceeds the model context ${model.contextLength}`);
+  if (s.seqLen > model.contextLength)
+    throw new Error(`seqLen ${s.seqLen} exceeds the model context ${model.contextLength}`);
 
   const corpus = loadCorpus(config.corpus);
   const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, {
@@ -88,7 +97,12 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
 
   const gpt = Gpt.init(model, seed);
-  const opt = new AdamW(gpt.params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: decayMatricesOnly(s.weightDecay) });
+  const opt = new AdamW(gpt.params, {
+    beta1: s.beta1,
+    beta2: s.beta2,
+    eps: s.eps,
+    weightDecay: decayMatricesOnly(s.weightDecay),
+  });
   let step = 0;
   let best = { valLoss: Infinity, step: 0 };
   let recent: number[] = [];
@@ -96,7 +110,8 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   if (resumed) {
     for (const [name, v] of Object.entries(gpt.params)) {
       const values = resumed.params[name];
-      if (!values || values.length !== v.size) throw new Error(`training state in ${outDir} does not match this model (${name})`);
+      if (!values || values.length !== v.size)
+        throw new Error(`training state in ${outDir} does not match this model (${name})`);
       tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // assign shares the tensor's data; tidy disposes the tensor
     }
     opt.loadState(resumed.state.step, resumed.optimizer);
@@ -115,7 +130,8 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   let lastLoss = NaN;
   let lr = 0;
 
-  const saveState = () => saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best, recent } });
+  const saveState = () =>
+    saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best, recent } });
   try {
     while (step < s.steps) {
       if (opts.signal?.aborted) {
@@ -134,7 +150,9 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
         return loss;
       });
       if (!Number.isFinite(lastLoss)) {
-        throw new TrainingDivergedError(`training loss became ${lastLoss} at step ${step} (lr ${lr.toExponential(2)}); the run stops here and its last checkpoint is kept`);
+        throw new TrainingDivergedError(
+          `training loss became ${lastLoss} at step ${step} (lr ${lr.toExponential(2)}); the run stops here and its last checkpoint is kept`,
+        );
       }
       recent.push(lastLoss);
       opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: lastLoss, lr });

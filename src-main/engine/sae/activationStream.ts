@@ -17,7 +17,10 @@ type Reply = { id: number; acts?: Record<string, Float32Array>; error?: string }
 
 export class ActivationStream {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; promise: Promise<Reply> }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: Reply) => void; reject: (e: Error) => void; promise: Promise<Reply> }
+  >();
   private failure: Error | null = null;
 
   private constructor(
@@ -29,12 +32,22 @@ export class ActivationStream {
       this.pending.get(m.id)?.resolve(m);
     });
     worker.on('error', (err) => this.fail(err));
-    worker.on('exit', (code) => code !== 0 && this.fail(new Error(`activation worker exited with code ${code}`)));
+    worker.on(
+      'exit',
+      (code) => code !== 0 && this.fail(new Error(`activation worker exited with code ${code}`)),
+    );
   }
 
   static async start(lm: Gpt, hooks: string[]): Promise<ActivationStream> {
-    const params = Object.fromEntries(Object.entries(lm.params).map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]));
-    const worker = spawnWorker(siblingEntry(import.meta.url, 'activationWorker'), { config: lm.config, params, hooks, backend: backendReport().name });
+    const params = Object.fromEntries(
+      Object.entries(lm.params).map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+    );
+    const worker = spawnWorker(siblingEntry(import.meta.url, 'activationWorker'), {
+      config: lm.config,
+      params,
+      hooks,
+      backend: backendReport().name,
+    });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: { ready?: boolean }) => m.ready && (worker.off('message', onMessage), resolve());
       worker.on('message', onMessage);
@@ -51,7 +64,12 @@ export class ActivationStream {
     let reject!: (e: Error) => void;
     const promise = new Promise<Reply>((res, rej) => ((resolve = res), (reject = rej)));
     this.pending.set(id, { resolve, reject, promise });
-    this.worker.postMessage({ id, inputs: batch.inputs, batchSize: batch.batchSize, contextLength: batch.contextLength });
+    this.worker.postMessage({
+      id,
+      inputs: batch.inputs,
+      batchSize: batch.batchSize,
+      contextLength: batch.contextLength,
+    });
     return id;
   }
 
@@ -62,7 +80,9 @@ export class ActivationStream {
     const reply = await entry.promise;
     this.pending.delete(id);
     if (reply.error) throw new Error(`activation worker: ${reply.error}`);
-    return Object.fromEntries(Object.entries(reply.acts!).map(([h, a]) => [h, tf.tensor2d(a, [a.length / this.dModel, this.dModel])]));
+    return Object.fromEntries(
+      Object.entries(reply.acts!).map(([h, a]) => [h, tf.tensor2d(a, [a.length / this.dModel, this.dModel])]),
+    );
   }
 
   async close(): Promise<void> {
@@ -80,7 +100,13 @@ export class ActivationStream {
  * `activations(t)` for steps t = 1, 2, ... of a training loop: with a producer thread, step t + 1 is requested
  * as soon as step t is taken; without one, computed in-process.
  */
-export async function activationSource(lm: Gpt, hooks: string[], batchAt: (step: number) => Batch, lastStep: number, pipeline: boolean) {
+export async function activationSource(
+  lm: Gpt,
+  hooks: string[],
+  batchAt: (step: number) => Batch,
+  lastStep: number,
+  pipeline: boolean,
+) {
   const stream = pipeline ? await ActivationStream.start(lm, hooks) : null;
   const inFlight = new Map<number, number>();
   return {

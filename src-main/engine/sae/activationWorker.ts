@@ -18,17 +18,30 @@ interface Init {
 
 const init = (workerData as { init: Init }).init;
 await initBackend(init.backend);
-const lm = Gpt.fromTensors(init.config, Object.fromEntries(Object.entries(init.params).map(([n, p]) => [n, tf.tensor(p.data, p.shape)])));
+const lm = Gpt.fromTensors(
+  init.config,
+  Object.fromEntries(Object.entries(init.params).map(([n, p]) => [n, tf.tensor(p.data, p.shape)])),
+);
 
-parentPort!.on('message', (req: { id: number; inputs: Int32Array; batchSize: number; contextLength: number }) => {
-  try {
-    const acts = lmActivations(lm, { ...req, targets: req.inputs, starts: new Int32Array(req.batchSize) }, init.hooks);
-    const out: Record<string, Float32Array> = {};
-    for (const [hook, t] of Object.entries(acts)) out[hook] = t.dataSync() as Float32Array;
-    tf.dispose(Object.values(acts));
-    parentPort!.postMessage({ id: req.id, acts: out }, Object.values(out).map((a) => a.buffer as ArrayBuffer));
-  } catch (err) {
-    parentPort!.postMessage({ id: req.id, error: (err as Error).message });
-  }
-});
+parentPort!.on(
+  'message',
+  (req: { id: number; inputs: Int32Array; batchSize: number; contextLength: number }) => {
+    try {
+      const acts = lmActivations(
+        lm,
+        { ...req, targets: req.inputs, starts: new Int32Array(req.batchSize) },
+        init.hooks,
+      );
+      const out: Record<string, Float32Array> = {};
+      for (const [hook, t] of Object.entries(acts)) out[hook] = t.dataSync() as Float32Array;
+      tf.dispose(Object.values(acts));
+      parentPort!.postMessage(
+        { id: req.id, acts: out },
+        Object.values(out).map((a) => a.buffer as ArrayBuffer),
+      );
+    } catch (err) {
+      parentPort!.postMessage({ id: req.id, error: (err as Error).message });
+    }
+  },
+);
 parentPort!.postMessage({ ready: true });

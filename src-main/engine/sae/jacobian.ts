@@ -63,7 +63,8 @@ export function jacobianPenaltyStep(
   codes: Record<string, SparseCodes>,
   opts: { lambda: number; norm: 'mean' | 'sum' },
 ): JacobianStep {
-  if (pair.segment === 'block') throw new Error('the Jacobian penalty needs an MLP segment (fflayer or ffblock)');
+  if (pair.segment === 'block')
+    throw new Error('the Jacobian penalty needs an MLP segment (fflayer or ffblock)');
   const up = set.view(pair.up);
   const down = set.view(pair.down);
   const k = up.k;
@@ -77,21 +78,30 @@ export function jacobianPenaltyStep(
     const rows = lin.mode === 0 ? matMul(w1.wDec, lin.wFc) : w1.wDec; // A = W_dec_in W_fc, or W_dec_mid
     const skipT = lin.mode === 0 ? undefined : transpose2d(w2.wEnc);
     const inputs: Record<string, tf.Tensor> = {
-      idx1: codes[pair.up].idx, val1: codes[pair.up].val, idx2: codes[pair.down].idx, val2: codes[pair.down].val,
-      rows, wFc: lin.wFc, cT, g: lin.g,
+      idx1: codes[pair.up].idx,
+      val1: codes[pair.up].val,
+      idx2: codes[pair.down].idx,
+      val2: codes[pair.down].val,
+      rows,
+      wFc: lin.wFc,
+      cT,
+      g: lin.g,
     };
     if (skipT) inputs.skipT = skipT;
     if (lin.norm) inputs.norm = lin.norm;
     if (lin.rstd) inputs.rstd = lin.rstd;
     if (lin.gamma && lin.mode === 2) inputs.gamma = lin.gamma;
-    const [dRows, dCT, dSkipT, total] = runScalarKernel('ScalarJacobianPenalty', inputs, { mode: lin.mode, coef });
+    const [dRows, dCT, dSkipT, total] = runScalarKernel('ScalarJacobianPenalty', inputs, {
+      mode: lin.mode,
+      coef,
+    });
     const sumAbs = total.dataSync()[0];
     // W_dec_in: A = W_dec_in W_fc ⇒ dW_dec_in = dA W_fcᵀ.  W_enc_out: C = W_pr W_enc_out ⇒ dW_enc_out = (dCᵀ W_pr)ᵀ.
     const dWdec = lin.mode === 0 ? matMul(dRows as tf.Tensor2D, transpose2d(lin.wFc)) : dRows;
     let dWenc = transpose2d(matMul(dCT as tf.Tensor2D, lin.wPr));
     if (lin.mode !== 0) dWenc = tf.add(dWenc, transpose2d(dSkipT as tf.Tensor2D)) as tf.Tensor2D;
     return {
-      penalty: (opts.lambda * sumAbs) * (opts.norm === 'mean' ? 1 / N : 1),
+      penalty: opts.lambda * sumAbs * (opts.norm === 'mean' ? 1 / N : 1),
       jacobianL1: sumAbs / N,
       grads: [
         [up.dict.wDec, dWdec],

@@ -48,9 +48,15 @@ export function reconstruct(set: SaeSet, view: SaeView, x: tf.Tensor): tf.Tensor
 
 function ceAndLogProbs(gpt: Gpt, b: Batch, patch?: Record<string, (x: tf.Tensor3D) => tf.Tensor3D>) {
   return tidy(() => {
-    const logits = gpt.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), patch }).logits!;
+    const logits = gpt.run({
+      tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'),
+      patch,
+    }).logits!;
     const flat = logits.reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
-    return { ce: softmaxCrossEntropy(flat, tf.tensor1d(b.targets, 'int32')).dataSync()[0], logp: tf.logSoftmax(flat) };
+    return {
+      ce: softmaxCrossEntropy(flat, tf.tensor1d(b.targets, 'int32')).dataSync()[0],
+      logp: tf.logSoftmax(flat),
+    };
   });
 }
 
@@ -61,7 +67,16 @@ function meanKl(logp: tf.Tensor2D, logq: tf.Tensor2D): number {
 
 export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval {
   const views = set.views;
-  const acc = views.map(() => ({ err: 0, sumSq: 0, sum: null as Float64Array | null, n: 0, l0: 0, chunks: null as Float64Array | null, ce: 0, kl: 0 }));
+  const acc = views.map(() => ({
+    err: 0,
+    sumSq: 0,
+    sum: null as Float64Array | null,
+    n: 0,
+    l0: 0,
+    chunks: null as Float64Array | null,
+    ce: 0,
+    kl: 0,
+  }));
   let cleanCe = 0;
   let compoundCe = 0;
   let compoundKl = 0;
@@ -71,7 +86,14 @@ export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval
   for (const b of batches) {
     const clean = ceAndLogProbs(gpt, b);
     cleanCe += clean.ce;
-    const acts = tidy(() => gpt.run({ tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'), capture: views.map((v) => v.hook), stopAt: views[views.length - 1].hook }).cache);
+    const acts = tidy(
+      () =>
+        gpt.run({
+          tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'),
+          capture: views.map((v) => v.hook),
+          stopAt: views[views.length - 1].hook,
+        }).cache,
+    );
     views.forEach((v, i) => {
       const a = acc[i];
       const D = acts[v.hook].shape[2];

@@ -25,15 +25,40 @@ export function setupPositions(setup: SaeSetup, nLayer: number): SetupPositions 
   const layers = Array.from({ length: nLayer }, (_, l) => l);
   switch (setup) {
     case 'tblock': {
-      const hooks = [...layers.map((l) => `blocks.${l}.hook_resid_pre`), `blocks.${nLayer - 1}.hook_resid_post`];
-      return { setup, hooks, pairs: layers.map((l) => ({ index: l, layer: l, up: hooks[l], down: hooks[l + 1], segment: 'block' })) };
+      const hooks = [
+        ...layers.map((l) => `blocks.${l}.hook_resid_pre`),
+        `blocks.${nLayer - 1}.hook_resid_post`,
+      ];
+      return {
+        setup,
+        hooks,
+        pairs: layers.map((l) => ({
+          index: l,
+          layer: l,
+          up: hooks[l],
+          down: hooks[l + 1],
+          segment: 'block',
+        })),
+      };
     }
     case 'fflayer': {
-      const pairs = layers.map((l) => ({ index: l, layer: l, up: `blocks.${l}.ln2.hook_normalized`, down: `blocks.${l}.hook_mlp_out`, segment: 'mlp' as const }));
+      const pairs = layers.map((l) => ({
+        index: l,
+        layer: l,
+        up: `blocks.${l}.ln2.hook_normalized`,
+        down: `blocks.${l}.hook_mlp_out`,
+        segment: 'mlp' as const,
+      }));
       return { setup, hooks: pairs.flatMap((p) => [p.up, p.down]), pairs };
     }
     case 'ffblock': {
-      const pairs = layers.map((l) => ({ index: l, layer: l, up: `blocks.${l}.hook_resid_mid`, down: `blocks.${l}.hook_resid_post`, segment: 'ffblock' as const }));
+      const pairs = layers.map((l) => ({
+        index: l,
+        layer: l,
+        up: `blocks.${l}.hook_resid_mid`,
+        down: `blocks.${l}.hook_resid_post`,
+        segment: 'ffblock' as const,
+      }));
       return { setup, hooks: pairs.flatMap((p) => [p.up, p.down]), pairs };
     }
   }

@@ -50,7 +50,8 @@ export interface SaeSetSpec {
 }
 
 let counter = 0;
-const variable = (values: Float32Array, shape: number[], name: string) => tf.variable(tf.tensor(values, shape), true, `sae/${name}#${++counter}`);
+const variable = (values: Float32Array, shape: number[], name: string) =>
+  tf.variable(tf.tensor(values, shape), true, `sae/${name}#${++counter}`);
 
 export class SaeSet {
   readonly dictionaries: Dictionary[] = [];
@@ -67,7 +68,11 @@ export class SaeSet {
     const rng = Rng.derive(spec.seed, 'sae-init');
     const newDict = (name: string, size: number): Dictionary => {
       const { wEnc, wDec } = initDictionary(size, D, rng);
-      const d = { name, wEnc: variable(wEnc, [D, size], `${name}.W_enc`), wDec: variable(wDec, [size, D], `${name}.W_dec`) };
+      const d = {
+        name,
+        wEnc: variable(wEnc, [D, size], `${name}.W_enc`),
+        wDec: variable(wDec, [size, D], `${name}.W_dec`),
+      };
       this.dictionaries.push(d);
       return d;
     };
@@ -75,7 +80,12 @@ export class SaeSet {
       if (!this.biasVars.has(key)) this.biasVars.set(key, variable(new Float32Array(size), [size], key));
       return this.biasVars.get(key)!;
     };
-    const addView = (hook: string, dict: Dictionary, w: number, opts: { detachBelow?: number; chunk?: number | null; position?: number; sharedBDec?: string } = {}) => {
+    const addView = (
+      hook: string,
+      dict: Dictionary,
+      w: number,
+      opts: { detachBelow?: number; chunk?: number | null; position?: number; sharedBDec?: string } = {},
+    ) => {
       this.views.push({
         hook,
         dict,
@@ -90,15 +100,23 @@ export class SaeSet {
     };
 
     if (arch === 'topk' || arch === 'jsae') {
-      if (arch === 'jsae' && setup === 'tblock') throw new Error('JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock');
+      if (arch === 'jsae' && setup === 'tblock')
+        throw new Error('JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock');
       for (const hook of hooks) addView(hook, newDict(hook, n), n);
-      if (arch === 'jsae') for (const p of pairs) this.groups.push({ name: `pair${p.index}`, hooks: [p.up, p.down] });
+      if (arch === 'jsae')
+        for (const p of pairs) this.groups.push({ name: `pair${p.index}`, hooks: [p.up, p.down] });
       else for (const hook of hooks) this.groups.push({ name: hook, hooks: [hook] });
       return;
     }
-    if (setup === 'fflayer') throw new Error('a staircase shares one dictionary across residual-stream positions: use setup tblock or ffblock');
+    if (setup === 'fflayer')
+      throw new Error(
+        'a staircase shares one dictionary across residual-stream positions: use setup tblock or ffblock',
+      );
     // Staircases: tblock = one over all hooks; ffblock = one per layer over (mid, post).
-    const staircases = setup === 'tblock' ? [{ name: 'staircase', hooks }] : pairs.map((p) => ({ name: `staircase${p.layer}`, hooks: [p.up, p.down] }));
+    const staircases =
+      setup === 'tblock'
+        ? [{ name: 'staircase', hooks }]
+        : pairs.map((p) => ({ name: `staircase${p.layer}`, hooks: [p.up, p.down] }));
     for (const s of staircases) {
       const P = s.hooks.length;
       const shared = arch === 'staircase-untied' ? null : newDict(s.name, n * P);

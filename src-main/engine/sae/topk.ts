@@ -28,7 +28,11 @@ export interface SparseCodes {
 }
 
 /** W_dec ~ U(±√(6/D)) (Kaiming-uniform with fan_in D), W_enc = W_decᵀ as an independent copy. */
-export function initDictionary(width: number, dModel: number, rng: Rng): { wEnc: Float32Array; wDec: Float32Array } {
+export function initDictionary(
+  width: number,
+  dModel: number,
+  rng: Rng,
+): { wEnc: Float32Array; wDec: Float32Array } {
   const bound = Math.sqrt(6 / dModel);
   const wDec = rng.uniformArray(width * dModel, -bound, bound);
   const wEnc = new Float32Array(width * dModel);
@@ -55,7 +59,11 @@ export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
 export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
   return tidy(() => {
     if (kernelMode() !== 'simd') return topk(encodePre(x, w), k);
-    const [idx, val] = runScalarKernel('ScalarTopK', { xw: tf.matMul(tf.sub(x, w.bDec), w.wEnc), bEnc: w.bEnc }, { topk: k });
+    const [idx, val] = runScalarKernel(
+      'ScalarTopK',
+      { xw: tf.matMul(tf.sub(x, w.bDec), w.wEnc), bEnc: w.bEnc },
+      { topk: k },
+    );
     return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
   });
 }
@@ -72,7 +80,12 @@ export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
 /** xhat = z W_dec + b_dec, by gathering the k active rows (SIMD) or as a dense matmul (tfjs). */
 export function decode(codes: SparseCodes, w: SaeWeights): tf.Tensor2D {
   if (kernelMode() === 'simd') {
-    const [xhat] = runScalarKernel('ScalarSparseDecode', { idx: codes.idx, val: codes.val, wDec: w.wDec, bDec: w.bDec });
+    const [xhat] = runScalarKernel('ScalarSparseDecode', {
+      idx: codes.idx,
+      val: codes.val,
+      wDec: w.wDec,
+      bDec: w.bDec,
+    });
     return xhat as tf.Tensor2D;
   }
   return tf.tidy(() => tf.add(tf.matMul(densify(codes, w.wDec.shape[0]), w.wDec), w.bDec) as tf.Tensor2D);
@@ -95,24 +108,41 @@ export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelo
   if (kernelMode() === 'simd') {
     return tidy(() => {
       const codes = encode(x, w, k);
-      const [xhat, err] = runScalarKernel('ScalarSparseDecode', { idx: codes.idx, val: codes.val, wDec: w.wDec, bDec: w.bDec, x });
+      const [xhat, err] = runScalarKernel('ScalarSparseDecode', {
+        idx: codes.idx,
+        val: codes.val,
+        wDec: w.wDec,
+        bDec: w.bDec,
+        x,
+      });
       const [dWencT, dBenc, dWdec, dBdec] = runScalarKernel(
         'ScalarTopKSaeBackward',
         { x, bDec: w.bDec, idx: codes.idx, val: codes.val, xhat, wDec: w.wDec, wEncT: transpose2d(w.wEnc) },
         { scale: 1 / N, detachBelow },
       );
       const loss = tf.mean(err).dataSync()[0];
-      const grads = { wEnc: transpose2d(dWencT as tf.Tensor2D), bEnc: dBenc as tf.Tensor1D, wDec: dWdec as tf.Tensor2D, bDec: dBdec as tf.Tensor1D };
+      const grads = {
+        wEnc: transpose2d(dWencT as tf.Tensor2D),
+        bEnc: dBenc as tf.Tensor1D,
+        wDec: dWdec as tf.Tensor2D,
+        bDec: dBdec as tf.Tensor1D,
+      };
       return { loss, codes, err: err as tf.Tensor1D, grads };
     });
   }
   return tidy(() => {
     const F = w.wDec.shape[0];
     const codes = topk(encodePre(x, w), k);
-    const mask = tf.cast(tf.greater(densify({ idx: codes.idx, val: tf.onesLike(codes.val) as tf.Tensor2D }, F), 0), 'float32');
+    const mask = tf.cast(
+      tf.greater(densify({ idx: codes.idx, val: tf.onesLike(codes.val) as tf.Tensor2D }, F), 0),
+      'float32',
+    );
     const detached = (t: tf.Tensor2D, axis: 0 | 1) => {
       if (detachBelow <= 0) return t;
-      const [a, b] = axis === 0 ? [t.slice([0, 0], [detachBelow, -1]), t.slice([detachBelow, 0], [-1, -1])] : [t.slice([0, 0], [-1, detachBelow]), t.slice([0, detachBelow], [-1, -1])];
+      const [a, b] =
+        axis === 0
+          ? [t.slice([0, 0], [detachBelow, -1]), t.slice([detachBelow, 0], [-1, -1])]
+          : [t.slice([0, 0], [-1, detachBelow]), t.slice([0, detachBelow], [-1, -1])];
       return tf.concat([stopGradient(a), b], axis) as tf.Tensor2D;
     };
     const lossOf = (...p: tf.Tensor[]) => {
@@ -128,7 +158,12 @@ export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelo
       loss: value.dataSync()[0],
       codes,
       err,
-      grads: { wEnc: grads[0] as tf.Tensor2D, bEnc: grads[1] as tf.Tensor1D, wDec: grads[2] as tf.Tensor2D, bDec: grads[3] as tf.Tensor1D },
+      grads: {
+        wEnc: grads[0] as tf.Tensor2D,
+        bEnc: grads[1] as tf.Tensor1D,
+        wDec: grads[2] as tf.Tensor2D,
+        bDec: grads[3] as tf.Tensor1D,
+      },
     };
   });
 }

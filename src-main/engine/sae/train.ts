@@ -15,7 +15,7 @@ import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
 import { AdamW, cosineLr } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
-import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits, type Batch } from '../text/index.ts';
+import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits } from '../text/index.ts';
 import { jacobianPenaltyStep } from './jacobian.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
 import { SaeSet, type SaeView } from './saeSet.ts';
@@ -33,7 +33,11 @@ export interface SaeTrainOptions {
   onProgress?: (p: Progress & { loss: number; l0: number; lr: number }) => void;
   /** Training-loss points (per SAE scope and total) every few steps. */
   onTrainMetrics?: (step: number, scope: string, values: Record<string, number>) => void;
-  onEval?: (step: number, evaluation: SetEval, extra: { jacobian_l1?: number; frac_alive: Record<string, number> }) => void;
+  onEval?: (
+    step: number,
+    evaluation: SetEval,
+    extra: { jacobian_l1?: number; frac_alive: Record<string, number> },
+  ) => void;
   signal?: AbortSignal;
 }
 
@@ -54,7 +58,18 @@ export interface SaeTrainResult {
 function padToDict(g: tf.Tensor2D, size: number, axis: 0 | 1): tf.Tensor2D {
   const missing = size - g.shape[axis];
   if (missing === 0) return g;
-  return tf.pad(g, axis === 0 ? [[0, missing], [0, 0]] : [[0, 0], [0, missing]]);
+  return tf.pad(
+    g,
+    axis === 0
+      ? [
+          [0, missing],
+          [0, 0],
+        ]
+      : [
+          [0, 0],
+          [0, missing],
+        ],
+  );
 }
 
 export interface SaeStepContext {
@@ -109,7 +124,10 @@ export function saeTrainStep(
     let jacobianL1 = 0;
     if (config.arch === 'jsae') {
       for (const pair of set.pairs) {
-        const p = jacobianPenaltyStep(lm, set, pair, acts, codes, { lambda: config.lambda, norm: config.lambdaNorm });
+        const p = jacobianPenaltyStep(lm, set, pair, acts, codes, {
+          lambda: config.lambda,
+          norm: config.lambdaNorm,
+        });
         penalty += p.penalty;
         jacobianL1 += p.jacobianL1 / set.pairs.length;
         for (const [v, g] of p.grads) add(v, g);
@@ -124,26 +142,41 @@ export function saeTrainStep(
 export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> {
   const { config, lm, outDir } = opts;
   const s = { ...config.schedule, seqLen: config.schedule.seqLen ?? lm.config.contextLength };
-  if (s.seqLen > lm.config.contextLength) throw new Error(`seqLen ${s.seqLen} exceeds the LM context ${lm.config.contextLength}`);
+  if (s.seqLen > lm.config.contextLength)
+    throw new Error(`seqLen ${s.seqLen} exceeds the LM context ${lm.config.contextLength}`);
   const corpus = loadCorpus(config.corpus);
-  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, { trainFraction: config.trainFraction, corpusName: corpus.name });
+  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, {
+    trainFraction: config.trainFraction,
+    corpusName: corpus.name,
+  });
   const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
 
-  const set = new SaeSet({ arch: config.arch, setup: config.setup, width: config.width, k: config.k, dModel: lm.config.dModel, nLayer: lm.config.nLayer, seed: config.seed });
+  const set = new SaeSet({
+    arch: config.arch,
+    setup: config.setup,
+    width: config.width,
+    k: config.k,
+    dModel: lm.config.dModel,
+    nLayer: lm.config.nLayer,
+    seed: config.seed,
+  });
   const hooks = [...new Set(set.views.map((v) => v.hook))];
   const params = set.params();
   const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: () => 0 });
   const tokensPerStep = s.batchSize * s.seqLen;
 
   // Token count at which each latent last fired, for frac_alive (a latent is dead after deadWindowTokens).
-  const lastFired = new Map<string, Float64Array>(set.views.map((v) => [v.hook, new Float64Array(v.width).fill(-1)]));
+  const lastFired = new Map<string, Float64Array>(
+    set.views.map((v) => [v.hook, new Float64Array(v.width).fill(-1)]),
+  );
   let step = 0;
   let best: Record<string, { loss: number; step: number }> = {};
   const resumed = loadTrainingState(outDir);
   if (resumed) {
     for (const [name, v] of Object.entries(params)) {
       const values = resumed.params[name];
-      if (!values || values.length !== v.size) throw new Error(`training state in ${outDir} does not match this SAE configuration (${name})`);
+      if (!values || values.length !== v.size)
+        throw new Error(`training state in ${outDir} does not match this SAE configuration (${name})`);
       v.assign(tf.tensor(values, v.shape));
     }
     opt.loadState(resumed.state.step, resumed.optimizer);
@@ -192,16 +225,22 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       const lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
       const tokensBefore = (step - 1) * tokensPerStep;
       const acts = await source.activations(step);
-      const stepStats = saeTrainStep({ lm, set, opt, config }, acts, lr, (hook, idx, val, k) => recordFiring(lastFired.get(hook)!, idx, val, k, tokensBefore));
+      const stepStats = saeTrainStep({ lm, set, opt, config }, acts, lr, (hook, idx, val, k) =>
+        recordFiring(lastFired.get(hook)!, idx, val, k, tokensBefore),
+      );
       tf.dispose(Object.values(acts));
       if (!Number.isFinite(stepStats.total)) {
-        throw new TrainingDivergedError(`SAE training loss became ${stepStats.total} at step ${step} (lr ${lr.toExponential(2)})`);
+        throw new TrainingDivergedError(
+          `SAE training loss became ${stepStats.total} at step ${step} (lr ${lr.toExponential(2)})`,
+        );
       }
       lastJacobianL1 = stepStats.jacobianL1;
-      for (const [hook, loss] of Object.entries(stepStats.losses)) running.set(hook, (running.get(hook) ?? 0) + loss);
+      for (const [hook, loss] of Object.entries(stepStats.losses))
+        running.set(hook, (running.get(hook) ?? 0) + loss);
       running.set('', (running.get('') ?? 0) + stepStats.total);
       if (step % logEvery === 0) {
-        for (const [scope, sum] of running) opts.onTrainMetrics?.(step, scope, { train_loss: sum / logEvery });
+        for (const [scope, sum] of running)
+          opts.onTrainMetrics?.(step, scope, { train_loss: sum / logEvery });
         running.clear();
       }
       opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: stepStats.total, l0: stepStats.l0, lr });
@@ -216,7 +255,10 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
           }
         }
         saveState();
-        opts.onEval?.(step, evaluation, { frac_alive: fracAlive(), jacobian_l1: config.arch === 'jsae' ? lastJacobianL1 : undefined });
+        opts.onEval?.(step, evaluation, {
+          frac_alive: fracAlive(),
+          jacobian_l1: config.arch === 'jsae' ? lastJacobianL1 : undefined,
+        });
       }
     }
 
@@ -249,7 +291,13 @@ function dictSize(v: SaeView): number {
 }
 
 /** Updates last-fired token counters from sparse codes; returns the mean l0 of the batch. */
-function recordFiring(lastFired: Float64Array, idx: ArrayLike<number>, val: ArrayLike<number>, k: number, tokensBefore: number): number {
+function recordFiring(
+  lastFired: Float64Array,
+  idx: ArrayLike<number>,
+  val: ArrayLike<number>,
+  k: number,
+  tokensBefore: number,
+): number {
   let active = 0;
   for (let j = 0; j < val.length; j++) {
     if (val[j] <= 0) continue;
@@ -267,7 +315,10 @@ function groupParams(set: SaeSet, g: { hooks: string[] }): Record<string, tf.Var
 
 function saveGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
   fs.mkdirSync(path.join(outDir, BEST_DIR), { recursive: true });
-  writeSafetensorsFile(path.join(outDir, BEST_DIR, `${g.name}.safetensors`), tensorInputs(groupParams(set, g)));
+  writeSafetensorsFile(
+    path.join(outDir, BEST_DIR, `${g.name}.safetensors`),
+    tensorInputs(groupParams(set, g)),
+  );
 }
 
 function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
