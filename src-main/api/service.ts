@@ -75,15 +75,13 @@ export class ScalarService implements Api {
     'runs.get': (p): RunDetail => ({
       ...toRunSummary(this.store.requireRun(p.id)),
       metricKeys: this.store.listMetricKeys(p.id).map((k) => ({ scope: k.scope, key: k.key })),
-      artifacts: this.store
-        .listArtifacts(p.id)
-        .map((a) => ({
-          kind: a.kind,
-          name: a.name,
-          sha256: a.sha256,
-          bytes: a.bytes,
-          createdAt: a.createdAt,
-        })),
+      artifacts: this.store.listArtifacts(p.id).map((a) => ({
+        kind: a.kind,
+        name: a.name,
+        sha256: a.sha256,
+        bytes: a.bytes,
+        createdAt: a.createdAt,
+      })),
     }),
     'runs.metrics': (p) => this.store.getMetricSeries(p.id, p.key, p.scope),
     'models.list': () => this.listModels(),

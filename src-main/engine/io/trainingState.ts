@@ -34,9 +34,7 @@ export function saveTrainingState(
   writeSafetensorsFile(path.join(dir, STATE_FILE), tensorInputs(tensors), { state: JSON.stringify(state) });
 }
 
-export function loadTrainingState(
-  dir: string,
-): {
+export function loadTrainingState(dir: string): {
   params: Record<string, Float32Array>;
   optimizer: Record<string, tf.Tensor>;
   state: TrainingState;
