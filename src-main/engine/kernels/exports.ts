@@ -67,7 +67,7 @@ export interface KernelExports {
   embeddingBackward(ids: number, dy: number, dtable: number, N: number, V: number, D: number): void;
   transpose2d(x: number, y: number, R: number, C: number): void;
   columnSum(x: number, y: number, N: number, C: number): void;
-  topkRows(xw: number, bEnc: number, idx: number, val: number, N: number, F: number, k: number): void;
+  topkRows(xw: number, bEnc: number, relu: number, idx: number, val: number, N: number, F: number, k: number): void;
   sparseDecode(
     idx: number,
     val: number,

@@ -105,12 +105,12 @@ const kernels: Record<string, KernelBody> = {
     const [N, D] = dy.shape;
     k.embeddingBackward(call.input(ids), call.input(dy), call.output([vocab, D]), N, vocab, D);
   },
-  /** top-k of relu(xw + bEnc) (bEnc optional). */
-  ScalarTopK(k, call, { xw, bEnc }, { topk }) {
+  /** top-k of xw + bEnc (bEnc optional), through a ReLU unless relu = 0. */
+  ScalarTopK(k, call, { xw, bEnc }, { topk, relu }) {
     const [N, F] = xw.shape;
     const idx = call.output([N, topk], 'int32');
     const val = call.output([N, topk]);
-    k.topkRows(call.input(xw), bEnc ? call.input(bEnc) : 0, idx, val, N, F, topk);
+    k.topkRows(call.input(xw), bEnc ? call.input(bEnc) : 0, relu ?? 1, idx, val, N, F, topk);
   },
   ScalarSparseDecode(k, call, { idx, val, wDec, bDec, x }) {
     const [N, topk] = idx.shape;

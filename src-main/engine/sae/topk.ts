@@ -45,10 +45,13 @@ export function encodePre(x: tf.Tensor2D, w: SaeWeights): tf.Tensor2D {
   return tf.relu(tf.add(tf.matMul(tf.sub(x, w.bDec), w.wEnc), w.bEnc)) as tf.Tensor2D;
 }
 
-/** The k largest entries of each row of `pre`, sorted descending (exactly k, lowest index first among equals). */
+/**
+ * The k largest entries of each row of `pre`, sorted descending (exactly k, lowest index first among equals).
+ * `pre` is used as given (no ReLU): SCALAR's subcircuit selects TopK of raw pre-activations (SPEC §4.3).
+ */
 export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
   if (kernelMode() === 'simd') {
-    const [idx, val] = runScalarKernel('ScalarTopK', { xw: pre }, { topk: k });
+    const [idx, val] = runScalarKernel('ScalarTopK', { xw: pre }, { topk: k, relu: 0 });
     return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
   }
   const { values, indices } = tf.topk(pre, k, true); // tfjs documents lower-index-first for equal values
@@ -68,6 +71,12 @@ export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
   });
 }
 
+/**
+ * The SIMD decode and backward kernels walk rows of D in 4-lane vectors: other model widths would read and
+ * write past each row, so they take the composite formulation (as layerNorm and embedding do in ops.ts).
+ */
+const simdRows = (D: number) => kernelMode() === 'simd' && D % 4 === 0;
+
 /** Dense codes [N, F] from sparse ones. */
 export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
   return tf.tidy(() => {
@@ -79,7 +88,7 @@ export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
 
 /** xhat = z W_dec + b_dec, by gathering the k active rows (SIMD) or as a dense matmul (tfjs). */
 export function decode(codes: SparseCodes, w: SaeWeights): tf.Tensor2D {
-  if (kernelMode() === 'simd') {
+  if (simdRows(w.wDec.shape[1])) {
     const [xhat] = runScalarKernel('ScalarSparseDecode', {
       idx: codes.idx,
       val: codes.val,
@@ -104,8 +113,8 @@ export interface TopkStepResult {
  * gradient (staircase `detach`). All returned tensors are owned by the caller.
  */
 export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelow = 0): TopkStepResult {
-  const [N] = x.shape;
-  if (kernelMode() === 'simd') {
+  const [N, D] = x.shape;
+  if (simdRows(D)) {
     return tidy(() => {
       const codes = encode(x, w, k);
       const [xhat, err] = runScalarKernel('ScalarSparseDecode', {

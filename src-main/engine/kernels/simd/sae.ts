@@ -3,32 +3,31 @@
 import { f32at } from './math';
 
 /**
- * Row-wise top-k of relu(xw [N, F] + bEnc [F]) into idx [N, k] (i32) and val [N, k], sorted by value
- * descending; bEnc = 0 means no bias. Exactly k are kept; among equal values the lower index wins (scan order
- * and strict >). Fusing the bias and the ReLU saves two passes over the [N, F] pre-activations.
+ * Row-wise top-k of v = xw [N, F] + bEnc [F] (bEnc = 0: no bias), through a ReLU when `relu` ≠ 0, into idx
+ * [N, k] (i32) and val [N, k], sorted by value descending. Exactly k are kept; among equal values the lower
+ * index wins, as in a stable sort: indices are scanned in order and only a strictly larger value displaces.
+ * Fusing the bias and the ReLU saves two passes over the [N, F] pre-activations.
  */
-export function topkRows(xw: usize, bEnc: usize, idx: usize, val: usize, N: i32, F: i32, k: i32): void {
+export function topkRows(xw: usize, bEnc: usize, relu: i32, idx: usize, val: usize, N: i32, F: i32, k: i32): void {
   const F4 = F & ~3;
   for (let n = 0; n < N; n++) {
     const row = f32at(xw, n * F);
     const vi = idx + (<usize>(n * k) << 2);
     const vv = f32at(val, n * k);
-    // Start from k zero codes: ReLU outputs ≥ 0, so only positive values need the insertion below.
-    for (let j = 0; j < k; j++) {
-      store<f32>(f32at(vv, j), 0);
-      store<i32>(vi + (<usize>j << 2), j);
-    }
-    let thr: f32 = 0;
+    for (let j = 0; j < k; j++) store<f32>(f32at(vv, j), -Infinity);
+    let thr: f32 = -Infinity; // the k-th largest value so far
     for (let c = 0; c < F; c += 4) {
       // Most blocks of four hold nothing above the current k-th value: one vector test skips them.
       if (c < F4) {
         let v4 = v128.load(f32at(row, c));
         if (bEnc != 0) v4 = f32x4.add(v4, v128.load(f32at(bEnc, c)));
+        if (relu != 0) v4 = f32x4.max(v4, f32x4.splat(0));
         if (!v128.any_true(f32x4.gt(v4, f32x4.splat(thr)))) continue;
       }
       const end = min(c + 4, F);
       for (let cc = c; cc < end; cc++) {
-        const v = max<f32>(load<f32>(f32at(row, cc)) + (bEnc != 0 ? load<f32>(f32at(bEnc, cc)) : 0), 0);
+        let v = load<f32>(f32at(row, cc)) + (bEnc != 0 ? load<f32>(f32at(bEnc, cc)) : 0);
+        if (relu != 0) v = max<f32>(v, 0);
         if (v <= thr) continue;
         let pos = k - 1;
         while (pos > 0 && v > load<f32>(f32at(vv, pos - 1))) {
@@ -40,15 +39,6 @@ export function topkRows(xw: usize, bEnc: usize, idx: usize, val: usize, N: i32,
         store<i32>(vi + (<usize>pos << 2), cc);
         thr = load<f32>(f32at(vv, k - 1));
       }
-    }
-    // Fewer than k positive values: the remaining slots take the lowest-index zeros (distinct from the
-    // positive ones by construction), as a stable top-k would.
-    let filled = 0;
-    while (filled < k && load<f32>(f32at(vv, filled)) > 0) filled++;
-    for (let cc = 0; filled < k && cc < F; cc++) {
-      if (load<f32>(f32at(row, cc)) + (bEnc != 0 ? load<f32>(f32at(bEnc, cc)) : 0) > 0) continue;
-      store<i32>(vi + (<usize>filled << 2), cc);
-      filled++;
     }
   }
 }
