@@ -126,4 +126,18 @@ export interface KernelExports {
     F2: number,
     coef: number,
   ): void;
+  jacobianRows(
+    mode: number, idx1: number, val1: number, g: number, norm: number, rstd: number, gamma: number,
+    cT: number, wFc: number, wEncT: number, rows: number, scratch: number, N: number, k: number, D: number, M: number,
+  ): void;
+  igAccumulateLocal(
+    S: number, N: number, k1: number, D: number, F0: number, F1: number, idx1: number, val1: number, rows: number, c: number,
+    textbook: number, idx0: number, val0: number, k0: number, wDec0: number, out: number, scratch: number,
+  ): void;
+  igAccumulateBlock(
+    S: number, B: number, T: number, H: number, D: number, F0: number, F1: number, k1: number,
+    qkv: number, stats: number, attnO: number, yhat1: number, rstd1: number, gamma1: number, wO: number, wQkv: number,
+    idx1: number, val1: number, rows: number, c: number,
+    textbook: number, idx0: number, val0: number, k0: number, wDec0: number, out: number, scratch: number,
+  ): void;
 }

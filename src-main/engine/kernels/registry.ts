@@ -203,6 +203,38 @@ const kernels: Record<string, KernelBody> = {
       coef,
     );
   },
+  /** Jacobian rows of the active downstream latents (SCALAR attribution); mode 0 MLP, 1 DyT block, 2 LN block. */
+  ScalarJacobianRows(k, call, { idx1, val1, g, norm, rstd, gamma, cT, wFc, wEncT }, { mode }) {
+    const [N, k1] = idx1.shape;
+    const [D, M] = wFc.shape;
+    const rows = call.output([N, k1, D]);
+    const opt = (t: tf.TensorInfo | undefined) => (t ? call.input(t) : 0);
+    k.jacobianRows(
+      mode, call.input(idx1), call.input(val1), call.input(g), opt(norm), opt(rstd), opt(gamma),
+      call.input(cT), call.input(wFc), opt(wEncT), rows, call.scratch(4 * (M + 4)), N, k1, D, M,
+    );
+  },
+  /** Σ over points per (token, latent), then second moments M [F₁, D, D] or textbook A² [F₀, F₁]. */
+  ScalarIgAccumulateLocal(k, call, { idx1, val1, rows, c, idx0, val0, wDec0 }, { textbook, f1 }) {
+    const [S, N, k1] = idx1.shape;
+    const [F0, D] = wDec0.shape;
+    const out = call.output(textbook ? [F0, f1] : [f1, D, D]);
+    k.igAccumulateLocal(
+      S, N, k1, D, F0, f1, call.input(idx1), call.input(val1), call.input(rows), call.input(c),
+      textbook, call.input(idx0), call.input(val0), idx0.shape[1], call.input(wDec0), out, call.scratch(4 * S * k1 * (D + 1) + 64),
+    );
+  },
+  ScalarIgAccumulateBlock(k, call, { qkv, stats, attnO, yhat1, rstd1, gamma1, wO, wQkv, idx1, val1, rows, c, idx0, val0, wDec0 }, { textbook, f1, nHead }) {
+    const [S, B, T, k1] = idx1.shape;
+    const [F0, D] = wDec0.shape;
+    const out = call.output(textbook ? [F0, f1] : [f1, D, D]);
+    const scratch = call.scratch(4 * (2 * f1 * T * D + 3 * f1 + (2 * nHead + 2) * D) + 64);
+    k.igAccumulateBlock(
+      S, B, T, nHead, D, F0, f1, k1, call.input(qkv), call.input(stats), call.input(attnO), call.input(yhat1), call.input(rstd1),
+      call.input(gamma1), call.input(wO), call.input(wQkv), call.input(idx1), call.input(val1), call.input(rows), call.input(c),
+      textbook, call.input(idx0), call.input(val0), idx0.shape[1], call.input(wDec0), out, scratch,
+    );
+  },
 };
 
 const registeredFor = new Set<string>();

@@ -50,8 +50,10 @@ export interface SaeSetSpec {
 }
 
 let counter = 0;
+// tf.variable shares its initial tensor's data and leaves that tensor alive: let tidy dispose it (the variable
+// survives, tidy never disposes variables).
 const variable = (values: Float32Array, shape: number[], name: string) =>
-  tf.variable(tf.tensor(values, shape), true, `sae/${name}#${++counter}`);
+  tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `sae/${name}#${++counter}`));
 
 export class SaeSet {
   readonly dictionaries: Dictionary[] = [];

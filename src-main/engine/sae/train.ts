@@ -177,7 +177,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       const values = resumed.params[name];
       if (!values || values.length !== v.size)
         throw new Error(`training state in ${outDir} does not match this SAE configuration (${name})`);
-      v.assign(tf.tensor(values, v.shape));
+      tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // the assigned tensor would outlive the variable
     }
     opt.loadState(resumed.state.step, resumed.optimizer);
     tf.dispose(Object.values(resumed.optimizer));
@@ -327,6 +327,6 @@ function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string
   for (const [name, v] of Object.entries(groupParams(set, g))) {
     const t = saved[name];
     if (!t) throw new Error(`${file} lacks ${name}`);
-    v.assign(tf.tensor(t.data as Float32Array, v.shape));
+    tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, v.shape)));
   }
 }

@@ -6,3 +6,4 @@ export {
 } from './pointwise';
 export { topkRows, sparseDecode, topkSaeBackward } from './sae';
 export { jacobianPenalty } from './jacobian';
+export { jacobianRows, igAccumulateLocal, igAccumulateBlock } from './attribution';

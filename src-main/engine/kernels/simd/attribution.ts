@@ -1,0 +1,278 @@
+// AssemblyScript: kernels of SCALAR's integrated-gradient edge attribution (SPEC §4.2), fast path.
+//
+// For an active downstream latent j at a token and an α point, the gradient of pre₁_j with respect to the
+// segment input x is a D-vector ("Jacobian row"). With C = W_pr W_enc₁ [M, F₁] (stored transposed, cT [F₁, M])
+// and g = gelu′ of the MLP pre-activation at that point:
+//   mode 0 (MLP, fflayer):          row = W_fc (g ⊙ C[:, j])
+//   mode 1 (x + MLP(DyT(x))):       row = W_enc₁[:, j] + s ⊙ W_fc (g ⊙ C[:, j]),   s = γα(1 − tanh²(αx))
+//   mode 2 (x + MLP(LN(x))):        row = W_enc₁[:, j] + J_LNᵀ·W_fc (g ⊙ C[:, j])  (rank-1 form)
+// Modes 1–2 also give a transformer block's seed at h_mid (its MLP half is exactly that map).
+import { expNeg, f32at } from './math';
+
+@inline function dotN(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let c = 0; c < n; c += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>c << 2)), v128.load(b + (<usize>c << 2))));
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+}
+
+/**
+ * rows [N, k, D]: the Jacobian row of every (token, code slot) whose value is positive (zeros elsewhere).
+ * idx1/val1 [N, k]: downstream codes at this point; g [N, M]; norm [N, D] (s for DyT, ŷ for LN); rstd [N];
+ * gamma [D]; cT [F₁, M]; wFc [D, M]; wEncT [F₁, D]; scratch ≥ M floats.
+ */
+export function jacobianRows(
+  mode: i32, idx1: usize, val1: usize, g: usize, norm: usize, rstd: usize, gamma: usize,
+  cT: usize, wFc: usize, wEncT: usize, rows: usize, scratch: usize, N: i32, k: i32, D: i32, M: i32,
+): void {
+  const r = scratch;
+  const invD: f32 = 1.0 / <f32>D;
+  memory.fill(rows, 0, <usize>(N * k * D) << 2);
+  for (let n = 0; n < N; n++) {
+    const gn = f32at(g, n * M);
+    for (let slot = 0; slot < k; slot++) {
+      if (load<f32>(f32at(val1, n * k + slot)) <= 0) continue;
+      const j = load<i32>(idx1 + (<usize>(n * k + slot) << 2));
+      const cj = f32at(cT, j * M);
+      for (let m = 0; m < M; m += 4) {
+        const o = <usize>m << 2;
+        v128.store(r + o, f32x4.mul(v128.load(gn + o), v128.load(cj + o)));
+      }
+      const out = f32at(rows, (n * k + slot) * D);
+      for (let a = 0; a < D; a++) store<f32>(f32at(out, a), dotN(f32at(wFc, a * M), r, M));
+      if (mode == 1) {
+        const s = f32at(norm, n * D);
+        for (let a = 0; a < D; a++) store<f32>(f32at(out, a), load<f32>(f32at(out, a)) * load<f32>(f32at(s, a)));
+      } else if (mode == 2) {
+        // J_LN applied to w: with w′ = γ ⊙ w, (w′ − mean(w′) − ŷ·(ŷ·w′)/D) / σ
+        const yh = f32at(norm, n * D);
+        let mean: f32 = 0;
+        let proj: f32 = 0;
+        for (let a = 0; a < D; a++) {
+          const w = load<f32>(f32at(out, a)) * load<f32>(f32at(gamma, a));
+          store<f32>(f32at(out, a), w);
+          mean += w;
+          proj += w * load<f32>(f32at(yh, a));
+        }
+        mean *= invD;
+        proj *= invD;
+        const rs = load<f32>(f32at(rstd, n));
+        for (let a = 0; a < D; a++) {
+          store<f32>(f32at(out, a), (load<f32>(f32at(out, a)) - mean - proj * load<f32>(f32at(yh, a))) * rs);
+        }
+      }
+      if (mode != 0) {
+        const skip = f32at(wEncT, j * D);
+        for (let a = 0; a < D; a += 4) {
+          const o = <usize>a << 2;
+          v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(skip + o)));
+        }
+      }
+    }
+  }
+}
+
+@inline function axpyN(y: usize, w: f32, x: usize, n: i32): void {
+  const ww = f32x4.splat(w);
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(ww, v128.load(x + o))));
+  }
+}
+
+/** Adds c²·v vᵀ into M_j (reference scaling) or (z₀ᵢ/S)²·(W_dec₀[i]·v)² into A²[i, j] (textbook). */
+@inline function accumulateVector(
+  v: usize, j: i32, c: f32, textbook: i32, idx0: usize, val0: usize, k0: i32, invS: f32,
+  wDec0: usize, out: usize, D: i32, F1: i32,
+): void {
+  if (textbook == 0) {
+    const mj = f32at(out, j * D * D);
+    const c2 = c * c;
+    for (let a = 0; a < D; a++) {
+      const va = load<f32>(f32at(v, a));
+      if (va != 0) axpyN(f32at(mj, a * D), c2 * va, v, D);
+    }
+    return;
+  }
+  for (let q = 0; q < k0; q++) {
+    const z = load<f32>(f32at(val0, q));
+    if (z <= 0) continue;
+    const i = load<i32>(idx0 + (<usize>q << 2));
+    const d = dotN(f32at(wDec0, i * D), v, D) * z * invS;
+    const o = f32at(out, i * F1 + j);
+    store<f32>(o, load<f32>(o) + d * d);
+  }
+}
+
+/**
+ * Position-local segments (fflayer, ffblock). rows [S, N, k1, D] and codes idx1/val1 [S, N, k1] per α point;
+ * per token the rows of each latent are summed over the points (v_j), then accumulated (see accumulateVector).
+ * out: M [F₁, D, D] (reference) or A² [F₀, F₁] (textbook), overwritten. c [N] = ‖z₀‖₂/S. scratch ≥ S·k1·(D+1).
+ */
+export function igAccumulateLocal(
+  S: i32, N: i32, k1: i32, D: i32, F0: i32, F1: i32, idx1: usize, val1: usize, rows: usize, c: usize,
+  textbook: i32, idx0: usize, val0: usize, k0: i32, wDec0: usize, out: usize, scratch: usize,
+): void {
+  memory.fill(out, 0, <usize>(textbook == 0 ? F1 * D * D : F0 * F1) << 2);
+  const maxJ = S * k1;
+  const js = scratch;
+  const vs = scratch + (<usize>maxJ << 2);
+  const invS: f32 = 1.0 / <f32>S;
+  for (let n = 0; n < N; n++) {
+    let nj = 0;
+    for (let s = 0; s < S; s++) {
+      for (let slot = 0; slot < k1; slot++) {
+        const at = (s * N + n) * k1 + slot;
+        if (load<f32>(f32at(val1, at)) <= 0) continue;
+        const j = load<i32>(idx1 + (<usize>at << 2));
+        let p = 0;
+        while (p < nj && load<i32>(js + (<usize>p << 2)) != j) p++;
+        if (p == nj) {
+          store<i32>(js + (<usize>p << 2), j);
+          memory.fill(f32at(vs, p * D), 0, <usize>D << 2);
+          nj++;
+        }
+        axpyN(f32at(vs, p * D), 1, f32at(rows, at * D), D);
+      }
+    }
+    for (let p = 0; p < nj; p++) {
+      accumulateVector(f32at(vs, p * D), load<i32>(js + (<usize>p << 2)), load<f32>(f32at(c, n)), textbook,
+        idx0 + (<usize>(n * k0) << 2), f32at(val0, n * k0), k0, invS, wDec0, out, D, F1);
+    }
+  }
+}
+
+/**
+ * Transformer block (tblock): B sequences of T tokens, S points. rows are the seeds at h_mid (mode 1/2 rows);
+ * each seed (t′, j) is backpropagated through the causal attention (P rebuilt from stats) to the LN1 output
+ * at every position s ≤ t′, then through LN1 (rank-1 form) and the residual to the block input:
+ *   dO = W_o ρ;  per head: dp(s) = dO_h·v_h(s), ds(s) = p(s)(dp(s) − dO_h·O_h(t′))/√hd
+ *   dLN(s) += ds(s)·W_k,h q_h(t′) + p(s)·W_v,h dO_h,   dLN(t′) += W_q,h Σ_s ds(s) k_h(s)
+ *   v_j(s) += J_LN1ᵀ dLN(s) (per point),  v_j(t′) += ρ (residual)
+ * then v_j(t) summed over the points is accumulated per token as in the local case.
+ * qkv [S,B,T,3D], stats [S,B,H,T,2], attnO [S,B,T,D], yhat1 [S,B,T,D], rstd1 [S,B,T].
+ * scratch ≥ 2·F₁·T·D + 3·F₁ + (2H + 2)·D floats.
+ */
+export function igAccumulateBlock(
+  S: i32, B: i32, T: i32, H: i32, D: i32, F0: i32, F1: i32, k1: i32,
+  qkv: usize, stats: usize, attnO: usize, yhat1: usize, rstd1: usize, gamma1: usize, wO: usize, wQkv: usize,
+  idx1: usize, val1: usize, rows: usize, c: usize,
+  textbook: i32, idx0: usize, val0: usize, k0: i32, wDec0: usize, out: usize, scratch: usize,
+): void {
+  memory.fill(out, 0, <usize>(textbook == 0 ? F1 * D * D : F0 * F1) << 2);
+  const hd = D / H;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  const invS: f32 = 1.0 / <f32>S;
+  const invD: f32 = 1.0 / <f32>D;
+  const slab = <usize>(T * D) << 2; // one slot's [T, D] block, bytes
+  const V = scratch;
+  const dLN = V + <usize>F1 * slab;
+  const slotOf = dLN + <usize>F1 * slab;
+  const slotJ = slotOf + (<usize>F1 << 2);
+  const reach = slotJ + (<usize>F1 << 2); // per slot: last position its seeds touch at this point
+  const dO = reach + (<usize>F1 << 2);
+  const uk = dO + (<usize>D << 2);
+  const uv = uk + (<usize>(H * D) << 2);
+  const tmp = uv + (<usize>(H * D) << 2);
+  const rowQkv = 3 * D;
+  for (let b = 0; b < B; b++) {
+    // Slots: the downstream latents active anywhere in this sequence at any point.
+    for (let j = 0; j < F1; j++) store<i32>(slotOf + (<usize>j << 2), -1);
+    let nSlots = 0;
+    for (let s = 0; s < S; s++) {
+      for (let q = 0; q < T * k1; q++) {
+        const at = (s * B + b) * T * k1 + q;
+        if (load<f32>(f32at(val1, at)) <= 0) continue;
+        const j = load<i32>(idx1 + (<usize>at << 2));
+        if (load<i32>(slotOf + (<usize>j << 2)) < 0) {
+          store<i32>(slotOf + (<usize>j << 2), nSlots);
+          store<i32>(slotJ + (<usize>nSlots << 2), j);
+          nSlots++;
+        }
+      }
+    }
+    memory.fill(V, 0, <usize>nSlots * slab);
+    for (let s = 0; s < S; s++) {
+      memory.fill(dLN, 0, <usize>nSlots * slab);
+      for (let sl = 0; sl < nSlots; sl++) store<i32>(reach + (<usize>sl << 2), -1);
+      const sb = s * B + b;
+      const qkvSeq = f32at(qkv, sb * T * rowQkv);
+      for (let t1 = 0; t1 < T; t1++) {
+        for (let slot = 0; slot < k1; slot++) {
+          const at = (sb * T + t1) * k1 + slot;
+          if (load<f32>(f32at(val1, at)) <= 0) continue;
+          const sl = load<i32>(slotOf + (<usize>load<i32>(idx1 + (<usize>at << 2)) << 2));
+          store<i32>(reach + (<usize>sl << 2), max(load<i32>(reach + (<usize>sl << 2)), t1));
+          const rho = f32at(rows, at * D);
+          const vSlot = V + <usize>sl * slab;
+          const dSlot = dLN + <usize>sl * slab;
+          axpyN(f32at(vSlot, t1 * D), 1, rho, D); // residual path
+          for (let cc = 0; cc < D; cc++) store<f32>(f32at(dO, cc), dotN(f32at(wO, cc * D), rho, D));
+          const q1 = f32at(qkvSeq, t1 * rowQkv);
+          for (let h = 0; h < H; h++) {
+            const qh = q1 + (<usize>(h * hd) << 2);
+            const dOh = dO + (<usize>(h * hd) << 2);
+            const st = f32at(stats, ((sb * H + h) * T + t1) * 2);
+            const mx = load<f32>(st);
+            const inv = load<f32>(st, 4);
+            const delta = dotN(dOh, f32at(attnO, (sb * T + t1) * D + h * hd), hd);
+            // uk = W_k,h q_h(t′), uv = W_v,h dO_h, and dq_h (in tmp) = Σ_s ds(s) k_h(s)
+            const ukh = uk + (<usize>(h * D) << 2);
+            const uvh = uv + (<usize>(h * D) << 2);
+            for (let a = 0; a < D; a++) {
+              store<f32>(f32at(ukh, a), dotN(f32at(wQkv, a * rowQkv + D + h * hd), qh, hd));
+              store<f32>(f32at(uvh, a), dotN(f32at(wQkv, a * rowQkv + 2 * D + h * hd), dOh, hd));
+            }
+            memory.fill(tmp, 0, <usize>hd << 2);
+            for (let s2 = 0; s2 <= t1; s2++) {
+              const kv = qkvSeq + (<usize>(s2 * rowQkv + h * hd) << 2);
+              const kh = kv + (<usize>D << 2);
+              const vh = kh + (<usize>D << 2);
+              let e = dotN(qh, kh, hd) * scale - mx;
+              const p = f32x4.extract_lane(expNeg(f32x4.splat(e)), 0) * inv;
+              const ds = p * (dotN(dOh, vh, hd) - delta) * scale;
+              axpyN(tmp, ds, kh, hd);
+              const row = f32at(dSlot, s2 * D);
+              axpyN(row, ds, ukh, D);
+              axpyN(row, p, uvh, D);
+            }
+            // dLN(t′) += W_q,h dq_h
+            const rowT = f32at(dSlot, t1 * D);
+            for (let a = 0; a < D; a++) {
+              store<f32>(f32at(rowT, a), load<f32>(f32at(rowT, a)) + dotN(f32at(wQkv, a * rowQkv + h * hd), tmp, hd));
+            }
+          }
+        }
+      }
+      // Through LN1 at every position: v(s) += (w′ − mean(w′) − ŷ·(ŷ·w′)/D)/σ with w′ = γ ⊙ dLN(s).
+      for (let sl = 0; sl < nSlots; sl++) {
+        const last = load<i32>(reach + (<usize>sl << 2));
+        for (let t = 0; t <= last; t++) {
+          const g = dLN + <usize>sl * slab + (<usize>(t * D) << 2);
+          const yh = f32at(yhat1, (sb * T + t) * D);
+          let mean: f32 = 0;
+          let proj: f32 = 0;
+          for (let a = 0; a < D; a++) {
+            const w = load<f32>(f32at(g, a)) * load<f32>(f32at(gamma1, a));
+            mean += w;
+            proj += w * load<f32>(f32at(yh, a));
+          }
+          mean *= invD;
+          proj *= invD;
+          const rs = load<f32>(f32at(rstd1, sb * T + t));
+          const vt = V + <usize>sl * slab + (<usize>(t * D) << 2);
+          for (let a = 0; a < D; a++) {
+            const w = load<f32>(f32at(g, a)) * load<f32>(f32at(gamma1, a));
+            store<f32>(f32at(vt, a), load<f32>(f32at(vt, a)) + (w - mean - proj * load<f32>(f32at(yh, a))) * rs);
+          }
+        }
+      }
+    }
+    for (let sl = 0; sl < nSlots; sl++) {
+      const j = load<i32>(slotJ + (<usize>sl << 2));
+      for (let t = 0; t < T; t++) {
+        accumulateVector(V + <usize>sl * slab + (<usize>(t * D) << 2), j, load<f32>(f32at(c, b * T + t)), textbook,
+          idx0 + (<usize>((b * T + t) * k0) << 2), f32at(val0, (b * T + t) * k0), k0, invS, wDec0, out, D, F1);
+      }
+    }
+  }
+}

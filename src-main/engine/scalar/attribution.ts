@@ -1,0 +1,156 @@
+/**
+ * Integrated-gradient edge scores (SPEC §4.2), fast path. For downstream latent j and token n,
+ *   G_j[n, i] = c_n · Σ_s ∂f_j/∂z_i (α_s z₀) = c_n · W_dec₀[i] · v_j(n),   v_j(n) = Σ_s ∂pre₁_j/∂x̂ (seeded where j is active)
+ * so with reference scaling (c_n = ‖z₀,n‖/S)  A²[i, j] = W_dec₀[i] · M_j · W_dec₀[i]ᵀ,  M_j = Σ_n c_n² v_j(n) v_j(n)ᵀ,
+ * which is one matmul A² = Q · vec(M) with Q[i, (a, b)] = W_dec₀[i, a] W_dec₀[i, b]. With textbook scaling
+ * (c = z₀ᵢ/S) only the k active upstream latents of a token contribute, and A² is accumulated directly.
+ *
+ * v_j only needs the segment's Jacobian at the points where j is active: a position-local segment gives it
+ * per token in closed form (kernel `jacobianRows`); a transformer block adds the attention's
+ * vector-Jacobian product of those sparse seeds within each sequence (kernel `igAccumulateBlock`). The
+ * result equals the plain algorithm's (one backward pass per j per point; see plain.ts), which the tests
+ * check; only the order of floating-point sums differs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../backend.ts';
+import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
+import { runScalarKernel } from '../kernels/registry.ts';
+import { decode } from '../sae/topk.ts';
+import type { AttributionOptions } from './plain.ts';
+import type { CleanPass, PairModel } from './pair.ts';
+
+type Lin = {
+  /** Segment output [N, D]. */
+  y: tf.Tensor2D;
+  /** gelu′ of the MLP pre-activation [N, M]. */
+  g: tf.Tensor2D;
+  /** jacobianRows mode: 0 MLP, 1 DyT block half, 2 LayerNorm block half. */
+  mode: number;
+  norm?: tf.Tensor2D;
+  rstd?: tf.Tensor1D;
+  gamma?: tf.Tensor1D;
+  /** Transformer block only: the attention's forward quantities. */
+  attention?: { qkv: tf.Tensor; stats: tf.Tensor; attnO: tf.Tensor; yhat1: tf.Tensor; rstd1: tf.Tensor };
+};
+
+function normInfo(x: tf.Tensor2D, gamma: tf.Tensor1D, eps: number) {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const rstd = tf.rsqrt(tf.add(variance, eps));
+  return { yhat: tf.mul(tf.sub(x, mean), rstd) as tf.Tensor2D, rstd: rstd.reshape([-1]) as tf.Tensor1D, gamma };
+}
+
+/** The segment at x [B·T, D] with everything its Jacobian needs (same ops as the LM's own forward). */
+export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): Lin {
+  const lm = pm.lm;
+  const p = (n: string) => lm.params[`h.${pm.pair.layer}.${n}`];
+  const { lnEps, norm2, nHead } = lm.config;
+  const mlp = (h: tf.Tensor2D) => {
+    // The MLP half x ↦ x + MLP(norm(x)) (or the bare MLP), keeping g and the norm's Jacobian information.
+    let m = h;
+    let info: Partial<Lin> = { mode: 0 };
+    if (pm.pair.segment !== 'mlp') {
+      const gamma = p('ln_2.weight') as tf.Tensor1D;
+      if (norm2 === 'dyt') {
+        const alpha = p('ln_2.alpha');
+        const t = tf.tanh(tf.mul(alpha, h));
+        m = tf.add(tf.mul(gamma, t), p('ln_2.bias')) as tf.Tensor2D;
+        info = { mode: 1, norm: tf.mul(tf.mul(gamma, alpha), tf.sub(1, tf.square(t))) as tf.Tensor2D };
+      } else {
+        const n = normInfo(h, gamma, lnEps);
+        m = layerNorm(h, gamma, p('ln_2.bias') as tf.Tensor1D, lnEps) as tf.Tensor2D;
+        info = { mode: 2, norm: n.yhat, rstd: n.rstd, gamma };
+      }
+    }
+    const u = linear(m, p('mlp.c_fc.weight') as tf.Tensor2D, p('mlp.c_fc.bias') as tf.Tensor1D) as tf.Tensor2D;
+    const g = runScalarKernel('ScalarGeluGrad', { x: u, dy: tf.onesLike(u) })[0] as tf.Tensor2D;
+    const gelu = runScalarKernel('ScalarGelu', { x: u })[0];
+    let y = linear(gelu, p('mlp.c_proj.weight') as tf.Tensor2D, p('mlp.c_proj.bias') as tf.Tensor1D) as tf.Tensor2D;
+    if (pm.pair.segment !== 'mlp') y = tf.add(h, y) as tf.Tensor2D;
+    return { ...info, y, g } as Lin;
+  };
+  if (pm.pair.segment !== 'block') return mlp(x);
+  // Transformer block: attention half first, then the MLP half at h_mid.
+  const D = lm.config.dModel;
+  const gamma1 = p('ln_1.weight') as tf.Tensor1D;
+  const ln1 = normInfo(x, gamma1, lnEps);
+  const qkv = linear(layerNorm(x, gamma1, p('ln_1.bias') as tf.Tensor1D, lnEps), p('attn.c_attn.weight') as tf.Tensor2D, p('attn.c_attn.bias') as tf.Tensor1D).reshape([B, T, 3 * D]);
+  const [attnO, stats] = runScalarKernel('ScalarAttention', { qkv }, { nHead });
+  const hMid = tf.add(x, linear(attnO.reshape([B * T, D]), p('attn.c_proj.weight') as tf.Tensor2D, p('attn.c_proj.bias') as tf.Tensor1D)) as tf.Tensor2D;
+  return { ...mlp(hMid), attention: { qkv, stats, attnO, yhat1: ln1.yhat, rstd1: ln1.rstd } };
+}
+
+/**
+ * One batch of the attribution set: returns its contribution to M [F₁, D, D] (reference) or A² [F₀, F₁]
+ * (textbook), to be summed over batches and finished with `finishAttribution`.
+ */
+export function attributionBatchFast(pm: PairModel, clean: CleanPass, opts: AttributionOptions): Float32Array {
+  const [B, T] = clean.tokens.shape;
+  const S = opts.steps;
+  const lm = pm.lm;
+  const p = (n: string) => lm.params[`h.${pm.pair.layer}.${n}`];
+  return tidy(() => {
+    const codes0 = pm.upCodes(clean);
+    const c = tf.div(tf.norm(codes0.val, 'euclidean', 1), S) as tf.Tensor1D;
+    const down = pm.down.w;
+    const cT = matMul(transpose2d(down.wEnc), transpose2d(p('mlp.c_proj.weight') as tf.Tensor2D)); // (W_pr W_enc₁)ᵀ [F₁, M]
+    const wEncT = transpose2d(down.wEnc);
+    const perPoint = Array.from({ length: S }, (_, s) => {
+      const alpha = S === 1 ? 1 : s / (S - 1);
+      const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
+      const lin = linearise(pm, x, B, T);
+      const [idx1, val1] = runScalarKernel('ScalarTopK', { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc }, { topk: pm.down.k, relu: 1 });
+      const rowInputs: Record<string, tf.Tensor> = { idx1, val1, g: lin.g, cT, wFc: p('mlp.c_fc.weight'), wEncT };
+      if (lin.norm) rowInputs.norm = lin.norm;
+      if (lin.rstd) rowInputs.rstd = lin.rstd;
+      if (lin.gamma) rowInputs.gamma = lin.gamma;
+      const [rows] = runScalarKernel('ScalarJacobianRows', rowInputs, { mode: lin.mode });
+      return { idx1, val1, rows, attention: lin.attention };
+    });
+    const stack = (f: (q: (typeof perPoint)[number]) => tf.Tensor) => tf.stack(perPoint.map(f));
+    const common = {
+      c,
+      idx0: codes0.idx,
+      val0: codes0.val,
+      wDec0: pm.up.w.wDec,
+      val1: stack((q) => q.val1),
+      rows: stack((q) => q.rows),
+    };
+    const textbook = opts.scaling === 'textbook' ? 1 : 0;
+    if (pm.pair.segment !== 'block') {
+      const [out] = runScalarKernel('ScalarIgAccumulateLocal', { ...common, idx1: stack((q) => q.idx1) }, { textbook, f1: pm.f1 });
+      return out.dataSync() as Float32Array;
+    }
+    const k1 = pm.down.k;
+    const a = (f: (q: NonNullable<(typeof perPoint)[number]['attention']>) => tf.Tensor) => stack((q) => f(q.attention!));
+    const [out] = runScalarKernel(
+      'ScalarIgAccumulateBlock',
+      {
+        ...common,
+        idx1: stack((q) => q.idx1.reshape([B, T, k1])),
+        qkv: a((q) => q.qkv),
+        stats: a((q) => q.stats),
+        attnO: a((q) => q.attnO),
+        yhat1: a((q) => q.yhat1),
+        rstd1: a((q) => q.rstd1),
+        gamma1: p('ln_1.weight'),
+        wO: p('attn.c_proj.weight'),
+        wQkv: p('attn.c_attn.weight'),
+      },
+      { textbook, f1: pm.f1, nHead: lm.config.nHead },
+    );
+    return out.dataSync() as Float32Array;
+  });
+}
+
+/** Edge scores A [F₀·F₁] (edge e = i·F₁ + j) from the summed batch contributions. */
+export function finishAttribution(pm: PairModel, summed: Float64Array | Float32Array, scaling: AttributionOptions['scaling']): Float32Array {
+  const { f0, f1, D } = pm;
+  const a2 = tidy(() => {
+    if (scaling === 'textbook') return Float32Array.from(summed);
+    const wDec = pm.up.w.wDec;
+    const q = tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])).reshape([f0, D * D]) as tf.Tensor2D;
+    const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
+    return matMul(q, m).dataSync() as Float32Array;
+  });
+  return a2.map((v) => Math.sqrt(Math.max(0, v)));
+}
