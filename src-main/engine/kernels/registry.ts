@@ -228,7 +228,7 @@ const kernels: Record<string, KernelBody> = {
     const [S, B, T, k1] = idx1.shape;
     const [F0, D] = wDec0.shape;
     const out = call.output(textbook ? [F0, f1] : [f1, D, D]);
-    const scratch = call.scratch(4 * (2 * f1 * T * D + 3 * f1 + (2 * nHead + 2) * D) + 64);
+    const scratch = call.scratch(4 * (2 * f1 * T * D + 4 * f1 + (2 * nHead + 2) * D) + 64);
     k.igAccumulateBlock(
       S, B, T, nHead, D, F0, f1, k1, call.input(qkv), call.input(stats), call.input(attnO), call.input(yhat1), call.input(rstd1),
       call.input(gamma1), call.input(wO), call.input(wQkv), call.input(idx1), call.input(val1), call.input(rows), call.input(c),

@@ -2,7 +2,8 @@
  * Integrated-gradient edge scores (SPEC §4.2), fast path. For downstream latent j and token n,
  *   G_j[n, i] = c_n · Σ_s ∂f_j/∂z_i (α_s z₀) = c_n · W_dec₀[i] · v_j(n),   v_j(n) = Σ_s ∂pre₁_j/∂x̂ (seeded where j is active)
  * so with reference scaling (c_n = ‖z₀,n‖/S)  A²[i, j] = W_dec₀[i] · M_j · W_dec₀[i]ᵀ,  M_j = Σ_n c_n² v_j(n) v_j(n)ᵀ,
- * which is one matmul A² = Q · vec(M) with Q[i, (a, b)] = W_dec₀[i, a] W_dec₀[i, b]. With textbook scaling
+ * which is one matmul A² = Q · vec(M) with Q[i, (a, b)] = W_dec₀[i, a] W_dec₀[i, b] (over a ≤ b, since M_j is
+ * symmetric and only its upper triangle is accumulated). With textbook scaling
  * (c = z₀ᵢ/S) only the k active upstream latents of a token contribute, and A² is accumulated directly.
  *
  * v_j only needs the segment's Jacobian at the points where j is active: a position-local segment gives it
@@ -147,8 +148,10 @@ export function finishAttribution(pm: PairModel, summed: Float64Array | Float32A
   const { f0, f1, D } = pm;
   const a2 = tidy(() => {
     if (scaling === 'textbook') return Float32Array.from(summed);
+    // M_j holds its upper triangle only: A²[i, j] = Σ_{a≤b} w_a w_b M_j[a, b] · (a < b ? 2 : 1).
     const wDec = pm.up.w.wDec;
-    const q = tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])).reshape([f0, D * D]) as tf.Tensor2D;
+    const upper = tf.sub(tf.mul(2, tf.linalg.bandPart(tf.ones([D, D]), 0, -1)), tf.eye(D));
+    const q = tf.mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper).reshape([f0, D * D]) as tf.Tensor2D;
     const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
     return matMul(q, m).dataSync() as Float32Array;
   });

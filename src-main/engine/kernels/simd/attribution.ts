@@ -71,6 +71,39 @@ export function jacobianRows(
   }
 }
 
+/** [a·k0, a·k1, a·k2, a·k3] for rows k_j = k + j·stride (bytes), length n (multiple of 4). */
+@inline function dot4(a: usize, k: usize, stride: usize, n: i32): v128 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    const av = v128.load(a + o);
+    s0 = f32x4.add(s0, f32x4.mul(av, v128.load(k + o)));
+    s1 = f32x4.add(s1, f32x4.mul(av, v128.load(k + stride + o)));
+    s2 = f32x4.add(s2, f32x4.mul(av, v128.load(k + 2 * stride + o)));
+    s3 = f32x4.add(s3, f32x4.mul(av, v128.load(k + 3 * stride + o)));
+  }
+  const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+  const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+}
+
+/** One key s of one seed and head: dq += ds·k_h(s);  dLN(s) += ds·uk + p·uv. */
+@inline function accumulateKey(dq: usize, row: usize, uk: usize, uv: usize, kh: usize, ds: f32, p: f32, hd: i32, D: i32): void {
+  const dd = f32x4.splat(ds);
+  const pp = f32x4.splat(p);
+  for (let c = 0; c < hd; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(dq + o, f32x4.add(v128.load(dq + o), f32x4.mul(dd, v128.load(kh + o))));
+  }
+  for (let c = 0; c < D; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(row + o, f32x4.add(v128.load(row + o), f32x4.add(f32x4.mul(dd, v128.load(uk + o)), f32x4.mul(pp, v128.load(uv + o)))));
+  }
+}
+
 @inline function axpyN(y: usize, w: f32, x: usize, n: i32): void {
   const ww = f32x4.splat(w);
   for (let c = 0; c < n; c += 4) {
@@ -79,7 +112,11 @@ export function jacobianRows(
   }
 }
 
-/** Adds c²·v vᵀ into M_j (reference scaling) or (z₀ᵢ/S)²·(W_dec₀[i]·v)² into A²[i, j] (textbook). */
+/**
+ * Adds c²·v vᵀ into M_j (reference scaling) or (z₀ᵢ/S)²·(W_dec₀[i]·v)² into A²[i, j] (textbook). M_j is
+ * symmetric, so only its upper triangle is accumulated (row a from column a rounded down to a multiple of 4,
+ * keeping SIMD alignment); entries below the diagonal are incomplete and must not be read.
+ */
 @inline function accumulateVector(
   v: usize, j: i32, c: f32, textbook: i32, idx0: usize, val0: usize, k0: i32, invS: f32,
   wDec0: usize, out: usize, D: i32, F1: i32,
@@ -89,7 +126,8 @@ export function jacobianRows(
     const c2 = c * c;
     for (let a = 0; a < D; a++) {
       const va = load<f32>(f32at(v, a));
-      if (va != 0) axpyN(f32at(mj, a * D), c2 * va, v, D);
+      const from = a & ~3;
+      if (va != 0) axpyN(f32at(mj, a * D + from), c2 * va, f32at(v, from), D - from);
     }
     return;
   }
@@ -150,7 +188,7 @@ export function igAccumulateLocal(
  *   v_j(s) += J_LN1ᵀ dLN(s) (per point),  v_j(t′) += ρ (residual)
  * then v_j(t) summed over the points is accumulated per token as in the local case.
  * qkv [S,B,T,3D], stats [S,B,H,T,2], attnO [S,B,T,D], yhat1 [S,B,T,D], rstd1 [S,B,T].
- * scratch ≥ 2·F₁·T·D + 3·F₁ + (2H + 2)·D floats.
+ * scratch ≥ 2·F₁·T·D + 4·F₁ + (2H + 2)·D floats.
  */
 export function igAccumulateBlock(
   S: i32, B: i32, T: i32, H: i32, D: i32, F0: i32, F1: i32, k1: i32,
@@ -169,7 +207,8 @@ export function igAccumulateBlock(
   const slotOf = dLN + <usize>F1 * slab;
   const slotJ = slotOf + (<usize>F1 << 2);
   const reach = slotJ + (<usize>F1 << 2); // per slot: last position its seeds touch at this point
-  const dO = reach + (<usize>F1 << 2);
+  const reachAll = reach + (<usize>F1 << 2); // per slot: last position touched at any point
+  const dO = reachAll + (<usize>F1 << 2);
   const uk = dO + (<usize>D << 2);
   const uv = uk + (<usize>(H * D) << 2);
   const tmp = uv + (<usize>(H * D) << 2);
@@ -191,6 +230,7 @@ export function igAccumulateBlock(
       }
     }
     memory.fill(V, 0, <usize>nSlots * slab);
+    for (let sl = 0; sl < nSlots; sl++) store<i32>(reachAll + (<usize>sl << 2), -1);
     for (let s = 0; s < S; s++) {
       memory.fill(dLN, 0, <usize>nSlots * slab);
       for (let sl = 0; sl < nSlots; sl++) store<i32>(reach + (<usize>sl << 2), -1);
@@ -223,17 +263,30 @@ export function igAccumulateBlock(
               store<f32>(f32at(uvh, a), dotN(f32at(wQkv, a * rowQkv + 2 * D + h * hd), dOh, hd));
             }
             memory.fill(tmp, 0, <usize>hd << 2);
-            for (let s2 = 0; s2 <= t1; s2++) {
-              const kv = qkvSeq + (<usize>(s2 * rowQkv + h * hd) << 2);
-              const kh = kv + (<usize>D << 2);
+            // Keys four at a time: four scores, probabilities and ds in one vector each.
+            const n4 = (t1 + 1) & ~3;
+            const mm = f32x4.splat(mx);
+            const iv = f32x4.splat(inv);
+            const dl = f32x4.splat(delta);
+            const sc = f32x4.splat(scale);
+            for (let s2 = 0; s2 < n4; s2 += 4) {
+              const kh = qkvSeq + (<usize>(s2 * rowQkv + D + h * hd) << 2);
               const vh = kh + (<usize>D << 2);
-              let e = dotN(qh, kh, hd) * scale - mx;
-              const p = f32x4.extract_lane(expNeg(f32x4.splat(e)), 0) * inv;
-              const ds = p * (dotN(dOh, vh, hd) - delta) * scale;
-              axpyN(tmp, ds, kh, hd);
+              const strideB = <usize>rowQkv << 2;
+              const p4 = f32x4.mul(expNeg(f32x4.sub(f32x4.mul(dot4(qh, kh, strideB, hd), sc), mm)), iv);
+              const ds4 = f32x4.mul(f32x4.mul(p4, f32x4.sub(dot4(dOh, vh, strideB, hd), dl)), sc);
               const row = f32at(dSlot, s2 * D);
-              axpyN(row, ds, ukh, D);
-              axpyN(row, p, uvh, D);
+              accumulateKey(tmp, row, ukh, uvh, kh, f32x4.extract_lane(ds4, 0), f32x4.extract_lane(p4, 0), hd, D);
+              accumulateKey(tmp, row + (<usize>D << 2), ukh, uvh, kh + strideB, f32x4.extract_lane(ds4, 1), f32x4.extract_lane(p4, 1), hd, D);
+              accumulateKey(tmp, row + (<usize>(2 * D) << 2), ukh, uvh, kh + 2 * strideB, f32x4.extract_lane(ds4, 2), f32x4.extract_lane(p4, 2), hd, D);
+              accumulateKey(tmp, row + (<usize>(3 * D) << 2), ukh, uvh, kh + 3 * strideB, f32x4.extract_lane(ds4, 3), f32x4.extract_lane(p4, 3), hd, D);
+            }
+            for (let s2 = n4; s2 <= t1; s2++) {
+              const kh = qkvSeq + (<usize>(s2 * rowQkv + D + h * hd) << 2);
+              const vh = kh + (<usize>D << 2);
+              const p = f32x4.extract_lane(expNeg(f32x4.splat(dotN(qh, kh, hd) * scale - mx)), 0) * inv;
+              const ds = p * (dotN(dOh, vh, hd) - delta) * scale;
+              accumulateKey(tmp, f32at(dSlot, s2 * D), ukh, uvh, kh, ds, p, hd, D);
             }
             // dLN(t′) += W_q,h dq_h
             const rowT = f32at(dSlot, t1 * D);
@@ -246,6 +299,7 @@ export function igAccumulateBlock(
       // Through LN1 at every position: v(s) += (w′ − mean(w′) − ŷ·(ŷ·w′)/D)/σ with w′ = γ ⊙ dLN(s).
       for (let sl = 0; sl < nSlots; sl++) {
         const last = load<i32>(reach + (<usize>sl << 2));
+        store<i32>(reachAll + (<usize>sl << 2), max(last, load<i32>(reachAll + (<usize>sl << 2))));
         for (let t = 0; t <= last; t++) {
           const g = dLN + <usize>sl * slab + (<usize>(t * D) << 2);
           const yh = f32at(yhat1, (sb * T + t) * D);
@@ -269,7 +323,8 @@ export function igAccumulateBlock(
     }
     for (let sl = 0; sl < nSlots; sl++) {
       const j = load<i32>(slotJ + (<usize>sl << 2));
-      for (let t = 0; t < T; t++) {
+      const last = load<i32>(reachAll + (<usize>sl << 2));
+      for (let t = 0; t <= last; t++) {
         accumulateVector(V + <usize>sl * slab + (<usize>(t * D) << 2), j, load<f32>(f32at(c, b * T + t)), textbook,
           idx0 + (<usize>((b * T + t) * k0) << 2), f32at(val0, (b * T + t) * k0), k0, invS, wDec0, out, D, F1);
       }
