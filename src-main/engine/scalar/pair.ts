@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from '../sae/positions.ts';
-import { decode, densify, encode, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
+import { decode, encode, topk, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
 
 export interface PairSae {
   w: SaeWeights;
@@ -93,15 +93,34 @@ export class PairModel {
     return decode(codes, this.down.w).reshape([B, T, this.D]) as tf.Tensor3D;
   }
 
-  /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (ReLU + TopK) → decode₁ → rest. */
-  fullCircuitLogits(clean: CleanPass): tf.Tensor3D {
+  /** pre₁ of the segment of decode₀(codes), codes for B sequences × T tokens, as a flat [B·T·F₁] array. */
+  preDownOfCodes(codes: SparseCodes, B: number, T: number): Float32Array {
     return tidy(() => {
-      const [B, T] = clean.tokens.shape;
-      const z0 = densify(this.upCodes(clean), this.f0).reshape([B, T, this.f0]) as tf.Tensor3D;
-      const y = this.segment(this.decodeUpDense(z0));
-      const codes = encode(y.reshape([B * T, this.D]) as tf.Tensor2D, this.down.w, this.down.k);
+      const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
+      return this.preDown(this.segment(x)).dataSync() as Float32Array;
+    });
+  }
+
+  /**
+   * Logits when SAE₁'s codes are TopK of the given pre-activations [B·T·F₁] (through a ReLU when `relu`):
+   * the full circuit is this with pre = pre₁ of SAE₀'s codes and relu = true (SAE₁'s own encoder).
+   */
+  logitsFromPre(pre: Float32Array, clean: CleanPass, relu: boolean): tf.Tensor3D {
+    const [B, T] = clean.tokens.shape;
+    return tidy(() => {
+      const R = tf.tensor2d(pre, [B * T, this.f1]);
+      const codes = topk(relu ? (tf.relu(R) as tf.Tensor2D) : R, this.down.k);
       return this.logitsFrom(this.decodeDown(codes, B, T), clean);
     });
+  }
+
+  /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (ReLU + TopK) → decode₁ → rest. */
+  fullCircuitLogits(clean: CleanPass): tf.Tensor3D {
+    const [B, T] = clean.tokens.shape;
+    const codes = this.upCodes(clean);
+    const pre = this.preDownOfCodes(codes, B, T);
+    tf.dispose([codes.idx, codes.val]);
+    return this.logitsFromPre(pre, clean, true);
   }
 }
 

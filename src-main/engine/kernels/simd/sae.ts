@@ -14,7 +14,12 @@ export function topkRows(xw: usize, bEnc: usize, relu: i32, idx: usize, val: usi
     const row = f32at(xw, n * F);
     const vi = idx + (<usize>(n * k) << 2);
     const vv = f32at(val, n * k);
-    for (let j = 0; j < k; j++) store<f32>(f32at(vv, j), -Infinity);
+    // Valid indices from the start: a row of NaN or −∞ (nothing beats the threshold) must never leave
+    // uninitialised indices behind for a decode to follow.
+    for (let j = 0; j < k; j++) {
+      store<f32>(f32at(vv, j), -Infinity);
+      store<i32>(vi + (<usize>j << 2), j);
+    }
     let thr: f32 = -Infinity; // the k-th largest value so far
     for (let c = 0; c < F; c += 4) {
       // Most blocks of four hold nothing above the current k-th value: one vector test skips them.

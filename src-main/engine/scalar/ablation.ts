@@ -1,0 +1,185 @@
+/**
+ * Progressive edge ablation (SPEC §4.3), fast path. The plain algorithm runs the segment once per distinct
+ * kept set U and keeps column j of the result for the latents j with that set. But the value R[t, j] depends
+ * only on which *active* upstream latents U keeps: per token for a position-local segment (U ∩ A(t), A(t) the
+ * token's ≤ k active latents), per sequence for a transformer block (U ∩ A_b, attention mixes positions).
+ * So each (token or sequence, restricted set) is one *unit*, evaluated once however many j share it:
+ *   restricted set = everything active → the full circuit's value (computed once);
+ *   restricted set = nothing           → the segment of b_dec₀ alone (computed once);
+ *   same restricted set as at the previous budget → the previous value;
+ *   otherwise                          → evaluated, batched, through the LM's own segment.
+ * Results equal the plain algorithm's (tests compare them); only the batching differs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../backend.ts';
+import type { SubcircuitOptions } from './plain.ts';
+import type { CleanPass, PairModel } from './pair.ts';
+import { keptSets } from './ranking.ts';
+
+/**
+ * Tokens per evaluation batch (bounds memory: one unit of a tblock pair is a whole sequence). The full circuit
+ * is evaluated in batches of the same size, so "every edge kept" reproduces it bit for bit.
+ */
+const BATCH_TOKENS = 8192;
+
+export class SubcircuitEvaluator {
+  readonly N: number;
+  private readonly B: number;
+  private readonly T: number;
+  private readonly k0: number;
+  private readonly idx0: Int32Array;
+  private readonly val0: Float32Array;
+  /** pre₁ of the full circuit [N, F₁] and of the empty input b_dec₀ [T, F₁] (per position, see below). */
+  private readonly preFull: Float32Array;
+  private readonly preEmpty: Float32Array;
+  /** tblock: each sequence's distinct active upstream latents. */
+  private readonly seqLatents: Int32Array[];
+  /** The previous budget's R and unit keys, for reuse. */
+  private prevR: Float32Array | null = null;
+  private prevKeys: (string | number)[] | null = null;
+  /** Units evaluated at the last budget (for progress and benchmarks). */
+  lastUnits = 0;
+
+  constructor(
+    private readonly pm: PairModel,
+    private readonly clean: CleanPass,
+  ) {
+    const [B, T] = clean.tokens.shape;
+    this.B = B;
+    this.T = T;
+    this.N = B * T;
+    this.k0 = pm.up.k;
+    const codes = pm.upCodes(clean);
+    this.idx0 = codes.idx.dataSync() as Int32Array;
+    this.val0 = codes.val.dataSync() as Float32Array;
+    tf.dispose([codes.idx, codes.val]);
+    const owners = Array.from({ length: this.perSequence ? B : this.N }, (_, o) => o);
+    this.preFull = this.evaluate(owners, (n) => this.val0.subarray(n * this.k0, (n + 1) * this.k0));
+    // The empty input is b_dec₀ at every position: evaluated as one sequence (a block mixes positions, and
+    // per-position rounding must match what the plain algorithm computes).
+    const zeros = new Float32Array(this.k0);
+    this.preEmpty = this.evaluate([0], () => zeros).subarray(0, T * pm.f1);
+    this.seqLatents = Array.from({ length: B }, (_, b) => {
+      const set = new Set<number>();
+      for (let n = b * T; n < (b + 1) * T; n++) for (let q = 0; q < this.k0; q++) if (this.val0[n * this.k0 + q] > 0) set.add(this.idx0[n * this.k0 + q]);
+      return Int32Array.from([...set].sort((a, c) => a - c));
+    });
+  }
+
+  private get perSequence(): boolean {
+    return this.pm.pair.segment === 'block';
+  }
+
+  /**
+   * pre₁ [units·T or units, F₁] of the segment of decode₀ of masked codes: `seqs` lists each unit's sequence
+   * (per-sequence units) or token (per-token units), `values(n)` the k kept code values of token n.
+   */
+  private evaluate(units: number[], values: (n: number, unit: number) => Float32Array): Float32Array {
+    const { pm, T, k0 } = this;
+    const span = this.perSequence ? T : 1;
+    const out = new Float32Array(units.length * span * pm.f1);
+    const perBatch = Math.max(1, Math.floor(BATCH_TOKENS / span));
+    for (let start = 0; start < units.length; start += perBatch) {
+      const chunk = units.slice(start, start + perBatch);
+      const idx = new Int32Array(chunk.length * span * k0);
+      const val = new Float32Array(chunk.length * span * k0);
+      chunk.forEach((u, c) => {
+        for (let p = 0; p < span; p++) {
+          const n = this.perSequence ? u * T + p : u;
+          idx.set(this.idx0.subarray(n * k0, (n + 1) * k0), (c * span + p) * k0);
+          val.set(values(n, start + c), (c * span + p) * k0);
+        }
+      });
+      const pre = tidy(() => {
+        const codes = { idx: tf.tensor2d(idx, [chunk.length * span, k0], 'int32'), val: tf.tensor2d(val, [chunk.length * span, k0]) };
+        return pm.preDownOfCodes(codes, chunk.length, span);
+      });
+      out.set(pre, start * span * pm.f1);
+    }
+    return out;
+  }
+
+  /** Logits of the subcircuit keeping the top-`n` edges of `ranking`. Call with increasing n to reuse work. */
+  logits(ranking: Int32Array, n: number, opts: SubcircuitOptions): tf.Tensor3D {
+    const { pm, N, T, k0 } = this;
+    const f1 = pm.f1;
+    const sets = keptSets(ranking, n, f1);
+    const member = new Map<number, Uint8Array>();
+    for (const [j, u] of sets) {
+      const m = new Uint8Array(pm.f0);
+      for (const i of u) m[i] = 1;
+      member.set(j, m);
+    }
+    const R = new Float32Array(N * f1); // latents with no kept edge stay exactly 0
+    const owners = this.perSequence ? this.B : N;
+    const keys: (string | number)[] = new Array(owners * f1).fill(-1);
+    // Units to evaluate: key → { owner (sequence or token), latents j }.
+    const pending = new Map<string, { owner: number; js: number[] }>();
+    for (const [j, m] of member) {
+      for (let o = 0; o < owners; o++) {
+        const key = this.perSequence ? sequenceKey(this.seqLatents[o], m) : tokenKey(this.idx0, this.val0, o, k0, m);
+        keys[o * f1 + j] = key;
+        const full = this.perSequence ? key === 'F' : key === fullMask(this.val0, o, k0);
+        if (full || key === 0 || key === 'E') {
+          this.copy(R, o, j, full ? this.preFull : this.preEmpty, full ? o : 0);
+        } else if (this.prevKeys && this.prevKeys[o * f1 + j] === key) {
+          this.copy(R, o, j, this.prevR!, o);
+        } else {
+          const id = `${o}:${key}`;
+          const unit = pending.get(id);
+          if (unit) unit.js.push(j);
+          else pending.set(id, { owner: o, js: [j] });
+        }
+      }
+    }
+    const units = [...pending.values()];
+    this.lastUnits = units.length;
+    const pre = this.evaluate(
+      units.map((u) => u.owner),
+      (tok, unit) => {
+        const m = member.get(units[unit].js[0])!;
+        const v = new Float32Array(k0);
+        for (let q = 0; q < k0; q++) if (m[this.idx0[tok * k0 + q]]) v[q] = this.val0[tok * k0 + q];
+        return v;
+      },
+    );
+    const span = this.perSequence ? T : 1;
+    units.forEach((u, c) => {
+      for (const j of u.js) this.copy(R, u.owner, j, pre, c, span);
+    });
+    this.prevR = R;
+    this.prevKeys = keys;
+    return pm.logitsFromPre(R, this.clean, opts.relu);
+  }
+
+  /** R[owner's tokens, j] ← src rows (src row = srcOwner's rows; per-sequence owners span T tokens). */
+  private copy(R: Float32Array, owner: number, j: number, src: Float32Array, srcOwner: number, span = this.perSequence ? this.T : 1): void {
+    const f1 = this.pm.f1;
+    for (let p = 0; p < span; p++) R[(owner * span + p) * f1 + j] = src[(srcOwner * span + p) * f1 + j];
+  }
+}
+
+/** Per-token key: bitmask over the token's k code slots of the active latents U keeps (0 = none kept). */
+function tokenKey(idx: Int32Array, val: Float32Array, n: number, k: number, member: Uint8Array): number {
+  let mask = 0;
+  for (let q = 0; q < k; q++) if (val[n * k + q] > 0 && member[idx[n * k + q]]) mask |= 1 << q;
+  return mask;
+}
+
+function fullMask(val: Float32Array, n: number, k: number): number {
+  let mask = 0;
+  for (let q = 0; q < k; q++) if (val[n * k + q] > 0) mask |= 1 << q;
+  return mask;
+}
+
+/** Per-sequence key over the sequence's active latents: 'F' all kept, 'E' none, else the membership bits. */
+function sequenceKey(latents: Int32Array, member: Uint8Array): string {
+  let bits = '';
+  let kept = 0;
+  for (const i of latents) {
+    const b = member[i];
+    kept += b;
+    bits += b ? '1' : '0';
+  }
+  return kept === latents.length ? 'F' : kept === 0 ? 'E' : bits;
+}
