@@ -120,8 +120,23 @@ function firstLine(err: unknown): string {
 
 /**
  * tf.tidy for any result shape: tensors reachable from the returned object (values, arrays, nested objects)
- * survive, every other tensor created inside is disposed.
+ * survive, every other tensor created inside is disposed. Unlike passing the result to tf.tidy directly,
+ * typed arrays in the result are not walked element by element (tfjs does, which costs seconds for a few MB).
  */
 export function tidy<T>(fn: () => T): T {
-  return tf.tidy(fn as () => tf.TensorContainer) as T;
+  let result!: T;
+  tf.tidy(() => {
+    result = fn();
+    return tensorsIn(result);
+  });
+  return result;
+}
+
+function tensorsIn(value: unknown, found: tf.Tensor[] = [], seen = new Set<object>()): tf.Tensor[] {
+  if (value instanceof tf.Tensor) found.push(value);
+  else if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !seen.has(value)) {
+    seen.add(value);
+    for (const v of value instanceof Map ? value.values() : Object.values(value)) tensorsIn(v, found, seen);
+  }
+  return found;
 }

@@ -11,9 +11,10 @@
  * Results equal the plain algorithm's (tests compare them); only the batching differs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
 import type { SubcircuitOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
+import type { PairPool } from './pairPool.ts';
+import type { PairTask } from './pairTasks.ts';
 import { keptSets } from './ranking.ts';
 
 /**
@@ -30,8 +31,8 @@ export class SubcircuitEvaluator {
   private readonly idx0: Int32Array;
   private readonly val0: Float32Array;
   /** pre₁ of the full circuit [N, F₁] and of the empty input b_dec₀ [T, F₁] (per position, see below). */
-  private readonly preFull: Float32Array;
-  private readonly preEmpty: Float32Array;
+  private preFull: Float32Array = new Float32Array(0);
+  private preEmpty: Float32Array = new Float32Array(0);
   /** tblock: each sequence's distinct active upstream latents. */
   private readonly seqLatents: Int32Array[];
   /** The previous budget's R and unit keys, for reuse. */
@@ -40,9 +41,10 @@ export class SubcircuitEvaluator {
   /** Units evaluated at the last budget (for progress and benchmarks). */
   lastUnits = 0;
 
-  constructor(
+  private constructor(
     private readonly pm: PairModel,
     private readonly clean: CleanPass,
+    private readonly pool: PairPool,
   ) {
     const [B, T] = clean.tokens.shape;
     this.B = B;
@@ -53,12 +55,6 @@ export class SubcircuitEvaluator {
     this.idx0 = codes.idx.dataSync() as Int32Array;
     this.val0 = codes.val.dataSync() as Float32Array;
     tf.dispose([codes.idx, codes.val]);
-    const owners = Array.from({ length: this.perSequence ? B : this.N }, (_, o) => o);
-    this.preFull = this.evaluate(owners, (n) => this.val0.subarray(n * this.k0, (n + 1) * this.k0));
-    // The empty input is b_dec₀ at every position: evaluated as one sequence (a block mixes positions, and
-    // per-position rounding must match what the plain algorithm computes).
-    const zeros = new Float32Array(this.k0);
-    this.preEmpty = this.evaluate([0], () => zeros).subarray(0, T * pm.f1);
     this.seqLatents = Array.from({ length: B }, (_, b) => {
       const set = new Set<number>();
       for (let n = b * T; n < (b + 1) * T; n++) for (let q = 0; q < this.k0; q++) if (this.val0[n * this.k0 + q] > 0) set.add(this.idx0[n * this.k0 + q]);
@@ -66,41 +62,71 @@ export class SubcircuitEvaluator {
     });
   }
 
+  /** `pool` spreads the segment passes over both cores (PairPool.start); results do not depend on it. */
+  static async create(pm: PairModel, clean: CleanPass, pool: PairPool): Promise<SubcircuitEvaluator> {
+    const ev = new SubcircuitEvaluator(pm, clean, pool);
+    const owners = Array.from({ length: ev.perSequence ? ev.B : ev.N }, (_, o) => ({ owner: o }));
+    ev.preFull = concat(await ev.evaluate(owners, (n) => ev.val0.subarray(n * ev.k0, (n + 1) * ev.k0)));
+    // The empty input is b_dec₀ at every position: evaluated as one sequence (a block mixes positions, and
+    // per-position rounding must match what the plain algorithm computes).
+    const zeros = new Float32Array(ev.k0);
+    ev.preEmpty = (await ev.evaluate([{ owner: 0 }], () => zeros))[0];
+    return ev;
+  }
+
   private get perSequence(): boolean {
     return this.pm.pair.segment === 'block';
   }
 
   /**
-   * pre₁ [units·T or units, F₁] of the segment of decode₀ of masked codes: `seqs` lists each unit's sequence
-   * (per-sequence units) or token (per-token units), `values(n)` the k kept code values of token n.
+   * pre₁ of the segment of decode₀ of masked codes, per unit: unit u covers token `owner` (per-token units) or
+   * sequence `owner` (per-sequence), keeps the code values `values(n, u)` of each of its tokens n, and needs the
+   * downstream latents `js` (all when omitted). Returns per unit a [span, |js|] array. Units are batched in
+   * order, each batch computing only the union of its units' columns — callers sort units by latent.
    */
-  private evaluate(units: number[], values: (n: number, unit: number) => Float32Array): Float32Array {
+  private async evaluate(units: { owner: number; js?: number[] }[], values: (n: number, unit: number) => Float32Array): Promise<Float32Array[]> {
     const { pm, T, k0 } = this;
     const span = this.perSequence ? T : 1;
-    const out = new Float32Array(units.length * span * pm.f1);
+    const all = Int32Array.from({ length: pm.f1 }, (_, j) => j);
     const perBatch = Math.max(1, Math.floor(BATCH_TOKENS / span));
+    const batches: { chunk: typeof units; columns: Int32Array | null }[] = [];
+    const tasks: PairTask[] = [];
     for (let start = 0; start < units.length; start += perBatch) {
       const chunk = units.slice(start, start + perBatch);
       const idx = new Int32Array(chunk.length * span * k0);
       const val = new Float32Array(chunk.length * span * k0);
       chunk.forEach((u, c) => {
         for (let p = 0; p < span; p++) {
-          const n = this.perSequence ? u * T + p : u;
+          const n = this.perSequence ? u.owner * T + p : u.owner;
           idx.set(this.idx0.subarray(n * k0, (n + 1) * k0), (c * span + p) * k0);
           val.set(values(n, start + c), (c * span + p) * k0);
         }
       });
-      const pre = tidy(() => {
-        const codes = { idx: tf.tensor2d(idx, [chunk.length * span, k0], 'int32'), val: tf.tensor2d(val, [chunk.length * span, k0]) };
-        return pm.preDownOfCodes(codes, chunk.length, span);
-      });
-      out.set(pre, start * span * pm.f1);
+      const columns = chunk.every((u) => !u.js) ? null : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
+      batches.push({ chunk, columns });
+      tasks.push({ op: 'preDown', idx, val, B: chunk.length, T: span, columns });
     }
-    return out;
+    const pres = await this.pool.map(tasks);
+    const results: Float32Array[] = [];
+    batches.forEach(({ chunk, columns }, bi) => {
+      const pre = pres[bi];
+      const column = new Map<number, number>(Array.from(columns ?? all, (j, c) => [j, c]));
+      const width = (columns ?? all).length;
+      chunk.forEach((u, c) => {
+        const js = u.js ?? [...all];
+        const out = new Float32Array(span * js.length);
+        for (let p = 0; p < span; p++) {
+          const row = (c * span + p) * width;
+          js.forEach((j, q) => (out[p * js.length + q] = pre[row + column.get(j)!]));
+        }
+        results.push(out);
+      });
+    });
+    return results;
   }
 
   /** Logits of the subcircuit keeping the top-`n` edges of `ranking`. Call with increasing n to reuse work. */
-  logits(ranking: Int32Array, n: number, opts: SubcircuitOptions): tf.Tensor3D {
+  async logits(ranking: Int32Array, n: number, opts: SubcircuitOptions): Promise<tf.Tensor3D> {
     const { pm, N, T, k0 } = this;
     const f1 = pm.f1;
     const sets = keptSets(ranking, n, f1);
@@ -132,10 +158,11 @@ export class SubcircuitEvaluator {
         }
       }
     }
-    const units = [...pending.values()];
+    // Sorted by latent so that each batch needs few encoder columns.
+    const units = [...pending.values()].sort((a, b) => a.js[0] - b.js[0] || a.owner - b.owner);
     this.lastUnits = units.length;
-    const pre = this.evaluate(
-      units.map((u) => u.owner),
+    const pre = await this.evaluate(
+      units,
       (tok, unit) => {
         const m = member.get(units[unit].js[0])!;
         const v = new Float32Array(k0);
@@ -145,7 +172,9 @@ export class SubcircuitEvaluator {
     );
     const span = this.perSequence ? T : 1;
     units.forEach((u, c) => {
-      for (const j of u.js) this.copy(R, u.owner, j, pre, c, span);
+      u.js.forEach((j, q) => {
+        for (let p = 0; p < span; p++) R[(u.owner * span + p) * f1 + j] = pre[c][p * u.js.length + q];
+      });
     });
     this.prevR = R;
     this.prevKeys = keys;
@@ -160,6 +189,16 @@ export class SubcircuitEvaluator {
 }
 
 /** Per-token key: bitmask over the token's k code slots of the active latents U keeps (0 = none kept). */
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 function tokenKey(idx: Int32Array, val: Float32Array, n: number, k: number, member: Uint8Array): number {
   let mask = 0;
   for (let q = 0; q < k; q++) if (val[n * k + q] > 0 && member[idx[n * k + q]]) mask |= 1 << q;

@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
+import { matMul, transpose2d } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from '../sae/positions.ts';
 import { decode, encode, topk, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
@@ -93,11 +94,19 @@ export class PairModel {
     return decode(codes, this.down.w).reshape([B, T, this.D]) as tf.Tensor3D;
   }
 
-  /** pre₁ of the segment of decode₀(codes), codes for B sequences × T tokens, as a flat [B·T·F₁] array. */
-  preDownOfCodes(codes: SparseCodes, B: number, T: number): Float32Array {
+  /**
+   * pre₁ of the segment of decode₀(codes), codes for B sequences × T tokens, as a flat [B·T, C] array over the
+   * downstream latents `columns` (all F₁ when omitted; a subset costs only its columns of the encoder).
+   */
+  preDownOfCodes(codes: SparseCodes, B: number, T: number, columns?: Int32Array): Float32Array {
     return tidy(() => {
       const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
-      return this.preDown(this.segment(x)).dataSync() as Float32Array;
+      if (!columns) return this.preDown(this.segment(x)).dataSync() as Float32Array;
+      const y = this.segment(x).reshape([B * T, this.D]);
+      const w = this.down.w;
+      const cols = tf.tensor1d(columns, 'int32');
+      const wEnc = transpose2d(tf.gather(transpose2d(w.wEnc), cols) as tf.Tensor2D); // W_enc₁[:, columns]
+      return tf.add(matMul(tf.sub(y, w.bDec) as tf.Tensor2D, wEnc), tf.gather(w.bEnc, cols)).dataSync() as Float32Array;
     });
   }
 

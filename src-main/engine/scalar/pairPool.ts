@@ -1,0 +1,109 @@
+/**
+ * Both cores for one SCALAR pair: the calling thread and a PairWorker thread take alternate tasks. Each task's
+ * arithmetic is the same wherever it runs, so results do not depend on the split.
+ */
+import os from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import type { GptConfig } from '../../../src-shared/lm.ts';
+import { backendReport } from '../backend.ts';
+import type { SaePair } from '../sae/positions.ts';
+import { siblingEntry, spawnWorker } from '../threads.ts';
+import type { PairModel, PairSae } from './pair.ts';
+import { runPairTask, type PairTask } from './pairTasks.ts';
+
+interface SaeInit {
+  wEnc: Float32Array;
+  bEnc: Float32Array;
+  wDec: Float32Array;
+  bDec: Float32Array;
+  width: number;
+  k: number;
+}
+
+export interface PairWorkerInit {
+  backend: string;
+  lm: { config: GptConfig; params: Record<string, { shape: number[]; data: Float32Array }> };
+  pair: SaePair;
+  up: SaeInit;
+  down: SaeInit;
+}
+
+const saeInit = (s: PairSae): SaeInit => ({
+  wEnc: s.w.wEnc.dataSync() as Float32Array,
+  bEnc: s.w.bEnc.dataSync() as Float32Array,
+  wDec: s.w.wDec.dataSync() as Float32Array,
+  bDec: s.w.bDec.dataSync() as Float32Array,
+  width: s.w.wDec.shape[0],
+  k: s.k,
+});
+
+export class PairPool {
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (a: Float32Array) => void; reject: (e: Error) => void }>();
+
+  private constructor(
+    private readonly pm: PairModel,
+    private readonly worker: Worker | null,
+  ) {
+    worker?.on('message', (m: { id: number; out?: Float32Array; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      if (!w) return;
+      this.waiting.delete(m.id);
+      if (m.error) w.reject(new Error(`pair worker: ${m.error}`));
+      else w.resolve(m.out!);
+    });
+    worker?.on('error', (err) => this.failAll(err));
+  }
+
+  /** A pool with a worker thread when a second core exists and the backend is single-threaded. */
+  static async start(pm: PairModel, parallel = backendReport().name !== 'tensorflow' && os.availableParallelism() > 1): Promise<PairPool> {
+    if (!parallel) return new PairPool(pm, null);
+    const init: PairWorkerInit = {
+      backend: backendReport().name,
+      lm: { config: pm.lm.config, params: Object.fromEntries(Object.entries(pm.lm.params).map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }])) },
+      pair: pm.pair,
+      up: saeInit(pm.up),
+      down: saeInit(pm.down),
+    };
+    const worker = spawnWorker(siblingEntry(import.meta.url, 'pairWorker'), init);
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (m: { ready?: boolean }) => m.ready && (worker.off('message', onMessage), resolve());
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+    });
+    return new PairPool(pm, worker);
+  }
+
+  get threads(): number {
+    return this.worker ? 2 : 1;
+  }
+
+  private remote(task: PairTask): Promise<Float32Array> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, task });
+    });
+  }
+
+  /** Runs `tasks` (results in order): even ones on this thread, odd ones on the worker. */
+  async map(tasks: PairTask[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = new Array(tasks.length);
+    for (let i = 0; i < tasks.length; i += 2) {
+      const far = this.worker && i + 1 < tasks.length ? this.remote(tasks[i + 1]) : null;
+      out[i] = runPairTask(this.pm, tasks[i]);
+      if (far) out[i + 1] = await far;
+      else if (i + 1 < tasks.length) out[i + 1] = runPairTask(this.pm, tasks[i + 1]);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,25 @@
+/** The two heavy tasks of a SCALAR pair, run identically on the calling thread or a PairWorker. */
+import * as tf from '@tensorflow/tfjs';
+import { attributionBatchFast } from './attribution.ts';
+import type { PairModel } from './pair.ts';
+import type { AttributionOptions } from './plain.ts';
+
+export type PairTask =
+  /** pre₁ over `columns` for the segment of decode₀ of the given codes (B sequences × T tokens). */
+  | { op: 'preDown'; idx: Int32Array; val: Float32Array; B: number; T: number; columns: Int32Array | null }
+  /** One attribution batch: its contribution to M (reference) or A² (textbook). */
+  | { op: 'attribution'; tokens: Int32Array; B: number; T: number; options: AttributionOptions };
+
+export function runPairTask(pm: PairModel, task: PairTask): Float32Array {
+  if (task.op === 'preDown') {
+    const codes = { idx: tf.tensor2d(task.idx, [task.B * task.T, pm.up.k], 'int32'), val: tf.tensor2d(task.val, [task.B * task.T, pm.up.k]) };
+    const out = pm.preDownOfCodes(codes, task.B, task.T, task.columns ?? undefined);
+    tf.dispose([codes.idx, codes.val]);
+    return out;
+  }
+  const tokens = tf.tensor2d(task.tokens, [task.B, task.T], 'int32');
+  const clean = pm.clean(tokens);
+  const out = attributionBatchFast(pm, clean, task.options);
+  tf.dispose([tokens, clean.up, clean.logits, ...Object.values(clean.context)]);
+  return out;
+}
