@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { LmTrainConfigSchema } from './lm.ts';
 import { SaeTrainConfigSchema } from './sae.ts';
+import { ScalarEvalConfigSchema } from './scalar.ts';
 
 export const TrainLmJobSchema = z.object({
   kind: z.literal('train-lm'),
@@ -13,12 +14,25 @@ export const TrainSaeJobSchema = z.object({
   config: SaeTrainConfigSchema,
 });
 
-export const JobSpecSchema = z.discriminatedUnion('kind', [TrainLmJobSchema, TrainSaeJobSchema]);
+export const ScalarJobSchema = z.object({
+  kind: z.literal('scalar'),
+  config: ScalarEvalConfigSchema,
+});
+
+export const JobSpecSchema = z.discriminatedUnion('kind', [
+  TrainLmJobSchema,
+  TrainSaeJobSchema,
+  ScalarJobSchema,
+]);
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobKind = JobSpec['kind'];
 
 /** The run kind (store `runs.kind`) each job creates. */
-export const RUN_KIND_OF_JOB: Record<JobKind, string> = { 'train-lm': 'lm', 'train-sae': 'sae' };
+export const RUN_KIND_OF_JOB: Record<JobKind, string> = {
+  'train-lm': 'lm',
+  'train-sae': 'sae',
+  scalar: 'scalar',
+};
 
 export const JobProgressSchema = z.object({
   step: z.number(),

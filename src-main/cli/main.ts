@@ -1,5 +1,6 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
+import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
 import {
   exportCommand,
   exportUsage,
@@ -16,6 +17,7 @@ import { say, UsageError } from './context.ts';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
   'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
+  eval: { run: evalScalarCommand, usage: evalUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },

@@ -1,10 +1,12 @@
 /**
  * Which language model a job uses: a completed LM run id, `resources:<name>` (a model shipped with the app),
  * or a model folder / model.safetensors path. Resolved on the main side (it needs the store) to a folder.
+ * Likewise an SAE run id to its folder and training config.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUNDLED_PREFIX, bundledModelsDir, listBundledModels } from '../resources.ts';
+import { SaeTrainConfigSchema, type SaeTrainConfig } from '../../src-shared/sae.ts';
 import { runArtifactsDir, type Store } from '../store/index.ts';
 
 export function defaultLmRef(): string | null {
@@ -33,4 +35,13 @@ export function resolveLmRef(ref: string, store: Store): string {
   throw new Error(
     `cannot find language model '${ref}': give a completed LM run id, ${BUNDLED_PREFIX}<name>, or a folder with config.json + model.safetensors`,
   );
+}
+
+export function resolveSaeRun(runId: string, store: Store): { dir: string; config: SaeTrainConfig } {
+  const run = store.getRun(runId);
+  if (!run) throw new Error(`no SAE run '${runId}' in ${store.dataDir}`);
+  if (run.kind !== 'sae' || run.status !== 'completed')
+    throw new Error(`run ${runId} is a ${run.status} ${run.kind} run, not a completed SAE run`);
+  const spec = run.config as { config?: unknown };
+  return { dir: runArtifactsDir(store.dataDir, runId), config: SaeTrainConfigSchema.parse(spec.config) };
 }

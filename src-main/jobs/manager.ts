@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
 import { siblingEntry, spawnWorker } from '../engine/threads.ts';
-import { resolveLmRef } from './lmRef.ts';
+import { resolveLmRef, resolveSaeRun } from './lmRef.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
 const ENTRY = siblingEntry(import.meta.url, 'worker');
@@ -62,6 +62,11 @@ export class JobManager {
       resolveLmRef(parsed.config.lm, this.store); // fail before queueing
       // An SAE run trained on a stored LM run is that run's child.
       if (!parentId && this.store.getRun(parsed.config.lm)) parentId = parsed.config.lm;
+    }
+    if (parsed.kind === 'scalar') {
+      const sae = resolveSaeRun(parsed.config.sae, this.store);
+      resolveLmRef(sae.config.lm, this.store);
+      parentId ??= parsed.config.sae;
     }
     const seed = 'config' in parsed ? parsed.config.seed : null;
     const run = this.store.createRun({
@@ -136,14 +141,27 @@ export class JobManager {
     fs.mkdirSync(runDir, { recursive: true });
     const cancelFlag = new SharedArrayBuffer(4);
     let lmPath: string | undefined;
+    let saeRun: WorkerInit['saeRun'];
     try {
       if (spec.kind === 'train-sae') lmPath = resolveLmRef(spec.config.lm, this.store);
+      if (spec.kind === 'scalar') {
+        saeRun = resolveSaeRun(spec.config.sae, this.store);
+        lmPath = resolveLmRef(saeRun.config.lm, this.store);
+      }
     } catch (err) {
       this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
       this.settle(this.store.failRun(runId, err));
       return;
     }
-    const init: WorkerInit = { runId, spec, runDir, lmPath, backend: this.options.backend, cancelFlag };
+    const init: WorkerInit = {
+      runId,
+      spec,
+      runDir,
+      lmPath,
+      saeRun,
+      backend: this.options.backend,
+      cancelFlag,
+    };
     this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
     this.emit({ type: 'status', runId, status: 'running' });
     const worker = spawnWorker(ENTRY, init);
@@ -203,6 +221,12 @@ export class JobManager {
         break;
       case 'log':
         this.emit({ type: 'log', runId, message: m.message });
+        break;
+      case 'curve':
+        this.store.recordScalarCurve(runId, m.pair, m.target, m.points);
+        break;
+      case 'edges':
+        this.store.recordEdges(runId, m.pair, m);
         break;
       case 'done':
         this.finish(runId, job, () => this.store.finishRun(runId, m.summary));

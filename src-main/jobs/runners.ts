@@ -6,19 +6,21 @@ import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
 import { exportSaeSet } from '../engine/io/saelens.ts';
 import { trainLm } from '../engine/lm/train.ts';
 import { trainSaes } from '../engine/sae/train.ts';
-import type { WorkerMessage } from './protocol.ts';
+import { runScalar } from './scalarRunner.ts';
+import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
 export interface JobContext {
   runId: string;
   runDir: string;
   lmPath?: string;
+  saeRun?: WorkerInit['saeRun'];
   signal: AbortSignal;
   post: (m: WorkerMessage) => void;
   backend: BackendReport;
 }
 
 /** Progress at most every `ms`, plus the final step. */
-function throttled(ms: number) {
+export function throttled(ms: number) {
   let last = 0;
   return (force: boolean) => {
     const now = performance.now();
@@ -34,10 +36,12 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
       return runTrainLm(spec, ctx);
     case 'train-sae':
       return runTrainSae(spec, ctx);
+    case 'scalar':
+      return runScalar(spec, ctx);
   }
 }
 
-function progressMessage(
+export function progressMessage(
   p: {
     step: number;
     total: number;

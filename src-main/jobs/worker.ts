@@ -25,6 +25,7 @@ try {
     runId: init.runId,
     runDir: init.runDir,
     lmPath: init.lmPath,
+    saeRun: init.saeRun,
     signal,
     post,
     backend,

@@ -29,6 +29,14 @@ import {
   type MetricRow,
 } from './metrics.ts';
 import {
+  getEdges,
+  getScalarCurves,
+  recordEdges,
+  recordScalarCurve,
+  type CurvePoint,
+  type EdgeRow,
+} from './scalar.ts';
+import {
   countRuns,
   createRun,
   deleteRun,
@@ -59,6 +67,7 @@ export * from './metrics.ts';
 export * from './migrations.ts';
 export * from './runId.ts';
 export * from './runs.ts';
+export * from './scalar.ts';
 
 export interface StoreOptions {
   /** Stamped on runs created through this store (`runs.app_version`). */
@@ -130,6 +139,26 @@ export class Store {
     options?: { backend?: string | null; ownerPid?: number; ownerHost?: string },
   ): RunRecord {
     return startRun(this.db, id, options, this.now());
+  }
+  recordScalarCurve(runId: string, pair: string, target: string, points: CurvePoint[]): void {
+    recordScalarCurve(this.db, runId, pair, target, points);
+  }
+  recordEdges(
+    runId: string,
+    pair: string,
+    edges: { i: ArrayLike<number>; j: ArrayLike<number>; score: ArrayLike<number> },
+  ): number {
+    return recordEdges(this.db, runId, pair, edges);
+  }
+  getScalarCurves(runId: string) {
+    return getScalarCurves(this.db, runId);
+  }
+  getEdges(
+    runId: string,
+    pair: string,
+    opts?: { limit?: number; upstream?: number; downstream?: number },
+  ): EdgeRow[] {
+    return getEdges(this.db, runId, pair, opts);
   }
   setRunBackend(id: string, backend: string): void {
     setRunBackend(this.db, id, backend, this.now());

@@ -16,7 +16,8 @@ import { readSafetensorsFile } from '../../src-main/engine/io/safetensors.ts';
 import { STATE_FILE } from '../../src-main/engine/io/trainingState.ts';
 import type { Gpt } from '../../src-main/engine/lm/gpt.ts';
 import { CancelledError } from '../../src-main/engine/lm/train.ts';
-import { BEST_DIR, trainSaes, type SaeTrainResult } from '../../src-main/engine/sae/train.ts';
+import { trainSaes, type SaeTrainResult } from '../../src-main/engine/sae/train.ts';
+import { BEST_DIR } from '../../src-main/engine/sae/checkpoint.ts';
 import { tinyGpt } from '../unit/sae.helpers.ts';
 
 const STEPS = 30;

@@ -9,6 +9,7 @@ import { runArtifactsDir } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 import { reportLmRun } from './trainLm.ts';
 import { reportSaeRun } from './trainSae.ts';
+import { reportScalarRun } from './evalScalar.ts';
 
 export const runsUsage = `scalar runs [--kind lm|sae|scalar|pipeline] [--status S] [--search TEXT] [--limit N] [--json]`;
 export const resumeUsage = `scalar resume RUN_ID [--json]   continue a failed, cancelled or interrupted run from its last checkpoint`;
@@ -63,6 +64,7 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     const run = await runInForeground(service, { resume: id });
     if (run.kind === 'lm') return reportLmRun(run, values.json ?? false);
     if (run.kind === 'sae') return reportSaeRun(run, values.json ?? false);
+    if (run.kind === 'scalar') return reportScalarRun(run, values.json ?? false);
     if (values.json) printJson(toRunSummary(run));
     return run.status === 'completed' ? 0 : 1;
   } finally {

@@ -210,8 +210,22 @@ const kernels: Record<string, KernelBody> = {
     const rows = call.output([N, k1, D]);
     const opt = (t: tf.TensorInfo | undefined) => (t ? call.input(t) : 0);
     k.jacobianRows(
-      mode, call.input(idx1), call.input(val1), call.input(g), opt(norm), opt(rstd), opt(gamma),
-      call.input(cT), call.input(wFc), opt(wEncT), rows, call.scratch(4 * (M + 4)), N, k1, D, M,
+      mode,
+      call.input(idx1),
+      call.input(val1),
+      call.input(g),
+      opt(norm),
+      opt(rstd),
+      opt(gamma),
+      call.input(cT),
+      call.input(wFc),
+      opt(wEncT),
+      rows,
+      call.scratch(4 * (M + 4)),
+      N,
+      k1,
+      D,
+      M,
     );
   },
   /** Σ over points per (token, latent), then second moments M [F₁, D, D] or textbook A² [F₀, F₁]. */
@@ -220,19 +234,63 @@ const kernels: Record<string, KernelBody> = {
     const [F0, D] = wDec0.shape;
     const out = call.output(textbook ? [F0, f1] : [f1, D, D]);
     k.igAccumulateLocal(
-      S, N, k1, D, F0, f1, call.input(idx1), call.input(val1), call.input(rows), call.input(c),
-      textbook, call.input(idx0), call.input(val0), idx0.shape[1], call.input(wDec0), out, call.scratch(4 * S * k1 * (D + 1) + 64),
+      S,
+      N,
+      k1,
+      D,
+      F0,
+      f1,
+      call.input(idx1),
+      call.input(val1),
+      call.input(rows),
+      call.input(c),
+      textbook,
+      call.input(idx0),
+      call.input(val0),
+      idx0.shape[1],
+      call.input(wDec0),
+      out,
+      call.scratch(4 * S * k1 * (D + 1) + 64),
     );
   },
-  ScalarIgAccumulateBlock(k, call, { qkv, stats, attnO, yhat1, rstd1, gamma1, wO, wQkv, idx1, val1, rows, c, idx0, val0, wDec0 }, { textbook, f1, nHead }) {
+  ScalarIgAccumulateBlock(
+    k,
+    call,
+    { qkv, stats, attnO, yhat1, rstd1, gamma1, wO, wQkv, idx1, val1, rows, c, idx0, val0, wDec0 },
+    { textbook, f1, nHead },
+  ) {
     const [S, B, T, k1] = idx1.shape;
     const [F0, D] = wDec0.shape;
     const out = call.output(textbook ? [F0, f1] : [f1, D, D]);
     const scratch = call.scratch(4 * (2 * f1 * T * D + 4 * f1 + (2 * nHead + 2) * D) + 64);
     k.igAccumulateBlock(
-      S, B, T, nHead, D, F0, f1, k1, call.input(qkv), call.input(stats), call.input(attnO), call.input(yhat1), call.input(rstd1),
-      call.input(gamma1), call.input(wO), call.input(wQkv), call.input(idx1), call.input(val1), call.input(rows), call.input(c),
-      textbook, call.input(idx0), call.input(val0), idx0.shape[1], call.input(wDec0), out, scratch,
+      S,
+      B,
+      T,
+      nHead,
+      D,
+      F0,
+      f1,
+      k1,
+      call.input(qkv),
+      call.input(stats),
+      call.input(attnO),
+      call.input(yhat1),
+      call.input(rstd1),
+      call.input(gamma1),
+      call.input(wO),
+      call.input(wQkv),
+      call.input(idx1),
+      call.input(val1),
+      call.input(rows),
+      call.input(c),
+      textbook,
+      call.input(idx0),
+      call.input(val0),
+      idx0.shape[1],
+      call.input(wDec0),
+      out,
+      scratch,
     );
   },
 };

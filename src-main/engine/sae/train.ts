@@ -9,20 +9,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
 import { tidy } from '../backend.ts';
-import { loadTrainingState, saveTrainingState, tensorInputs } from '../io/trainingState.ts';
-import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
+import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
 import { AdamW, cosineLr } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
 import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits } from '../text/index.ts';
 import { jacobianPenaltyStep } from './jacobian.ts';
+import { BEST_DIR, loadGroup, saveGroup } from './checkpoint.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
 import { SaeSet, type SaeView } from './saeSet.ts';
 import { activationSource, pipelineByDefault } from './activationStream.ts';
 import { topkSaeStep, type SparseCodes } from './topk.ts';
-
-export const BEST_DIR = 'best';
 
 export interface SaeTrainOptions {
   config: SaeTrainConfig;
@@ -305,28 +303,4 @@ function recordFiring(
     lastFired[idx[j]] = tokensBefore + Math.floor(j / k) + 1;
   }
   return active / (val.length / k);
-}
-
-function groupParams(set: SaeSet, g: { hooks: string[] }): Record<string, tf.Variable> {
-  const views = set.views.filter((v) => g.hooks.includes(v.hook));
-  const mine = new Set<tf.Variable>(views.flatMap((v) => [v.dict.wEnc, v.dict.wDec, v.bEnc, v.bDec]));
-  return Object.fromEntries(Object.entries(set.params()).filter(([, v]) => mine.has(v)));
-}
-
-function saveGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
-  fs.mkdirSync(path.join(outDir, BEST_DIR), { recursive: true });
-  writeSafetensorsFile(
-    path.join(outDir, BEST_DIR, `${g.name}.safetensors`),
-    tensorInputs(groupParams(set, g)),
-  );
-}
-
-function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
-  const file = path.join(outDir, BEST_DIR, `${g.name}.safetensors`);
-  const saved = readSafetensorsFile(file).tensors;
-  for (const [name, v] of Object.entries(groupParams(set, g))) {
-    const t = saved[name];
-    if (!t) throw new Error(`${file} lacks ${name}`);
-    tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, v.shape)));
-  }
 }

@@ -57,7 +57,9 @@ export class SubcircuitEvaluator {
     tf.dispose([codes.idx, codes.val]);
     this.seqLatents = Array.from({ length: B }, (_, b) => {
       const set = new Set<number>();
-      for (let n = b * T; n < (b + 1) * T; n++) for (let q = 0; q < this.k0; q++) if (this.val0[n * this.k0 + q] > 0) set.add(this.idx0[n * this.k0 + q]);
+      for (let n = b * T; n < (b + 1) * T; n++)
+        for (let q = 0; q < this.k0; q++)
+          if (this.val0[n * this.k0 + q] > 0) set.add(this.idx0[n * this.k0 + q]);
       return Int32Array.from([...set].sort((a, c) => a - c));
     });
   }
@@ -84,7 +86,10 @@ export class SubcircuitEvaluator {
    * downstream latents `js` (all when omitted). Returns per unit a [span, |js|] array. Units are batched in
    * order, each batch computing only the union of its units' columns — callers sort units by latent.
    */
-  private async evaluate(units: { owner: number; js?: number[] }[], values: (n: number, unit: number) => Float32Array): Promise<Float32Array[]> {
+  private async evaluate(
+    units: { owner: number; js?: number[] }[],
+    values: (n: number, unit: number) => Float32Array,
+  ): Promise<Float32Array[]> {
     const { pm, T, k0 } = this;
     const span = this.perSequence ? T : 1;
     const all = Int32Array.from({ length: pm.f1 }, (_, j) => j);
@@ -102,7 +107,9 @@ export class SubcircuitEvaluator {
           val.set(values(n, start + c), (c * span + p) * k0);
         }
       });
-      const columns = chunk.every((u) => !u.js) ? null : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
+      const columns = chunk.every((u) => !u.js)
+        ? null
+        : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
       batches.push({ chunk, columns });
       tasks.push({ op: 'preDown', idx, val, B: chunk.length, T: span, columns });
     }
@@ -143,7 +150,9 @@ export class SubcircuitEvaluator {
     const pending = new Map<string, { owner: number; js: number[] }>();
     for (const [j, m] of member) {
       for (let o = 0; o < owners; o++) {
-        const key = this.perSequence ? sequenceKey(this.seqLatents[o], m) : tokenKey(this.idx0, this.val0, o, k0, m);
+        const key = this.perSequence
+          ? sequenceKey(this.seqLatents[o], m)
+          : tokenKey(this.idx0, this.val0, o, k0, m);
         keys[o * f1 + j] = key;
         const full = this.perSequence ? key === 'F' : key === fullMask(this.val0, o, k0);
         if (full || key === 0 || key === 'E') {
@@ -161,15 +170,12 @@ export class SubcircuitEvaluator {
     // Sorted by latent so that each batch needs few encoder columns.
     const units = [...pending.values()].sort((a, b) => a.js[0] - b.js[0] || a.owner - b.owner);
     this.lastUnits = units.length;
-    const pre = await this.evaluate(
-      units,
-      (tok, unit) => {
-        const m = member.get(units[unit].js[0])!;
-        const v = new Float32Array(k0);
-        for (let q = 0; q < k0; q++) if (m[this.idx0[tok * k0 + q]]) v[q] = this.val0[tok * k0 + q];
-        return v;
-      },
-    );
+    const pre = await this.evaluate(units, (tok, unit) => {
+      const m = member.get(units[unit].js[0])!;
+      const v = new Float32Array(k0);
+      for (let q = 0; q < k0; q++) if (m[this.idx0[tok * k0 + q]]) v[q] = this.val0[tok * k0 + q];
+      return v;
+    });
     const span = this.perSequence ? T : 1;
     units.forEach((u, c) => {
       u.js.forEach((j, q) => {
@@ -182,7 +188,14 @@ export class SubcircuitEvaluator {
   }
 
   /** R[owner's tokens, j] ← src rows (src row = srcOwner's rows; per-sequence owners span T tokens). */
-  private copy(R: Float32Array, owner: number, j: number, src: Float32Array, srcOwner: number, span = this.perSequence ? this.T : 1): void {
+  private copy(
+    R: Float32Array,
+    owner: number,
+    j: number,
+    src: Float32Array,
+    srcOwner: number,
+    span = this.perSequence ? this.T : 1,
+  ): void {
     const f1 = this.pm.f1;
     for (let p = 0; p < span; p++) R[(owner * span + p) * f1 + j] = src[(srcOwner * span + p) * f1 + j];
   }

@@ -37,7 +37,11 @@ type Lin = {
 function normInfo(x: tf.Tensor2D, gamma: tf.Tensor1D, eps: number) {
   const { mean, variance } = tf.moments(x, -1, true);
   const rstd = tf.rsqrt(tf.add(variance, eps));
-  return { yhat: tf.mul(tf.sub(x, mean), rstd) as tf.Tensor2D, rstd: rstd.reshape([-1]) as tf.Tensor1D, gamma };
+  return {
+    yhat: tf.mul(tf.sub(x, mean), rstd) as tf.Tensor2D,
+    rstd: rstd.reshape([-1]) as tf.Tensor1D,
+    gamma,
+  };
 }
 
 /** The segment at x [B·T, D] with everything its Jacobian needs (same ops as the LM's own forward). */
@@ -62,10 +66,18 @@ export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): 
         info = { mode: 2, norm: n.yhat, rstd: n.rstd, gamma };
       }
     }
-    const u = linear(m, p('mlp.c_fc.weight') as tf.Tensor2D, p('mlp.c_fc.bias') as tf.Tensor1D) as tf.Tensor2D;
+    const u = linear(
+      m,
+      p('mlp.c_fc.weight') as tf.Tensor2D,
+      p('mlp.c_fc.bias') as tf.Tensor1D,
+    ) as tf.Tensor2D;
     const g = runScalarKernel('ScalarGeluGrad', { x: u, dy: tf.onesLike(u) })[0] as tf.Tensor2D;
     const gelu = runScalarKernel('ScalarGelu', { x: u })[0];
-    let y = linear(gelu, p('mlp.c_proj.weight') as tf.Tensor2D, p('mlp.c_proj.bias') as tf.Tensor1D) as tf.Tensor2D;
+    let y = linear(
+      gelu,
+      p('mlp.c_proj.weight') as tf.Tensor2D,
+      p('mlp.c_proj.bias') as tf.Tensor1D,
+    ) as tf.Tensor2D;
     if (pm.pair.segment !== 'mlp') y = tf.add(h, y) as tf.Tensor2D;
     return { ...info, y, g } as Lin;
   };
@@ -74,9 +86,20 @@ export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): 
   const D = lm.config.dModel;
   const gamma1 = p('ln_1.weight') as tf.Tensor1D;
   const ln1 = normInfo(x, gamma1, lnEps);
-  const qkv = linear(layerNorm(x, gamma1, p('ln_1.bias') as tf.Tensor1D, lnEps), p('attn.c_attn.weight') as tf.Tensor2D, p('attn.c_attn.bias') as tf.Tensor1D).reshape([B, T, 3 * D]);
+  const qkv = linear(
+    layerNorm(x, gamma1, p('ln_1.bias') as tf.Tensor1D, lnEps),
+    p('attn.c_attn.weight') as tf.Tensor2D,
+    p('attn.c_attn.bias') as tf.Tensor1D,
+  ).reshape([B, T, 3 * D]);
   const [attnO, stats] = runScalarKernel('ScalarAttention', { qkv }, { nHead });
-  const hMid = tf.add(x, linear(attnO.reshape([B * T, D]), p('attn.c_proj.weight') as tf.Tensor2D, p('attn.c_proj.bias') as tf.Tensor1D)) as tf.Tensor2D;
+  const hMid = tf.add(
+    x,
+    linear(
+      attnO.reshape([B * T, D]),
+      p('attn.c_proj.weight') as tf.Tensor2D,
+      p('attn.c_proj.bias') as tf.Tensor1D,
+    ),
+  ) as tf.Tensor2D;
   return { ...mlp(hMid), attention: { qkv, stats, attnO, yhat1: ln1.yhat, rstd1: ln1.rstd } };
 }
 
@@ -84,7 +107,11 @@ export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): 
  * One batch of the attribution set: returns its contribution to M [F₁, D, D] (reference) or A² [F₀, F₁]
  * (textbook), to be summed over batches and finished with `finishAttribution`.
  */
-export function attributionBatchFast(pm: PairModel, clean: CleanPass, opts: AttributionOptions): Float32Array {
+export function attributionBatchFast(
+  pm: PairModel,
+  clean: CleanPass,
+  opts: AttributionOptions,
+): Float32Array {
   const [B, T] = clean.tokens.shape;
   const S = opts.steps;
   const lm = pm.lm;
@@ -99,8 +126,19 @@ export function attributionBatchFast(pm: PairModel, clean: CleanPass, opts: Attr
       const alpha = S === 1 ? 1 : s / (S - 1);
       const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
       const lin = linearise(pm, x, B, T);
-      const [idx1, val1] = runScalarKernel('ScalarTopK', { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc }, { topk: pm.down.k, relu: 1 });
-      const rowInputs: Record<string, tf.Tensor> = { idx1, val1, g: lin.g, cT, wFc: p('mlp.c_fc.weight'), wEncT };
+      const [idx1, val1] = runScalarKernel(
+        'ScalarTopK',
+        { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc },
+        { topk: pm.down.k, relu: 1 },
+      );
+      const rowInputs: Record<string, tf.Tensor> = {
+        idx1,
+        val1,
+        g: lin.g,
+        cT,
+        wFc: p('mlp.c_fc.weight'),
+        wEncT,
+      };
       if (lin.norm) rowInputs.norm = lin.norm;
       if (lin.rstd) rowInputs.rstd = lin.rstd;
       if (lin.gamma) rowInputs.gamma = lin.gamma;
@@ -118,11 +156,16 @@ export function attributionBatchFast(pm: PairModel, clean: CleanPass, opts: Attr
     };
     const textbook = opts.scaling === 'textbook' ? 1 : 0;
     if (pm.pair.segment !== 'block') {
-      const [out] = runScalarKernel('ScalarIgAccumulateLocal', { ...common, idx1: stack((q) => q.idx1) }, { textbook, f1: pm.f1 });
+      const [out] = runScalarKernel(
+        'ScalarIgAccumulateLocal',
+        { ...common, idx1: stack((q) => q.idx1) },
+        { textbook, f1: pm.f1 },
+      );
       return out.dataSync() as Float32Array;
     }
     const k1 = pm.down.k;
-    const a = (f: (q: NonNullable<(typeof perPoint)[number]['attention']>) => tf.Tensor) => stack((q) => f(q.attention!));
+    const a = (f: (q: NonNullable<(typeof perPoint)[number]['attention']>) => tf.Tensor) =>
+      stack((q) => f(q.attention!));
     const [out] = runScalarKernel(
       'ScalarIgAccumulateBlock',
       {
@@ -144,14 +187,20 @@ export function attributionBatchFast(pm: PairModel, clean: CleanPass, opts: Attr
 }
 
 /** Edge scores A [F₀·F₁] (edge e = i·F₁ + j) from the summed batch contributions. */
-export function finishAttribution(pm: PairModel, summed: Float64Array | Float32Array, scaling: AttributionOptions['scaling']): Float32Array {
+export function finishAttribution(
+  pm: PairModel,
+  summed: Float64Array | Float32Array,
+  scaling: AttributionOptions['scaling'],
+): Float32Array {
   const { f0, f1, D } = pm;
   const a2 = tidy(() => {
     if (scaling === 'textbook') return Float32Array.from(summed);
     // M_j holds its upper triangle only: A²[i, j] = Σ_{a≤b} w_a w_b M_j[a, b] · (a < b ? 2 : 1).
     const wDec = pm.up.w.wDec;
     const upper = tf.sub(tf.mul(2, tf.linalg.bandPart(tf.ones([D, D]), 0, -1)), tf.eye(D));
-    const q = tf.mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper).reshape([f0, D * D]) as tf.Tensor2D;
+    const q = tf
+      .mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper)
+      .reshape([f0, D * D]) as tf.Tensor2D;
     const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
     return matMul(q, m).dataSync() as Float32Array;
   });

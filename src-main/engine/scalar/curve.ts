@@ -9,7 +9,9 @@ import { Rng } from '../random.ts';
 export function edgeGrid(eMax: number, points = 37): number[] {
   const stop = Math.log10(eMax);
   const step = stop / (points - 1);
-  const values = Array.from({ length: points }, (_, i) => Math.trunc(10 ** (i === points - 1 ? stop : i * step)));
+  const values = Array.from({ length: points }, (_, i) =>
+    Math.trunc(10 ** (i === points - 1 ? stop : i * step)),
+  );
   return [...new Set(values)];
 }
 
@@ -38,7 +40,12 @@ export interface MeanWithCi {
  * Mean of `values` with a percentile bootstrap CI: `resamples` resamples of the per-token values drawn with a
  * seeded generator, so the same seed always gives the same interval.
  */
-export function bootstrapMean(values: Float32Array | Float64Array | number[], resamples: number, seed: number, level = 0.95): MeanWithCi {
+export function bootstrapMean(
+  values: Float32Array | Float64Array | number[],
+  resamples: number,
+  seed: number,
+  level = 0.95,
+): MeanWithCi {
   const n = values.length;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += values[i];
@@ -89,7 +96,11 @@ export function scoresWithCi(
   resamples: number,
   seed: number,
   level = 0.95,
-): ScalarScores & { auc_abs_ci: [number, number]; auc_rel_ci: [number, number]; auc_log2_ci: [number, number] } {
+): ScalarScores & {
+  auc_abs_ci: [number, number];
+  auc_rel_ci: [number, number];
+  auc_log2_ci: [number, number];
+} {
   const n = perTokenKl[0].length;
   const mean = (v: Float32Array) => v.reduce((a, b) => a + b, 0) / n;
   const point = scores(grid, perTokenKl.map(mean), f0, f1);
@@ -115,5 +126,10 @@ export function scoresWithCi(
     return [q((1 - level) / 2), q(1 - (1 - level) / 2)];
   };
   const absCi = ci(abs);
-  return { ...point, auc_abs_ci: absCi, auc_rel_ci: [absCi[0] / (f0 * f1), absCi[1] / (f0 * f1)], auc_log2_ci: ci(log2) };
+  return {
+    ...point,
+    auc_abs_ci: absCi,
+    auc_rel_ci: [absCi[0] / (f0 * f1), absCi[1] / (f0 * f1)],
+    auc_log2_ci: ci(log2),
+  };
 }

@@ -69,19 +69,27 @@ export class PairModel {
   /** x̂ = z W_dec₀ + b_dec₀ for dense codes z [B, T, F₀]. */
   decodeUpDense(z: tf.Tensor3D): tf.Tensor3D {
     const [B, T] = z.shape;
-    return tf.add(tf.matMul(z.reshape([B * T, this.f0]), this.up.w.wDec), this.up.w.bDec).reshape([B, T, this.D]) as tf.Tensor3D;
+    return tf
+      .add(tf.matMul(z.reshape([B * T, this.f0]), this.up.w.wDec), this.up.w.bDec)
+      .reshape([B, T, this.D]) as tf.Tensor3D;
   }
 
   /** segment(x) on [B, T, D] (tblock mixes positions within a sequence; the others are per token). */
   segment(x: tf.Tensor3D): tf.Tensor3D {
-    return this.lm.run({ from: { hook: this.pair.up, value: x }, capture: [this.pair.down], stopAt: this.pair.down }).cache[this.pair.down];
+    return this.lm.run({
+      from: { hook: this.pair.up, value: x },
+      capture: [this.pair.down],
+      stopAt: this.pair.down,
+    }).cache[this.pair.down];
   }
 
   /** pre₁ = (y − b_dec₁) W_enc₁ + b_enc₁, [B, T, F₁]. */
   preDown(y: tf.Tensor3D): tf.Tensor3D {
     const [B, T] = y.shape;
     const w = this.down.w;
-    return tf.add(tf.matMul(tf.sub(y.reshape([B * T, this.D]), w.bDec), w.wEnc), w.bEnc).reshape([B, T, this.f1]) as tf.Tensor3D;
+    return tf
+      .add(tf.matMul(tf.sub(y.reshape([B * T, this.D]), w.bDec), w.wEnc), w.bEnc)
+      .reshape([B, T, this.f1]) as tf.Tensor3D;
   }
 
   /** Logits of the rest of the LM from SAE₁'s hook given x̂₁ [B, T, D]. */
@@ -106,7 +114,9 @@ export class PairModel {
       const w = this.down.w;
       const cols = tf.tensor1d(columns, 'int32');
       const wEnc = transpose2d(tf.gather(transpose2d(w.wEnc), cols) as tf.Tensor2D); // W_enc₁[:, columns]
-      return tf.add(matMul(tf.sub(y, w.bDec) as tf.Tensor2D, wEnc), tf.gather(w.bEnc, cols)).dataSync() as Float32Array;
+      return tf
+        .add(matMul(tf.sub(y, w.bDec) as tf.Tensor2D, wEnc), tf.gather(w.bEnc, cols))
+        .dataSync() as Float32Array;
     });
   }
 
@@ -138,6 +148,8 @@ export function perTokenKl(pLogits: tf.Tensor3D, qLogits: tf.Tensor3D): Float32A
   return tidy(() => {
     const p = tf.softmax(pLogits);
     const q = tf.softmax(qLogits);
-    return tf.sum(tf.mul(p, tf.sub(tf.log(tf.add(p, 1e-8)), tf.log(tf.add(q, 1e-8)))), -1).dataSync() as Float32Array;
+    return tf
+      .sum(tf.mul(p, tf.sub(tf.log(tf.add(p, 1e-8)), tf.log(tf.add(q, 1e-8)))), -1)
+      .dataSync() as Float32Array;
   });
 }

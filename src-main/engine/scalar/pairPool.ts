@@ -39,7 +39,10 @@ const saeInit = (s: PairSae): SaeInit => ({
 
 export class PairPool {
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (a: Float32Array) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (a: Float32Array) => void; reject: (e: Error) => void }
+  >();
 
   private constructor(
     private readonly pm: PairModel,
@@ -56,11 +59,22 @@ export class PairPool {
   }
 
   /** A pool with a worker thread when a second core exists and the backend is single-threaded. */
-  static async start(pm: PairModel, parallel = backendReport().name !== 'tensorflow' && os.availableParallelism() > 1): Promise<PairPool> {
+  static async start(
+    pm: PairModel,
+    parallel = backendReport().name !== 'tensorflow' && os.availableParallelism() > 1,
+  ): Promise<PairPool> {
     if (!parallel) return new PairPool(pm, null);
     const init: PairWorkerInit = {
       backend: backendReport().name,
-      lm: { config: pm.lm.config, params: Object.fromEntries(Object.entries(pm.lm.params).map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }])) },
+      lm: {
+        config: pm.lm.config,
+        params: Object.fromEntries(
+          Object.entries(pm.lm.params).map(([n, v]) => [
+            n,
+            { shape: v.shape, data: v.dataSync() as Float32Array },
+          ]),
+        ),
+      },
       pair: pm.pair,
       up: saeInit(pm.up),
       down: saeInit(pm.down),

@@ -12,7 +12,10 @@ export type PairTask =
 
 export function runPairTask(pm: PairModel, task: PairTask): Float32Array {
   if (task.op === 'preDown') {
-    const codes = { idx: tf.tensor2d(task.idx, [task.B * task.T, pm.up.k], 'int32'), val: tf.tensor2d(task.val, [task.B * task.T, pm.up.k]) };
+    const codes = {
+      idx: tf.tensor2d(task.idx, [task.B * task.T, pm.up.k], 'int32'),
+      val: tf.tensor2d(task.val, [task.B * task.T, pm.up.k]),
+    };
     const out = pm.preDownOfCodes(codes, task.B, task.T, task.columns ?? undefined);
     tf.dispose([codes.idx, codes.val]);
     return out;

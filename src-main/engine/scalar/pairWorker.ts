@@ -12,7 +12,10 @@ import { runPairTask, type PairTask } from './pairTasks.ts';
 
 const init = (workerData as { init: PairWorkerInit }).init;
 await initBackend(init.backend);
-const lm = Gpt.fromTensors(init.lm.config, Object.fromEntries(Object.entries(init.lm.params).map(([n, p]) => [n, tf.tensor(p.data, p.shape)])));
+const lm = Gpt.fromTensors(
+  init.lm.config,
+  Object.fromEntries(Object.entries(init.lm.params).map(([n, p]) => [n, tf.tensor(p.data, p.shape)])),
+);
 const sae = (s: PairWorkerInit['up']) => ({
   w: {
     wEnc: tf.tensor2d(s.wEnc, [lm.config.dModel, s.width]),

@@ -20,18 +20,28 @@ export interface AttributionOptions {
  * Σ over the batch of G_j[b,t,i]² for every (i, j), accumulated into sumSq [F₀·F₁] (edge e = i·F₁ + j);
  * A = sqrt(sumSq) once every batch is in.
  */
-export function accumulateAttributionPlain(pm: PairModel, clean: CleanPass, opts: AttributionOptions, sumSq: Float64Array): void {
+export function accumulateAttributionPlain(
+  pm: PairModel,
+  clean: CleanPass,
+  opts: AttributionOptions,
+  sumSq: Float64Array,
+): void {
   const { f0, f1 } = pm;
   const [B, T] = clean.tokens.shape;
   const S = opts.steps;
   const z0 = tidy(() => densify(pm.upCodes(clean), f0).reshape([B, T, f0]) as tf.Tensor3D);
-  const scale = tidy(() => (opts.scaling === 'reference' ? tf.div(tf.norm(z0, 'euclidean', -1, true), S) : tf.div(z0, S)));
+  const scale = tidy(() =>
+    opts.scaling === 'reference' ? tf.div(tf.norm(z0, 'euclidean', -1, true), S) : tf.div(z0, S),
+  );
   const f = (z: tf.Tensor3D) => pm.preDown(pm.segment(pm.decodeUpDense(z)));
   // Active downstream latents at each point (ReLU + TopK), as a constant mask [B, T, F₁].
   const masks = Array.from({ length: S }, (_, s) =>
     tidy(() => {
       const alpha = S === 1 ? 1 : s / (S - 1);
-      const codes = topk(tf.relu(f(tf.mul(z0, alpha) as tf.Tensor3D)).reshape([B * T, f1]) as tf.Tensor2D, pm.down.k);
+      const codes = topk(
+        tf.relu(f(tf.mul(z0, alpha) as tf.Tensor3D)).reshape([B * T, f1]) as tf.Tensor2D,
+        pm.down.k,
+      );
       const active = { idx: codes.idx, val: tf.cast(tf.greater(codes.val, 0), 'float32') as tf.Tensor2D };
       return densify(active, f1).reshape([B, T, f1]);
     }),
@@ -42,7 +52,9 @@ export function accumulateAttributionPlain(pm: PairModel, clean: CleanPass, opts
       for (let s = 0; s < S; s++) {
         const alpha = S === 1 ? 1 : s / (S - 1);
         const seed = masks[s].slice([0, 0, j], [B, T, 1]);
-        const grad = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(f(z as tf.Tensor3D).slice([0, 0, j], [B, T, 1]), seed)))(tf.mul(z0, alpha));
+        const grad = tf.grad((z: tf.Tensor) =>
+          tf.sum(tf.mul(f(z as tf.Tensor3D).slice([0, 0, j], [B, T, 1]), seed)),
+        )(tf.mul(z0, alpha));
         sum = tf.add(sum, grad);
       }
       return tf.sum(tf.square(tf.mul(sum, scale)), [0, 1]).dataSync(); // [F₀]
@@ -58,7 +70,13 @@ export interface SubcircuitOptions {
 }
 
 /** Logits of the subcircuit keeping the top-N edges of `ranking` (SPEC §4.3, plain grouped algorithm). */
-export function subcircuitLogitsPlain(pm: PairModel, clean: CleanPass, ranking: Int32Array, n: number, opts: SubcircuitOptions): tf.Tensor3D {
+export function subcircuitLogitsPlain(
+  pm: PairModel,
+  clean: CleanPass,
+  ranking: Int32Array,
+  n: number,
+  opts: SubcircuitOptions,
+): tf.Tensor3D {
   const { f0, f1 } = pm;
   const [B, T] = clean.tokens.shape;
   return tidy(() => {
@@ -67,7 +85,9 @@ export function subcircuitLogitsPlain(pm: PairModel, clean: CleanPass, ranking: 
     for (const { upstream, downstream } of groupByKeptSet(keptSets(ranking, n, f1))) {
       const keep = new Float32Array(f0);
       for (const i of upstream) keep[i] = 1;
-      const pre = tidy(() => pm.preDown(pm.segment(pm.decodeUpDense(tf.mul(z0, tf.tensor1d(keep)) as tf.Tensor3D))).dataSync());
+      const pre = tidy(() =>
+        pm.preDown(pm.segment(pm.decodeUpDense(tf.mul(z0, tf.tensor1d(keep)) as tf.Tensor3D))).dataSync(),
+      );
       for (let t = 0; t < B * T; t++) for (const j of downstream) r[t * f1 + j] = pre[t * f1 + j];
     }
     const R = tf.tensor2d(r, [B * T, f1]);

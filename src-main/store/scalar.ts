@@ -1,0 +1,94 @@
+/** SCALAR results in the store: curve points per (run, pair, target) and each pair's top-ranked edges. */
+import { cachedStatement, type Db } from './db.ts';
+
+export interface CurvePoint {
+  n: number;
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+export interface EdgeRow {
+  rank: number;
+  i: number;
+  j: number;
+  score: number;
+}
+
+export function recordScalarCurve(
+  db: Db,
+  runId: string,
+  pair: string,
+  target: string,
+  points: CurvePoint[],
+): void {
+  const insert = cachedStatement(
+    db,
+    'INSERT OR REPLACE INTO scalar_curves (run_id, pair, target, n, mean, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  db.transaction(() => {
+    for (const p of points) insert.run(runId, pair, target, p.n, p.mean, p.lo, p.hi);
+  })();
+}
+
+export function getScalarCurves(
+  db: Db,
+  runId: string,
+): { pair: string; target: string; points: CurvePoint[] }[] {
+  const rows = cachedStatement(
+    db,
+    'SELECT pair, target, n, mean, lo, hi FROM scalar_curves WHERE run_id = ? ORDER BY pair, target, n',
+  ).all(runId) as ({ pair: string; target: string } & CurvePoint)[];
+  const byKey = new Map<string, { pair: string; target: string; points: CurvePoint[] }>();
+  for (const r of rows) {
+    const key = `${r.pair}\u0000${r.target}`;
+    if (!byKey.has(key)) byKey.set(key, { pair: r.pair, target: r.target, points: [] });
+    byKey.get(key)!.points.push({ n: r.n, mean: r.mean, lo: r.lo, hi: r.hi });
+  }
+  return [...byKey.values()];
+}
+
+/** Replaces a pair's stored edges with `edges` (ranks from 0), in one transaction. */
+export function recordEdges(
+  db: Db,
+  runId: string,
+  pair: string,
+  edges: { i: ArrayLike<number>; j: ArrayLike<number>; score: ArrayLike<number> },
+): number {
+  const insert = cachedStatement(
+    db,
+    'INSERT INTO edges (run_id, pair, rank, i, j, score) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  db.transaction(() => {
+    cachedStatement(db, 'DELETE FROM edges WHERE run_id = ? AND pair = ?').run(runId, pair);
+    for (let r = 0; r < edges.i.length; r++)
+      insert.run(runId, pair, r, edges.i[r], edges.j[r], edges.score[r]);
+  })();
+  return edges.i.length;
+}
+
+/** Edges of a pair by rank; `latent` restricts to the in- or out-edges of one latent. */
+export function getEdges(
+  db: Db,
+  runId: string,
+  pair: string,
+  opts: { limit?: number; upstream?: number; downstream?: number } = {},
+): EdgeRow[] {
+  const limit = opts.limit ?? 1000;
+  if (opts.upstream !== undefined) {
+    return cachedStatement(
+      db,
+      'SELECT rank, i, j, score FROM edges WHERE run_id = ? AND pair = ? AND i = ? ORDER BY rank LIMIT ?',
+    ).all(runId, pair, opts.upstream, limit) as EdgeRow[];
+  }
+  if (opts.downstream !== undefined) {
+    return cachedStatement(
+      db,
+      'SELECT rank, i, j, score FROM edges WHERE run_id = ? AND pair = ? AND j = ? ORDER BY rank LIMIT ?',
+    ).all(runId, pair, opts.downstream, limit) as EdgeRow[];
+  }
+  return cachedStatement(
+    db,
+    'SELECT rank, i, j, score FROM edges WHERE run_id = ? AND pair = ? ORDER BY rank LIMIT ?',
+  ).all(runId, pair, limit) as EdgeRow[];
+}

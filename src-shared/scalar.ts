@@ -1,0 +1,42 @@
+/** SCALAR evaluation contracts (SPEC §4): what is measured on a trained SAE run, and the presets. */
+import { z } from 'zod';
+
+export const ScalarEvalConfigSchema = z.object({
+  preset: z.string().default('paper'),
+  /** The SAE run whose pairs are measured (its LM comes with it). */
+  sae: z.string(),
+  /** Pair indices (default: every pair of the setup). */
+  pairs: z.array(z.number().int().nonnegative()).optional(),
+  /** Attribution set: validation windows (paper: 576 × 128). */
+  attributionSeqs: z.number().int().positive().default(576),
+  /** Evaluation set: validation windows disjoint from the attribution set (paper: 50 × 128). */
+  evalSeqs: z.number().int().positive().default(50),
+  /** Window length; omitted = the LM's context. */
+  seqLen: z.number().int().positive().optional(),
+  /** Integration points S (α_s = s/(S−1)); reference default 4, the paper used 5. */
+  steps: z.number().int().min(1).default(4),
+  /** `reference`: c = ‖z₀‖₂/S (published numbers); `textbook`: c = z₀ᵢ/S. */
+  scaling: z.enum(['reference', 'textbook']).default('reference'),
+  /** Edge ranking: integrated-gradient scores, or a seeded random permutation (baseline curve). */
+  ranking: z.enum(['ig', 'random']).default('ig'),
+  /** `paper`: E_max = 2¹⁸ (35 budgets); `full`: E_max = F₀·F₁ (curves reach the full circuit). */
+  grid: z.enum(['paper', 'full']).default('paper'),
+  /** KL target: the full model (default) or the full circuit (the paper's "pure computational sparsity"). */
+  target: z.enum(['model', 'circuit']).default('model'),
+  /** ReLU before the subcircuit's final TopK (the reference has none). */
+  relu: z.boolean().default(false),
+  bootstrap: z.number().int().nonnegative().default(1000),
+  /** Top-ranked edges kept in the store per pair (for the circuit explorer). */
+  keepEdges: z.number().int().nonnegative().default(65_536),
+  corpus: z.string().default('builtin:brown'),
+  seed: z.number().int().nonnegative().default(0),
+});
+export type ScalarEvalConfig = z.infer<typeof ScalarEvalConfigSchema>;
+
+export const SCALAR_PRESETS = {
+  /** The paper's settings (SPEC §4.2–§4.4). */
+  paper: {},
+  /** Minutes for a whole pipeline on two cores: fewer windows, same grid. */
+  quick: { attributionSeqs: 24, evalSeqs: 8, bootstrap: 200 },
+} satisfies Record<string, Partial<ScalarEvalConfig>>;
+export type ScalarPresetName = keyof typeof SCALAR_PRESETS;
