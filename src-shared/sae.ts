@@ -34,6 +34,15 @@ export const SaeScheduleSchema = z.object({
 });
 export type SaeSchedule = z.infer<typeof SaeScheduleSchema>;
 
+/** Why an architecture cannot be trained at a setup, or null (SPEC §3.2–§3.3). */
+export function archSetupProblem(arch: SaeArch, setup: SaeSetup): string | null {
+  if (arch === 'jsae' && setup === 'tblock') return 'JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock';
+  if (arch.startsWith('staircase') && setup === 'fflayer') {
+    return 'a staircase shares one dictionary across residual-stream positions: use setup tblock or ffblock';
+  }
+  return null;
+}
+
 export const SaeTrainConfigSchema = z.object({
   preset: z.string(),
   /** The frozen language model: a run id, `resources:<name>` or a model folder path. */
@@ -51,6 +60,9 @@ export const SaeTrainConfigSchema = z.object({
   corpus: z.string().default('builtin:brown'),
   seed: z.number().int().nonnegative().default(0),
   trainFraction: z.number().gt(0).lt(1).default(0.9),
+}).superRefine((c, ctx) => {
+  const problem = archSetupProblem(c.arch, c.setup);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['setup'], message: problem });
 });
 export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
 

@@ -1,7 +1,7 @@
 /**
  * Compute backend ladder: native TensorFlow (GPU, then CPU build) → wasm (SIMD) → cpu, chosen at run time and
- * overridable with SCALAR_BACKEND. On wasm and cpu the SIMD kernel module is attached (kernels/), on native
- * TensorFlow the composite tfjs ops are used. The resulting report travels with every run.
+ * overridable with SCALAR_BACKEND. The SIMD kernel module (kernels/) is attached to whichever backend loads.
+ * The resulting report travels with every run.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { kernelBinary } from './kernels/compile.ts';
 import { stagingHost, wasmHost } from './kernels/host.ts';
+import { setKernelMode } from './kernels/ops.ts';
 import { registerSimdKernels } from './kernels/registry.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -16,8 +17,11 @@ export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu
 
 export interface BackendReport {
   name: BackendName;
-  /** How the hot ops run: SIMD kernels sharing tfjs memory, SIMD kernels with staged copies, or plain tfjs ops. */
-  kernels: 'simd-zero-copy' | 'simd-staged' | 'tfjs';
+  /** Where the SIMD kernels run: inside tfjs-wasm's memory, or on copies staged through their own memory. */
+  kernels: 'simd-zero-copy' | 'simd-staged';
+  /** The differentiable ops' formulation: SIMD kernels, or composite tfjs ops (SCALAR_KERNELS=tfjs, and the
+   * default on native TensorFlow, whose own kernels are fast). Sparse SAE, JSAE and SCALAR kernels are SIMD. */
+  ops: 'simd' | 'tfjs';
   /** e.g. 'tfjs-node-gpu', 'wasm simd', 'cpu'. */
   detail: string;
   /** Rungs of the ladder that were tried before this one, and why they were skipped. */
@@ -98,14 +102,11 @@ export async function initBackend(prefer?: string): Promise<BackendReport> {
       skipped.push({ name, reason: firstLine(err) });
       continue;
     }
-    let kernels: BackendReport['kernels'] = 'tfjs';
-    if (name !== 'tensorflow' && process.env.SCALAR_KERNELS !== 'tfjs') {
-      const binary = await kernelBinary();
-      const host = name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary);
-      registerSimdKernels(name, host);
-      kernels = name === 'wasm' ? 'simd-zero-copy' : 'simd-staged';
-    }
-    current = { name, kernels, detail, skipped, tfjsVersion: tf.version.tfjs };
+    const binary = await kernelBinary();
+    registerSimdKernels(name, name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary));
+    const ops = process.env.SCALAR_KERNELS === 'tfjs' || (name === 'tensorflow' && process.env.SCALAR_KERNELS !== 'simd') ? 'tfjs' : 'simd';
+    setKernelMode(ops === 'tfjs' ? 'tfjs' : null);
+    current = { name, kernels: name === 'wasm' ? 'simd-zero-copy' : 'simd-staged', ops, detail, skipped, tfjsVersion: tf.version.tfjs };
     return current;
   }
   throw new Error(

@@ -43,14 +43,16 @@ export class AdamW {
 
   /**
    * One update with learning rate `lr` from `grads` (same keys as params), after clipping their global L2
-   * norm to `clip`. Returns the pre-clip norm.
+   * norm to `clip`. Returns the pre-clip norm; a non-finite norm (NaN/Inf gradients) changes nothing, and
+   * the caller decides what a diverged step means.
    */
   apply(grads: Record<string, tf.Tensor>, lr: number, clip: number): number {
+    const norm = globalNorm(Object.values(grads));
+    if (!Number.isFinite(norm)) return norm;
     this.step += 1;
     const { beta1, beta2, eps } = this.config;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
-    const norm = globalNorm(Object.values(grads));
     const scale = norm > clip ? clip / (norm + 1e-6) : 1; // torch.nn.utils.clip_grad_norm_
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {

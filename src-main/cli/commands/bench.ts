@@ -7,6 +7,7 @@ import { backendReport, initBackend } from '../../engine/backend.ts';
 import { benchLm } from '../bench/lmBench.ts';
 import { runPeer, type PeerResult } from '../bench/peer.ts';
 import { benchSaeTraining } from '../bench/saeBench.ts';
+import { benchScalar } from '../bench/scalarBench.ts';
 import { GLOBAL_OPTIONS, printJson, say, UsageError } from '../context.ts';
 
 type Figures = Record<string, unknown>;
@@ -15,6 +16,8 @@ interface Workload {
   describe: string;
   /** Peer workloads this one is compared with (their results are merged under `peer`, keyed by name). */
   peerWorkloads: string[];
+  /** Extra peer arguments per workload (e.g. its own sampling + extrapolation for hour-long workloads). */
+  peerArgs?: Record<string, string[]>;
   run: () => Promise<Figures>;
   /** ours / peer ratio (> 1: we are faster). */
   ratio: (ours: Figures, peer: Record<string, Figures>) => number;

@@ -71,7 +71,7 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
     ...(values['batch-size'] ? { batchSize: num(values['batch-size'], '--batch-size') } : {}),
     ...(values['seq-len'] ? { seqLen: num(values['seq-len'], '--seq-len') } : {}),
   };
-  const config = SaeTrainConfigSchema.parse({
+  const parsed = SaeTrainConfigSchema.safeParse({
     preset: values.preset,
     lm,
     arch: values.arch,
@@ -84,6 +84,8 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
     corpus: values.corpus,
     seed: num(values.seed, '--seed') ?? 0,
   });
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
+  const config = parsed.data;
   const service = openService(values);
   try {
     const run = await runInForeground(service, {

@@ -1,7 +1,7 @@
 /**
  * Where the SIMD kernels read and write. On the wasm backend the kernel module imports tfjs's own linear
- * memory, so tensors are passed by address with no copies. On the cpu backend the module gets its own
- * memory and inputs/outputs are staged through it (a correct, slower fallback).
+ * memory, so tensors are passed by address with no copies. On any other backend (cpu, native TensorFlow)
+ * the module gets its own memory and inputs/outputs are copied through it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelExports } from './exports.ts';
@@ -26,11 +26,6 @@ interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
   dataIdMap: { get(id: unknown): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: DType): Info;
-}
-
-interface CpuBackendLike {
-  data: { get(id: unknown): { values: Float32Array | Int32Array } };
-  makeTensorInfo(shape: number[], dtype: DType, values: Float32Array | Int32Array): Info;
 }
 
 async function instantiate(binary: Uint8Array, memory: WebAssembly.Memory): Promise<KernelExports> {
@@ -75,14 +70,13 @@ export async function wasmHost(binary: Uint8Array, backend: tf.KernelBackend): P
   };
 }
 
-/** Own memory with a bump allocator that is reset after every call. */
+/** Own memory with a bump allocator that is reset after every call; works with any tfjs backend. */
 export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
   const memory = new WebAssembly.Memory({ initial: 16 });
   const exports = await instantiate(binary, memory);
   return {
     exports,
     begin(b) {
-      const be = b as unknown as CpuBackendLike;
       let top = 1024;
       const alloc = (bytes: number) => {
         const p = top;
@@ -93,7 +87,7 @@ export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
       const outs: { ptr: number; shape: number[]; dtype: DType }[] = [];
       return {
         input(t) {
-          const values = be.data.get(t.dataId).values;
+          const values = b.readSync(t.dataId) as Float32Array | Int32Array;
           const p = alloc(values.byteLength);
           new Uint8Array(memory.buffer, p, values.byteLength).set(
             new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
@@ -119,7 +113,7 @@ export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
               dtype === 'int32'
                 ? new Int32Array(memory.buffer, ptr, n)
                 : new Float32Array(memory.buffer, ptr, n);
-            return be.makeTensorInfo(shape, dtype, values.slice());
+            return { dataId: b.write(values.slice(), shape, dtype), shape, dtype };
           });
         },
       };

@@ -295,19 +295,20 @@ const kernels: Record<string, KernelBody> = {
   },
 };
 
-const registeredFor = new Set<string>();
-let activeHost: KernelHost | null = null;
+/** One host per backend: each backend's kernels run against that backend's memory. */
+const hosts = new Map<string, KernelHost>();
 
 /** Registers every Scalar* kernel for `backendName` (once per process) against `host`. */
 export function registerSimdKernels(backendName: string, host: KernelHost): void {
-  activeHost = host;
-  if (registeredFor.has(backendName)) return;
+  const registered = hosts.has(backendName);
+  hosts.set(backendName, host);
+  if (registered) return;
   for (const [kernelName, body] of Object.entries(kernels)) {
     tf.registerKernel({
       kernelName,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const h = activeHost!;
+        const h = hosts.get(backendName)!;
         const call = h.begin(backend as tf.KernelBackend);
         body(h.exports, call, inputs as Inputs, (attrs ?? {}) as Attrs);
         const outs = call.finish();
@@ -315,11 +316,10 @@ export function registerSimdKernels(backendName: string, host: KernelHost): void
       },
     });
   }
-  registeredFor.add(backendName);
 }
 
 export function simdKernelsRegistered(backendName: string): boolean {
-  return registeredFor.has(backendName) && activeHost !== null;
+  return hosts.has(backendName);
 }
 
 export function runScalarKernel(

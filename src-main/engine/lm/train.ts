@@ -141,14 +141,18 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       step += 1;
       lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
       const batch = batchForStep(splits.train as TokenSplit, seed, step, s.batchSize, s.seqLen);
+      let gradNorm = 0;
       lastLoss = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => lossOnBatch(gpt, batch), vars);
         const named: Record<string, tf.Tensor> = {};
         for (const [varName, g] of Object.entries(grads)) named[keyOf.get(varName)!] = g;
         const loss = value.dataSync()[0];
-        if (Number.isFinite(loss)) opt.apply(named, lr, s.gradClip);
+        if (Number.isFinite(loss)) gradNorm = opt.apply(named, lr, s.gradClip);
         return loss;
       });
+      if (Number.isFinite(lastLoss) && !Number.isFinite(gradNorm)) {
+        throw new TrainingDivergedError(`gradient norm became ${gradNorm} at step ${step} (loss ${lastLoss.toFixed(4)}); the run stops here and its last checkpoint is kept`);
+      }
       if (!Number.isFinite(lastLoss)) {
         throw new TrainingDivergedError(
           `training loss became ${lastLoss} at step ${step} (lr ${lr.toExponential(2)}); the run stops here and its last checkpoint is kept`,

@@ -13,7 +13,7 @@
  * A tblock staircase spans all five positions; an ffblock staircase spans one layer's pair (mid n, post 2n).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { SaeArch, SaeSetup } from '../../../src-shared/sae.ts';
+import { archSetupProblem, type SaeArch, type SaeSetup } from '../../../src-shared/sae.ts';
 import { Rng } from '../random.ts';
 import { setupPositions, type SaePair } from './positions.ts';
 import { initDictionary, type SaeWeights } from './topk.ts';
@@ -65,6 +65,8 @@ export class SaeSet {
 
   constructor(readonly spec: SaeSetSpec) {
     const { arch, setup, width: n, k, dModel: D, nLayer } = spec;
+    const problem = archSetupProblem(arch, setup);
+    if (problem) throw new Error(problem);
     const { hooks, pairs } = setupPositions(setup, nLayer);
     this.pairs = pairs;
     const rng = Rng.derive(spec.seed, 'sae-init');

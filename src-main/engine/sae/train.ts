@@ -79,6 +79,8 @@ export interface SaeStepContext {
 
 export interface SaeStepStats {
   total: number;
+  /** Pre-clip global gradient norm (NaN when the step was not applied). */
+  gradNorm: number;
   losses: Record<string, number>;
   penalty: number;
   jacobianL1: number;
@@ -132,8 +134,8 @@ export function saeTrainStep(
       }
     }
     const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
-    if (Number.isFinite(total)) opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip);
-    return { total, losses, penalty, jacobianL1, l0: l0 / set.views.length };
+    const gradNorm = Number.isFinite(total) ? opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip) : NaN;
+    return { total, losses, penalty, jacobianL1, gradNorm, l0: l0 / set.views.length };
   });
 }
 
