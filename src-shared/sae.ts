@@ -36,34 +36,37 @@ export type SaeSchedule = z.infer<typeof SaeScheduleSchema>;
 
 /** Why an architecture cannot be trained at a setup, or null (SPEC §3.2–§3.3). */
 export function archSetupProblem(arch: SaeArch, setup: SaeSetup): string | null {
-  if (arch === 'jsae' && setup === 'tblock') return 'JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock';
+  if (arch === 'jsae' && setup === 'tblock')
+    return 'JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock';
   if (arch.startsWith('staircase') && setup === 'fflayer') {
     return 'a staircase shares one dictionary across residual-stream positions: use setup tblock or ffblock';
   }
   return null;
 }
 
-export const SaeTrainConfigSchema = z.object({
-  preset: z.string(),
-  /** The frozen language model: a run id, `resources:<name>` or a model folder path. */
-  lm: z.string(),
-  arch: z.enum(SAE_ARCHS),
-  setup: z.enum(SAE_SETUPS),
-  /** Latents per SAE (TopK, JSAE), or the chunk size n of a staircase (position p uses n·(p+1)). */
-  width: z.number().int().positive().default(512),
-  k: z.number().int().positive().default(10),
-  /** JSAE Jacobian penalty weight λ (loss += λ·Σ|J|/k²), in the `lambdaNorm` convention. */
-  lambda: z.number().nonnegative().default(16),
-  /** `mean`: penalty averaged over tokens (λ comparable across batch sizes); `sum`: summed (reference). */
-  lambdaNorm: z.enum(['mean', 'sum']).default('mean'),
-  schedule: SaeScheduleSchema,
-  corpus: z.string().default('builtin:brown'),
-  seed: z.number().int().nonnegative().default(0),
-  trainFraction: z.number().gt(0).lt(1).default(0.9),
-}).superRefine((c, ctx) => {
-  const problem = archSetupProblem(c.arch, c.setup);
-  if (problem) ctx.addIssue({ code: 'custom', path: ['setup'], message: problem });
-});
+export const SaeTrainConfigSchema = z
+  .object({
+    preset: z.string(),
+    /** The frozen language model: a run id, `resources:<name>` or a model folder path. */
+    lm: z.string(),
+    arch: z.enum(SAE_ARCHS),
+    setup: z.enum(SAE_SETUPS),
+    /** Latents per SAE (TopK, JSAE), or the chunk size n of a staircase (position p uses n·(p+1)). */
+    width: z.number().int().positive().default(512),
+    k: z.number().int().positive().default(10),
+    /** JSAE Jacobian penalty weight λ (loss += λ·Σ|J|/k²), in the `lambdaNorm` convention. */
+    lambda: z.number().nonnegative().default(16),
+    /** `mean`: penalty averaged over tokens (λ comparable across batch sizes); `sum`: summed (reference). */
+    lambdaNorm: z.enum(['mean', 'sum']).default('mean'),
+    schedule: SaeScheduleSchema,
+    corpus: z.string().default('builtin:brown'),
+    seed: z.number().int().nonnegative().default(0),
+    trainFraction: z.number().gt(0).lt(1).default(0.9),
+  })
+  .superRefine((c, ctx) => {
+    const problem = archSetupProblem(c.arch, c.setup);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['setup'], message: problem });
+  });
 export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
 
 export const SAE_PRESETS = {

@@ -1,6 +1,7 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
+import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
 import {
   exportCommand,
   exportUsage,
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
   'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
   eval: { run: evalScalarCommand, usage: evalUsage },
+  pipeline: { run: pipelineCommand, usage: pipelineUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },

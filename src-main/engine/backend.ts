@@ -103,10 +103,24 @@ export async function initBackend(prefer?: string): Promise<BackendReport> {
       continue;
     }
     const binary = await kernelBinary();
-    registerSimdKernels(name, name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary));
-    const ops = process.env.SCALAR_KERNELS === 'tfjs' || (name === 'tensorflow' && process.env.SCALAR_KERNELS !== 'simd') ? 'tfjs' : 'simd';
+    registerSimdKernels(
+      name,
+      name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary),
+    );
+    const ops =
+      process.env.SCALAR_KERNELS === 'tfjs' ||
+      (name === 'tensorflow' && process.env.SCALAR_KERNELS !== 'simd')
+        ? 'tfjs'
+        : 'simd';
     setKernelMode(ops === 'tfjs' ? 'tfjs' : null);
-    current = { name, kernels: name === 'wasm' ? 'simd-zero-copy' : 'simd-staged', ops, detail, skipped, tfjsVersion: tf.version.tfjs };
+    current = {
+      name,
+      kernels: name === 'wasm' ? 'simd-zero-copy' : 'simd-staged',
+      ops,
+      detail,
+      skipped,
+      tfjsVersion: tf.version.tfjs,
+    };
     return current;
   }
   throw new Error(

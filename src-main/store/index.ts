@@ -29,10 +29,13 @@ import {
   type MetricRow,
 } from './metrics.ts';
 import {
+  getComparisons,
   getEdges,
   getScalarCurves,
+  recordComparisons,
   recordEdges,
   recordScalarCurve,
+  type ComparisonRow,
   type CurvePoint,
   type EdgeRow,
 } from './scalar.ts';
@@ -149,6 +152,12 @@ export class Store {
     edges: { i: ArrayLike<number>; j: ArrayLike<number>; score: ArrayLike<number> },
   ): number {
     return recordEdges(this.db, runId, pair, edges);
+  }
+  recordComparisons(rows: ComparisonRow[]): void {
+    recordComparisons(this.db, rows);
+  }
+  getComparisons(runId: string): ComparisonRow[] {
+    return getComparisons(this.db, runId);
   }
   getScalarCurves(runId: string) {
     return getScalarCurves(this.db, runId);

@@ -92,3 +92,56 @@ export function getEdges(
     'SELECT rank, i, j, score FROM edges WHERE run_id = ? AND pair = ? ORDER BY rank LIMIT ?',
   ).all(runId, pair, limit) as EdgeRow[];
 }
+
+export interface ComparisonRow {
+  runId: string;
+  baselineRunId: string;
+  setup: string;
+  pair: string;
+  metric: string;
+  value: number;
+  meta?: unknown;
+}
+
+export function recordComparisons(db: Db, rows: ComparisonRow[]): void {
+  const insert = cachedStatement(
+    db,
+    'INSERT INTO comparisons (run_id, baseline_run_id, setup, pair, metric, value, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  db.transaction(() => {
+    for (const r of rows)
+      insert.run(
+        r.runId,
+        r.baselineRunId,
+        r.setup,
+        r.pair,
+        r.metric,
+        r.value,
+        r.meta === undefined ? null : JSON.stringify(r.meta),
+      );
+  })();
+}
+
+export function getComparisons(db: Db, runId: string): ComparisonRow[] {
+  const rows = cachedStatement(
+    db,
+    'SELECT run_id, baseline_run_id, setup, pair, metric, value, meta_json FROM comparisons WHERE run_id = ? OR baseline_run_id = ? ORDER BY id',
+  ).all(runId, runId) as {
+    run_id: string;
+    baseline_run_id: string;
+    setup: string;
+    pair: string;
+    metric: string;
+    value: number;
+    meta_json: string | null;
+  }[];
+  return rows.map((r) => ({
+    runId: r.run_id,
+    baselineRunId: r.baseline_run_id,
+    setup: r.setup,
+    pair: r.pair,
+    metric: r.metric,
+    value: r.value,
+    meta: r.meta_json ? JSON.parse(r.meta_json) : undefined,
+  }));
+}

@@ -48,6 +48,29 @@ const WORKLOADS: Record<string, Workload> = {
       staircase: Math.round(tokensRatio(o.staircase, p.sae_train_staircase) * 1000) / 1000,
     }),
   },
+  scalar: {
+    describe:
+      'SCALAR on tblock TopK pair 1 at paper settings: IG attribution (576×128 tokens) + 35-budget ablation (50×128); ratio = peer seconds / ours (peer: ig_attribution, scalar_ablation, extrapolated by the peer from measured subsets)',
+    peerWorkloads: ['ig_attribution', 'scalar_ablation'],
+    peerArgs: {
+      ig_attribution: ['--ig-targets', '32'],
+      scalar_ablation: ['--max-n', '4095', '--ablation-group-cap', '24'],
+    },
+    run: async () => benchScalar(),
+    ratio: (o, p) =>
+      (Number(p.ig_attribution.seconds_extrapolated_576_seqs) +
+        Number(p.scalar_ablation.seconds_grid_full_35)) /
+      Number(o.seconds_total),
+    extraRatios: (o, p) => ({
+      attribution:
+        Math.round(
+          (Number(p.ig_attribution.seconds_extrapolated_576_seqs) / Number(o.seconds_attribution)) * 10,
+        ) / 10,
+      ablation:
+        Math.round((Number(p.scalar_ablation.seconds_grid_full_35) / Number(o.seconds_ablation_grid)) * 10) /
+        10,
+    }),
+  },
 };
 
 export const benchUsage = `scalar bench <${Object.keys(WORKLOADS).join('|')}> [--no-peer] [--backend B]   (npm run bench -- <workload>)`;
@@ -77,7 +100,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   say(`ours: ${JSON.stringify(ours)}`);
   const runs: Record<string, PeerResult> = {};
   for (const w of workload.peerWorkloads)
-    runs[w] = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(w);
+    runs[w] = values['no-peer'] ? { missing: '--no-peer given' } : runPeer(w, workload.peerArgs?.[w]);
   const missing = Object.values(runs).find((r): r is { missing: string } => 'missing' in r);
   let result: Record<string, unknown>;
   if (missing) {

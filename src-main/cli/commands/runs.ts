@@ -10,6 +10,8 @@ import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageErro
 import { reportLmRun } from './trainLm.ts';
 import { reportSaeRun } from './trainSae.ts';
 import { reportScalarRun } from './evalScalar.ts';
+import { reportPipelineRun, runPipelineInForeground } from './pipeline.ts';
+import { PipelineConfigSchema } from '../../../src-shared/pipeline.ts';
 
 export const runsUsage = `scalar runs [--kind lm|sae|scalar|pipeline] [--status S] [--search TEXT] [--limit N] [--json]`;
 export const resumeUsage = `scalar resume RUN_ID [--json]   continue a failed, cancelled or interrupted run from its last checkpoint`;
@@ -61,6 +63,14 @@ export async function resumeCommand(argv: string[]): Promise<number> {
   if (!id) throw new UsageError(resumeUsage);
   const service = openService(values);
   try {
+    const existing = service.store.requireRun(id);
+    if (existing.kind === 'pipeline') {
+      const config = PipelineConfigSchema.parse(existing.config);
+      return reportPipelineRun(
+        await runPipelineInForeground(service, config, { resume: id }),
+        values.json ?? false,
+      );
+    }
     const run = await runInForeground(service, { resume: id });
     if (run.kind === 'lm') return reportLmRun(run, values.json ?? false);
     if (run.kind === 'sae') return reportSaeRun(run, values.json ?? false);

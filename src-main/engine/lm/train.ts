@@ -151,7 +151,9 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
         return loss;
       });
       if (Number.isFinite(lastLoss) && !Number.isFinite(gradNorm)) {
-        throw new TrainingDivergedError(`gradient norm became ${gradNorm} at step ${step} (loss ${lastLoss.toFixed(4)}); the run stops here and its last checkpoint is kept`);
+        throw new TrainingDivergedError(
+          `gradient norm became ${gradNorm} at step ${step} (loss ${lastLoss.toFixed(4)}); the run stops here and its last checkpoint is kept`,
+        );
       }
       if (!Number.isFinite(lastLoss)) {
         throw new TrainingDivergedError(

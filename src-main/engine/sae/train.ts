@@ -5,8 +5,6 @@
  * of each parameter group; the resumable state is written at every evaluation.
  */
 import * as tf from '@tensorflow/tfjs';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
 import { tidy } from '../backend.ts';
 import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
@@ -16,7 +14,7 @@ import { AdamW, cosineLr } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
 import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits } from '../text/index.ts';
 import { jacobianPenaltyStep } from './jacobian.ts';
-import { BEST_DIR, loadGroup, saveGroup } from './checkpoint.ts';
+import { loadGroup, saveGroup } from './checkpoint.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
 import { SaeSet, type SaeView } from './saeSet.ts';
 import { activationSource, pipelineByDefault } from './activationStream.ts';
@@ -134,7 +132,9 @@ export function saeTrainStep(
       }
     }
     const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
-    const gradNorm = Number.isFinite(total) ? opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip) : NaN;
+    const gradNorm = Number.isFinite(total)
+      ? opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip)
+      : NaN;
     return { total, losses, penalty, jacobianL1, gradNorm, l0: l0 / set.views.length };
   });
 }

@@ -1,0 +1,313 @@
+/**
+ * The whole-paper pipeline: for every seed, train the SAEs of the paper's comparisons (fflayer TopK vs JSAE,
+ * ffblock and tblock TopK vs Staircase), run SCALAR on every pair, then compare each architecture with TopK
+ * and write the report (Markdown, JSON, SVG figures). Each step is an ordinary job; the pipeline run records
+ * their ids as it goes, so a killed pipeline resumes: completed steps are kept, interrupted ones resumed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { curveSvg } from '../../src-shared/figures/curveSvg.ts';
+import type { JobSpec } from '../../src-shared/jobs.ts';
+import { PIPELINE_MATRIX, PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
+import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
+import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
+import { readSafetensorsFile } from '../engine/io/safetensors.ts';
+import { aggregate, comparePair, type CurveData } from '../engine/scalar/compare.ts';
+import {
+  renderReport,
+  type ReportAggregate,
+  type ReportComparison,
+  type ReportSae,
+  type ReportScore,
+} from '../engine/scalar/report.ts';
+import type { ScalarService } from '../api/service.ts';
+import { runArtifactsDir, type RunRecord } from '../store/index.ts';
+import { resolveLmRef } from './lmRef.ts';
+import { TRAINING_RECORD_FILE } from '../resources.ts';
+
+interface Step {
+  key: string;
+  spec: (children: Record<string, string>) => JobSpec;
+  name: string;
+}
+
+export interface PipelineHooks {
+  /** A step starts (or is resumed): its run id and position. */
+  onStep?: (runId: string, index: number, total: number, key: string) => void;
+}
+
+function steps(config: PipelineConfig): Step[] {
+  const preset = PIPELINE_PRESETS[config.preset];
+  const out: Step[] = [];
+  for (let s = 0; s < config.seeds; s++) {
+    const seed = config.seed + s;
+    for (const { setup, archs } of PIPELINE_MATRIX) {
+      for (const arch of archs) {
+        const sae = `sae:${setup}:${arch}:${seed}`;
+        out.push({
+          key: sae,
+          name: `${arch} ${setup} s${seed}`,
+          spec: () => ({
+            kind: 'train-sae',
+            config: SaeTrainConfigSchema.parse({
+              preset: config.preset,
+              lm: config.lm,
+              arch,
+              setup,
+              schedule: preset.sae,
+              corpus: config.corpus,
+              seed,
+            }),
+          }),
+        });
+        out.push({
+          key: `scalar:${setup}:${arch}:${seed}`,
+          name: `SCALAR ${arch} ${setup} s${seed}`,
+          spec: (children) => ({
+            kind: 'scalar',
+            config: ScalarEvalConfigSchema.parse({
+              ...SCALAR_PRESETS[preset.scalar],
+              preset: preset.scalar,
+              sae: children[sae],
+              corpus: config.corpus,
+              seed,
+            }),
+          }),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Per-token KL tables of a completed SCALAR run, by pair index. */
+function curveData(dataDir: string, run: RunRecord): Map<number, CurveData> {
+  const summary = run.summary as {
+    eval_result_metrics: { pairs: { pair: number; f0: number; f1: number }[] };
+  };
+  const out = new Map<number, CurveData>();
+  for (const p of summary.eval_result_metrics.pairs) {
+    const t = readSafetensorsFile(
+      path.join(runArtifactsDir(dataDir, run.id), `pair${p.pair}`, 'kl.safetensors'),
+    ).tensors;
+    const [G, N] = t.per_token_kl.shape;
+    const kl = t.per_token_kl.data as Float32Array;
+    out.set(p.pair, {
+      grid: Array.from(t.grid.data as Int32Array),
+      perTokenKl: Array.from({ length: G }, (_, g) => kl.subarray(g * N, (g + 1) * N)),
+      f0: p.f0,
+      f1: p.f1,
+    });
+  }
+  return out;
+}
+
+export async function runPipeline(
+  service: ScalarService,
+  config: PipelineConfig,
+  opts: { resume?: string; name?: string } & PipelineHooks = {},
+): Promise<RunRecord> {
+  const store = service.store;
+  const lmPath = resolveLmRef(config.lm, store);
+  let run = opts.resume
+    ? store.requireRun(opts.resume)
+    : store.createRun({
+        kind: 'pipeline',
+        name: opts.name ?? `pipeline ${config.preset}`,
+        config,
+        seed: config.seed,
+      });
+  if (run.status !== 'running')
+    run = store.startRun(run.id, { ownerPid: process.pid, ownerHost: os.hostname() });
+  const children: Record<string, string> = { ...((run.progress?.children as Record<string, string>) ?? {}) };
+  const plan = steps(config);
+  try {
+    for (const [index, step] of plan.entries()) {
+      const existing = children[step.key] ? store.getRun(children[step.key]) : undefined;
+      let child: RunRecord;
+      if (existing?.status === 'completed') continue;
+      if (existing && ['failed', 'cancelled', 'interrupted'].includes(existing.status))
+        child = service.jobs.resume(existing.id);
+      else child = service.jobs.submit(step.spec(children), { name: step.name, parentId: run.id });
+      children[step.key] = child.id;
+      store.setProgress(run.id, { step: index, total: plan.length, children });
+      opts.onStep?.(child.id, index, plan.length, step.key);
+      const done = await service.jobs.wait(child.id);
+      if (done.status !== 'completed')
+        throw new Error(
+          `step ${step.key} (${child.id}) ${done.status}${done.error ? `: ${done.error}` : ''}`,
+        );
+    }
+    store.setProgress(run.id, { step: plan.length, total: plan.length, children });
+    const summary = writeReport(service, run, config, lmPath, children);
+    return store.finishRun(run.id, summary);
+  } catch (err) {
+    const status = (err as Error).message.includes(' cancelled') ? 'cancelled' : 'failed';
+    return status === 'cancelled'
+      ? store.updateRunStatus(run.id, 'cancelled', { error: (err as Error).message })
+      : store.failRun(run.id, err);
+  }
+}
+
+function writeReport(
+  service: ScalarService,
+  run: RunRecord,
+  config: PipelineConfig,
+  lmPath: string,
+  children: Record<string, string>,
+): Record<string, unknown> {
+  const store = service.store;
+  const dir = runArtifactsDir(store.dataDir, run.id);
+  fs.mkdirSync(path.join(dir, 'figures'), { recursive: true });
+  const scores: ReportScore[] = [];
+  const comparisons: ReportComparison[] = [];
+  const aggregates: ReportAggregate[] = [];
+  const saes: ReportSae[] = [];
+  const figures: string[] = [];
+  const comparisonRows: Parameters<typeof store.recordComparisons>[0] = [];
+  let backend = 'unknown';
+  const resamples = ScalarEvalConfigSchema.parse({
+    ...SCALAR_PRESETS[PIPELINE_PRESETS[config.preset].scalar],
+    sae: 'x',
+  }).bootstrap;
+  for (let s = 0; s < config.seeds; s++) {
+    const seed = config.seed + s;
+    for (const { setup, archs } of PIPELINE_MATRIX) {
+      const runs = Object.fromEntries(
+        archs.map((arch) => [arch, store.requireRun(children[`scalar:${setup}:${arch}:${seed}`])]),
+      );
+      const data = Object.fromEntries(archs.map((arch) => [arch, curveData(store.dataDir, runs[arch])]));
+      for (const arch of archs) {
+        backend = runs[arch].backend ?? backend;
+        const pairs = (runs[arch].summary as { eval_result_metrics: { pairs: Record<string, number>[] } })
+          .eval_result_metrics.pairs;
+        for (const p of pairs) {
+          scores.push({
+            setup,
+            pair: p.pair,
+            arch,
+            seed,
+            edges: p.edges,
+            auc_abs: p.scalar_auc_abs,
+            auc_rel: p.scalar_auc_rel,
+            auc_log2: p.scalar_auc_log2,
+            auc_abs_ci: [p.scalar_auc_abs_lo, p.scalar_auc_abs_hi],
+            full_circuit_kl: p.full_circuit_kl,
+          });
+        }
+        const saeRun = store.requireRun(children[`sae:${setup}:${arch}:${seed}`]);
+        const ss = saeRun.summary as {
+          compoundCeLossIncrease: number;
+          saes: Omit<ReportSae, 'setup' | 'arch' | 'seed' | 'compound_ce_loss_increase'>[];
+        };
+        for (const x of ss.saes)
+          saes.push({
+            setup,
+            arch,
+            seed,
+            hook: x.hook,
+            d_sae: x.d_sae,
+            l0: x.l0,
+            explained_variance: x.explained_variance,
+            ce_loss_increase: x.ce_loss_increase,
+            compound_ce_loss_increase: ss.compoundCeLossIncrease,
+          });
+      }
+      const [baseline, other] = archs;
+      const pairIds = [...data[baseline].keys()].sort((a, b) => a - b);
+      for (const p of pairIds) {
+        const c = comparePair(data[baseline].get(p)!, data[other].get(p)!, resamples, seed);
+        comparisons.push({ setup, pair: p, arch: other, baseline, seed, ...c });
+        for (const metric of ['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const) {
+          comparisonRows.push({
+            runId: runs[other].id,
+            baselineRunId: runs[baseline].id,
+            setup,
+            pair: `${setup}:${p}`,
+            metric,
+            value: c[metric],
+            meta: { ci: c[metric.replace('_pct', '_ci') as 'reduction_abs_ci'], pipeline: run.id },
+          });
+        }
+        if (s === 0) {
+          const file = `figures/${setup}_pair${p}.svg`;
+          const series = archs.map((arch) => ({
+            label: arch,
+            points: store.getScalarCurves(runs[arch].id).find((c) => c.pair === `${setup}:${p}`)!.points,
+          }));
+          fs.writeFileSync(
+            path.join(dir, file),
+            curveSvg({ title: `SCALAR curve — ${setup} pair ${p} (seed ${seed})`, series }),
+          );
+          figures.push(file);
+        }
+      }
+      const sum = (arch: string, key: 'auc_abs' | 'auc_rel') =>
+        scores
+          .filter((x) => x.setup === setup && x.arch === arch && x.seed === seed)
+          .sort((a, b) => a.pair - b.pair)
+          .map((x) => x[key]);
+      aggregates.push({
+        setup,
+        arch: other,
+        baseline,
+        seed,
+        abs: aggregate(sum(baseline, 'auc_abs'), sum(other, 'auc_abs')),
+        rel: aggregate(sum(baseline, 'auc_rel'), sum(other, 'auc_rel')),
+      });
+    }
+  }
+  store.recordComparisons(comparisonRows);
+  const recordPath = path.join(lmPath, TRAINING_RECORD_FILE);
+  const lmRun = store.getRun(config.lm);
+  const valLoss = lmRun
+    ? ((lmRun.summary as { valLoss?: number }).valLoss ?? null)
+    : fs.existsSync(recordPath)
+      ? (JSON.parse(fs.readFileSync(recordPath, 'utf8')).val_loss ?? null)
+      : null;
+  const report = renderReport({
+    title: 'SCALAR pipeline report',
+    backend,
+    lm: { ref: config.lm, val_loss: valLoss },
+    preset: config.preset,
+    scores,
+    comparisons,
+    aggregates,
+    saes,
+    figures,
+  });
+  fs.writeFileSync(path.join(dir, 'report.md'), report.markdown);
+  fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report.json, null, 2));
+  return {
+    backend,
+    lm: { ref: config.lm, val_loss: valLoss },
+    scalar: scores.map((x) => ({
+      setup: x.setup,
+      pair: x.pair,
+      arch: x.arch,
+      seed: x.seed,
+      auc_abs: x.auc_abs,
+      auc_rel: x.auc_rel,
+      auc_log2: x.auc_log2,
+      auc_abs_ci: x.auc_abs_ci,
+    })),
+    comparisons: comparisons.map((c) => ({
+      setup: c.setup,
+      pair: c.pair,
+      arch: c.arch,
+      baseline: c.baseline,
+      seed: c.seed,
+      reduction_abs_pct: c.reduction_abs_pct,
+      reduction_rel_pct: c.reduction_rel_pct,
+      reduction_log2_pct: c.reduction_log2_pct,
+      reduction_abs_ci: c.reduction_abs_ci,
+      reduction_rel_ci: c.reduction_rel_ci,
+    })),
+    aggregates,
+    report: path.join(dir, 'report.md'),
+    report_json: path.join(dir, 'report.json'),
+    figures: figures.map((f) => path.join(dir, f)),
+    children,
+  };
+}
