@@ -121,6 +121,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
       backend: run.backend,
       wall_seconds: run.wallSeconds,
       tokens_per_second: s.tokensPerSecond,
+      resumed_from_step: s.resumedFrom ?? 0,
     };
     fs.writeFileSync(path.join(out, TRAINING_RECORD_FILE), JSON.stringify(record, null, 2) + '\n');
     say(`exported ${id} to ${out}`);
