@@ -1,5 +1,6 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
+import { compareCommand, usage as compareUsage } from './commands/compare.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
 import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
 import {
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
   'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
   eval: { run: evalScalarCommand, usage: evalUsage },
+  compare: { run: compareCommand, usage: compareUsage },
   pipeline: { run: pipelineCommand, usage: pipelineUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },

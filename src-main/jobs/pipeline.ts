@@ -12,8 +12,6 @@ import type { JobSpec } from '../../src-shared/jobs.ts';
 import { PIPELINE_MATRIX, PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
 import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
 import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
-import { readSafetensorsFile } from '../engine/io/safetensors.ts';
-import { aggregate, comparePair, type CurveData } from '../engine/scalar/compare.ts';
 import {
   renderReport,
   type ReportAggregate,
@@ -24,6 +22,7 @@ import {
 import type { ScalarService } from '../api/service.ts';
 import { runArtifactsDir, type RunRecord } from '../store/index.ts';
 import { resolveLmRef } from './lmRef.ts';
+import { compareRuns } from './scalarResults.ts';
 import { TRAINING_RECORD_FILE } from '../resources.ts';
 
 interface Step {
@@ -77,28 +76,6 @@ function steps(config: PipelineConfig): Step[] {
         });
       }
     }
-  }
-  return out;
-}
-
-/** Per-token KL tables of a completed SCALAR run, by pair index. */
-function curveData(dataDir: string, run: RunRecord): Map<number, CurveData> {
-  const summary = run.summary as {
-    eval_result_metrics: { pairs: { pair: number; f0: number; f1: number }[] };
-  };
-  const out = new Map<number, CurveData>();
-  for (const p of summary.eval_result_metrics.pairs) {
-    const t = readSafetensorsFile(
-      path.join(runArtifactsDir(dataDir, run.id), `pair${p.pair}`, 'kl.safetensors'),
-    ).tensors;
-    const [G, N] = t.per_token_kl.shape;
-    const kl = t.per_token_kl.data as Float32Array;
-    out.set(p.pair, {
-      grid: Array.from(t.grid.data as Int32Array),
-      perTokenKl: Array.from({ length: G }, (_, g) => kl.subarray(g * N, (g + 1) * N)),
-      f0: p.f0,
-      f1: p.f1,
-    });
   }
   return out;
 }
@@ -165,7 +142,6 @@ function writeReport(
   const aggregates: ReportAggregate[] = [];
   const saes: ReportSae[] = [];
   const figures: string[] = [];
-  const comparisonRows: Parameters<typeof store.recordComparisons>[0] = [];
   let backend = 'unknown';
   const resamples = ScalarEvalConfigSchema.parse({
     ...SCALAR_PRESETS[PIPELINE_PRESETS[config.preset].scalar],
@@ -177,7 +153,6 @@ function writeReport(
       const runs = Object.fromEntries(
         archs.map((arch) => [arch, store.requireRun(children[`scalar:${setup}:${arch}:${seed}`])]),
       );
-      const data = Object.fromEntries(archs.map((arch) => [arch, curveData(store.dataDir, runs[arch])]));
       for (const arch of archs) {
         backend = runs[arch].backend ?? backend;
         const pairs = (runs[arch].summary as { eval_result_metrics: { pairs: Record<string, number>[] } })
@@ -215,50 +190,25 @@ function writeReport(
           });
       }
       const [baseline, other] = archs;
-      const pairIds = [...data[baseline].keys()].sort((a, b) => a - b);
-      for (const p of pairIds) {
-        const c = comparePair(data[baseline].get(p)!, data[other].get(p)!, resamples, seed);
-        comparisons.push({ setup, pair: p, arch: other, baseline, seed, ...c });
-        for (const metric of ['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const) {
-          comparisonRows.push({
-            runId: runs[other].id,
-            baselineRunId: runs[baseline].id,
-            setup,
-            pair: `${setup}:${p}`,
-            metric,
-            value: c[metric],
-            meta: { ci: c[metric.replace('_pct', '_ci') as 'reduction_abs_ci'], pipeline: run.id },
-          });
-        }
+      const c = compareRuns(store, runs[other].id, runs[baseline].id, resamples, seed);
+      for (const p of c.pairs) {
+        comparisons.push({ ...p, setup, arch: other, baseline, seed });
         if (s === 0) {
-          const file = `figures/${setup}_pair${p}.svg`;
+          const file = `figures/${setup}_pair${p.pair}.svg`;
           const series = archs.map((arch) => ({
             label: arch,
-            points: store.getScalarCurves(runs[arch].id).find((c) => c.pair === `${setup}:${p}`)!.points,
+            points: store.getScalarCurves(runs[arch].id).find((curve) => curve.pair === p.label)!.points,
           }));
           fs.writeFileSync(
             path.join(dir, file),
-            curveSvg({ title: `SCALAR curve — ${setup} pair ${p} (seed ${seed})`, series }),
+            curveSvg({ title: `SCALAR curve — ${setup} pair ${p.pair} (seed ${seed})`, series }),
           );
           figures.push(file);
         }
       }
-      const sum = (arch: string, key: 'auc_abs' | 'auc_rel') =>
-        scores
-          .filter((x) => x.setup === setup && x.arch === arch && x.seed === seed)
-          .sort((a, b) => a.pair - b.pair)
-          .map((x) => x[key]);
-      aggregates.push({
-        setup,
-        arch: other,
-        baseline,
-        seed,
-        abs: aggregate(sum(baseline, 'auc_abs'), sum(other, 'auc_abs')),
-        rel: aggregate(sum(baseline, 'auc_rel'), sum(other, 'auc_rel')),
-      });
+      aggregates.push({ setup, arch: other, baseline, seed, abs: c.aggregate.abs, rel: c.aggregate.rel });
     }
   }
-  store.recordComparisons(comparisonRows);
   const recordPath = path.join(lmPath, TRAINING_RECORD_FILE);
   const lmRun = store.getRun(config.lm);
   const valLoss = lmRun
