@@ -104,19 +104,29 @@ export class PairModel {
 
   /**
    * pre₁ of the segment of decode₀(codes), codes for B sequences × T tokens, as a flat [B·T, C] array over the
-   * downstream latents `columns` (all F₁ when omitted; a subset costs only its columns of the encoder).
+   * downstream latents `columns` (all F₁ when omitted). For a few columns the MLP's output projection is folded
+   * into the encoder, C = W_pr W_enc₁[:, columns]:
+   *   pre₁ = gelu(u) C + (h_mid + b_pr − b_dec₁) W_enc₁[:, columns] + b_enc₁      (h_mid = 0 for an fflayer pair)
+   * so the pass stops at the MLP's hidden layer. Without `columns` it is the plain segment + encoder.
    */
   preDownOfCodes(codes: SparseCodes, B: number, T: number, columns?: Int32Array): Float32Array {
     return tidy(() => {
       const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
       if (!columns) return this.preDown(this.segment(x)).dataSync() as Float32Array;
-      const y = this.segment(x).reshape([B * T, this.D]);
+      const l = this.pair.layer;
+      const hidden = `blocks.${l}.mlp.hook_post`;
+      const mid = `blocks.${l}.hook_resid_mid`;
+      const perBlock = this.pair.segment !== 'mlp';
+      const { cache } = this.lm.run({ from: { hook: this.pair.up, value: x }, capture: perBlock ? [hidden, mid] : [hidden], stopAt: hidden });
       const w = this.down.w;
       const cols = tf.tensor1d(columns, 'int32');
       const wEnc = transpose2d(tf.gather(transpose2d(w.wEnc), cols) as tf.Tensor2D); // W_enc₁[:, columns]
-      return tf
-        .add(matMul(tf.sub(y, w.bDec) as tf.Tensor2D, wEnc), tf.gather(w.bEnc, cols))
-        .dataSync() as Float32Array;
+      const wPr = this.lm.params[`h.${l}.mlp.c_proj.weight`] as tf.Tensor2D;
+      const M = wPr.shape[0];
+      const residual = tf.sub(this.lm.params[`h.${l}.mlp.c_proj.bias`], w.bDec); // b_pr − b_dec₁
+      const skip = perBlock ? tf.add(cache[mid].reshape([B * T, this.D]), residual) : tf.broadcastTo(residual, [B * T, this.D]);
+      const pre = tf.add(tf.add(matMul(cache[hidden].reshape([B * T, M]) as tf.Tensor2D, matMul(wPr, wEnc)), matMul(skip as tf.Tensor2D, wEnc)), tf.gather(w.bEnc, cols));
+      return pre.dataSync() as Float32Array;
     });
   }
 
