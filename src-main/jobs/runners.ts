@@ -5,6 +5,7 @@ import type { BackendReport } from '../engine/backend.ts';
 import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
 import { exportSaeSet } from '../engine/io/saelens.ts';
 import { trainLm } from '../engine/lm/train.ts';
+import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
 import { runScalar } from './scalarRunner.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
@@ -41,17 +42,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
   }
 }
 
-export function progressMessage(
-  p: {
-    step: number;
-    total: number;
-    stepsPerSecond: number;
-    unitsPerSecond: number;
-    elapsedSeconds: number;
-    etaSeconds: number;
-  },
-  values: Record<string, number>,
-): WorkerMessage {
+export function progressMessage(p: Progress, values: Record<string, number>): WorkerMessage {
   return {
     type: 'progress',
     progress: {

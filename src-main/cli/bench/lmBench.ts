@@ -10,6 +10,18 @@ import { AdamW, cosineLr, decayMatricesOnly } from '../../engine/optim.ts';
 import { Rng } from '../../engine/random.ts';
 import type { Batch } from '../../engine/text/index.ts';
 
+/** B random windows of T + 1 tokens as inputs / next-token targets (costs do not depend on the text). */
+export function randomTokenBatch(rng: Rng, B: number, T: number, vocab: number): Batch {
+  const seq = Int32Array.from({ length: B * (T + 1) }, () => rng.int(vocab));
+  const inputs = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    inputs.set(seq.subarray(b * (T + 1), b * (T + 1) + T), b * T);
+    targets.set(seq.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
+  }
+  return { inputs, targets, starts: new Int32Array(B), batchSize: B, contextLength: T };
+}
+
 export function throughput(perStepMs: number[], tokensPerStep: number) {
   const total = perStepMs.reduce((a, b) => a + b, 0);
   const sorted = [...perStepMs].sort((a, b) => a - b);
@@ -38,16 +50,7 @@ export function benchLm(opts: { steps?: number; warmup?: number; batch?: number 
   const vars = Object.values(gpt.params);
   const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
   const rng = new Rng(126);
-  const randomBatch = (): Batch => {
-    const seq = Int32Array.from({ length: B * (T + 1) }, () => rng.int(config.vocabSize));
-    const inputs = new Int32Array(B * T);
-    const targets = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) {
-      inputs.set(seq.subarray(b * (T + 1), b * (T + 1) + T), b * T);
-      targets.set(seq.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
-    }
-    return { inputs, targets, starts: new Int32Array(B), batchSize: B, contextLength: T };
-  };
+  const randomBatch = () => randomTokenBatch(rng, B, T, config.vocabSize);
   const losses: number[] = [];
   const perStepMs: number[] = [];
   for (let i = 1; i <= warmup + steps; i++) {

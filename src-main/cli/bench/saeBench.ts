@@ -13,7 +13,7 @@ import { SaeSet } from '../../engine/sae/saeSet.ts';
 import { saeTrainStep } from '../../engine/sae/train.ts';
 import { activationSource, pipelineByDefault } from '../../engine/sae/activationStream.ts';
 import type { Batch } from '../../engine/text/index.ts';
-import { throughput } from './lmBench.ts';
+import { randomTokenBatch, throughput } from './lmBench.ts';
 
 export async function benchSaeTraining(
   arch: SaeArch,
@@ -39,10 +39,7 @@ export async function benchSaeTraining(
   const rng = new Rng(128);
   const batches = new Map<number, Batch>();
   const batchAt = (i: number): Batch => {
-    if (!batches.has(i)) {
-      const inputs = Int32Array.from({ length: B * T }, () => rng.int(config.vocabSize));
-      batches.set(i, { inputs, targets: inputs, starts: new Int32Array(B), batchSize: B, contextLength: T });
-    }
+    if (!batches.has(i)) batches.set(i, randomTokenBatch(rng, B, T, config.vocabSize));
     return batches.get(i)!;
   };
   const source = await activationSource(

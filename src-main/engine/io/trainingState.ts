@@ -58,3 +58,23 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
   fs.renameSync(tmp, file);
 }
+
+/**
+ * Restores parameters and optimizer moments from a loaded state into a trainer's variables; a parameter missing
+ * or of another size means the state belongs to another configuration (`what` names it in the error).
+ */
+export function restoreTrainingState(
+  resumed: NonNullable<ReturnType<typeof loadTrainingState>>,
+  params: Record<string, tf.Variable>,
+  optimizer: { loadState(step: number, tensors: Record<string, tf.Tensor>): void },
+  what: string,
+): void {
+  for (const [name, v] of Object.entries(params)) {
+    const values = resumed.params[name];
+    if (!values || values.length !== v.size)
+      throw new Error(`the saved training state does not match this ${what} (${name})`);
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // the assigned tensor would otherwise outlive the variable
+  }
+  optimizer.loadState(resumed.state.step, resumed.optimizer);
+  tf.dispose(Object.values(resumed.optimizer));
+}

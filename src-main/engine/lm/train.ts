@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { LmTrainConfig } from '../../../src-shared/lm.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
 import { saveLmModel } from '../io/lmCheckpoint.ts';
-import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
+import { loadTrainingState, restoreTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import { AdamW, cosineLr, decayMatricesOnly } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
 import {
@@ -108,14 +108,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   let recent: number[] = [];
   const resumed = loadTrainingState(outDir);
   if (resumed) {
-    for (const [name, v] of Object.entries(gpt.params)) {
-      const values = resumed.params[name];
-      if (!values || values.length !== v.size)
-        throw new Error(`training state in ${outDir} does not match this model (${name})`);
-      tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // assign shares the tensor's data; tidy disposes the tensor
-    }
-    opt.loadState(resumed.state.step, resumed.optimizer);
-    tf.dispose(Object.values(resumed.optimizer));
+    restoreTrainingState(resumed, gpt.params, opt, 'model');
     step = resumed.state.step;
     best = resumed.state.extra.best as typeof best;
     // Losses of the evaluation interval in progress (non-empty when a cancel saved the state between evaluations).

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
 import { tidy } from '../backend.ts';
-import { loadTrainingState, saveTrainingState } from '../io/trainingState.ts';
+import { loadTrainingState, restoreTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
 import { AdamW, cosineLr } from '../optim.ts';
@@ -173,14 +173,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
   let best: Record<string, { loss: number; step: number }> = {};
   const resumed = loadTrainingState(outDir);
   if (resumed) {
-    for (const [name, v] of Object.entries(params)) {
-      const values = resumed.params[name];
-      if (!values || values.length !== v.size)
-        throw new Error(`training state in ${outDir} does not match this SAE configuration (${name})`);
-      tf.tidy(() => v.assign(tf.tensor(values, v.shape))); // the assigned tensor would outlive the variable
-    }
-    opt.loadState(resumed.state.step, resumed.optimizer);
-    tf.dispose(Object.values(resumed.optimizer));
+    restoreTrainingState(resumed, params, opt, 'SAE configuration');
     step = resumed.state.step;
     best = resumed.state.extra.best as typeof best;
     const fired = resumed.state.extra.lastFired as Record<string, number[]>;

@@ -117,15 +117,27 @@ export class PairModel {
       const hidden = `blocks.${l}.mlp.hook_post`;
       const mid = `blocks.${l}.hook_resid_mid`;
       const perBlock = this.pair.segment !== 'mlp';
-      const { cache } = this.lm.run({ from: { hook: this.pair.up, value: x }, capture: perBlock ? [hidden, mid] : [hidden], stopAt: hidden });
+      const { cache } = this.lm.run({
+        from: { hook: this.pair.up, value: x },
+        capture: perBlock ? [hidden, mid] : [hidden],
+        stopAt: hidden,
+      });
       const w = this.down.w;
       const cols = tf.tensor1d(columns, 'int32');
       const wEnc = transpose2d(tf.gather(transpose2d(w.wEnc), cols) as tf.Tensor2D); // W_enc₁[:, columns]
       const wPr = this.lm.params[`h.${l}.mlp.c_proj.weight`] as tf.Tensor2D;
       const M = wPr.shape[0];
       const residual = tf.sub(this.lm.params[`h.${l}.mlp.c_proj.bias`], w.bDec); // b_pr − b_dec₁
-      const skip = perBlock ? tf.add(cache[mid].reshape([B * T, this.D]), residual) : tf.broadcastTo(residual, [B * T, this.D]);
-      const pre = tf.add(tf.add(matMul(cache[hidden].reshape([B * T, M]) as tf.Tensor2D, matMul(wPr, wEnc)), matMul(skip as tf.Tensor2D, wEnc)), tf.gather(w.bEnc, cols));
+      const skip = perBlock
+        ? tf.add(cache[mid].reshape([B * T, this.D]), residual)
+        : tf.broadcastTo(residual, [B * T, this.D]);
+      const pre = tf.add(
+        tf.add(
+          matMul(cache[hidden].reshape([B * T, M]) as tf.Tensor2D, matMul(wPr, wEnc)),
+          matMul(skip as tf.Tensor2D, wEnc),
+        ),
+        tf.gather(w.bEnc, cols),
+      );
       return pre.dataSync() as Float32Array;
     });
   }

@@ -5,26 +5,7 @@
 // stats [B, H, T, 2] keeps (row max, 1 / row sum) of the softmax so the backward pass can rebuild P.
 // Keys are processed four at a time: four dot products land in one vector, so exp and the softmax
 // algebra run on full SIMD lanes.
-import { axpy, dot, expNeg, expNeg1, f32at } from './math';
-
-/** [a·k0, a·k1, a·k2, a·k3] for four rows k_j = k + j·stride (bytes), all of length n (multiple of 4). */
-@inline function dot4(a: usize, k: usize, stride: usize, n: i32): v128 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let s2 = f32x4.splat(0);
-  let s3 = f32x4.splat(0);
-  for (let c = 0; c < n; c += 4) {
-    const o = <usize>c << 2;
-    const av = v128.load(a + o);
-    s0 = f32x4.add(s0, f32x4.mul(av, v128.load(k + o)));
-    s1 = f32x4.add(s1, f32x4.mul(av, v128.load(k + stride + o)));
-    s2 = f32x4.add(s2, f32x4.mul(av, v128.load(k + 2 * stride + o)));
-    s3 = f32x4.add(s3, f32x4.mul(av, v128.load(k + 3 * stride + o)));
-  }
-  const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
-  const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-}
+import { axpy, dot, dot4, expNeg, expNeg1, f32at } from './math';
 
 export function attentionForward(
   qkv: usize, out: usize, stats: usize, scores: usize, B: i32, T: i32, H: i32, hd: i32, scale: f32,

@@ -7,13 +7,8 @@
 //   mode 1 (x + MLP(DyT(x))):       row = W_enc₁[:, j] + s ⊙ W_fc (g ⊙ C[:, j]),   s = γα(1 − tanh²(αx))
 //   mode 2 (x + MLP(LN(x))):        row = W_enc₁[:, j] + J_LNᵀ·W_fc (g ⊙ C[:, j])  (rank-1 form)
 // Modes 1–2 also give a transformer block's seed at h_mid (its MLP half is exactly that map).
-import { expNeg, f32at } from './math';
+import { axpy, dot, dot4, expNeg, f32at, lnApply } from './math';
 
-@inline function dotN(a: usize, b: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let c = 0; c < n; c += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>c << 2)), v128.load(b + (<usize>c << 2))));
-  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-}
 
 /**
  * rows [N, k, D]: the Jacobian row of every (token, code slot) whose value is positive (zeros elsewhere).
@@ -25,7 +20,6 @@ export function jacobianRows(
   cT: usize, wFc: usize, wEncT: usize, rows: usize, scratch: usize, N: i32, k: i32, D: i32, M: i32,
 ): void {
   const r = scratch;
-  const invD: f32 = 1.0 / <f32>D;
   memory.fill(rows, 0, <usize>(N * k * D) << 2);
   for (let n = 0; n < N; n++) {
     const gn = f32at(g, n * M);
@@ -38,27 +32,12 @@ export function jacobianRows(
         v128.store(r + o, f32x4.mul(v128.load(gn + o), v128.load(cj + o)));
       }
       const out = f32at(rows, (n * k + slot) * D);
-      for (let a = 0; a < D; a++) store<f32>(f32at(out, a), dotN(f32at(wFc, a * M), r, M));
+      for (let a = 0; a < D; a++) store<f32>(f32at(out, a), dot(f32at(wFc, a * M), r, M));
       if (mode == 1) {
         const s = f32at(norm, n * D);
         for (let a = 0; a < D; a++) store<f32>(f32at(out, a), load<f32>(f32at(out, a)) * load<f32>(f32at(s, a)));
       } else if (mode == 2) {
-        // J_LN applied to w: with w′ = γ ⊙ w, (w′ − mean(w′) − ŷ·(ŷ·w′)/D) / σ
-        const yh = f32at(norm, n * D);
-        let mean: f32 = 0;
-        let proj: f32 = 0;
-        for (let a = 0; a < D; a++) {
-          const w = load<f32>(f32at(out, a)) * load<f32>(f32at(gamma, a));
-          store<f32>(f32at(out, a), w);
-          mean += w;
-          proj += w * load<f32>(f32at(yh, a));
-        }
-        mean *= invD;
-        proj *= invD;
-        const rs = load<f32>(f32at(rstd, n));
-        for (let a = 0; a < D; a++) {
-          store<f32>(f32at(out, a), (load<f32>(f32at(out, a)) - mean - proj * load<f32>(f32at(yh, a))) * rs);
-        }
+        lnApply(out, out, f32at(norm, n * D), gamma, load<f32>(f32at(rstd, n)), D, true);
       }
       if (mode != 0) {
         const skip = f32at(wEncT, j * D);
@@ -71,24 +50,6 @@ export function jacobianRows(
   }
 }
 
-/** [a·k0, a·k1, a·k2, a·k3] for rows k_j = k + j·stride (bytes), length n (multiple of 4). */
-@inline function dot4(a: usize, k: usize, stride: usize, n: i32): v128 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let s2 = f32x4.splat(0);
-  let s3 = f32x4.splat(0);
-  for (let c = 0; c < n; c += 4) {
-    const o = <usize>c << 2;
-    const av = v128.load(a + o);
-    s0 = f32x4.add(s0, f32x4.mul(av, v128.load(k + o)));
-    s1 = f32x4.add(s1, f32x4.mul(av, v128.load(k + stride + o)));
-    s2 = f32x4.add(s2, f32x4.mul(av, v128.load(k + 2 * stride + o)));
-    s3 = f32x4.add(s3, f32x4.mul(av, v128.load(k + 3 * stride + o)));
-  }
-  const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
-  const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-}
 
 /** One key s of one seed and head: dq += ds·k_h(s);  dLN(s) += ds·uk + p·uv. */
 @inline function accumulateKey(dq: usize, row: usize, uk: usize, uv: usize, kh: usize, ds: f32, p: f32, hd: i32, D: i32): void {
@@ -104,13 +65,6 @@ export function jacobianRows(
   }
 }
 
-@inline function axpyN(y: usize, w: f32, x: usize, n: i32): void {
-  const ww = f32x4.splat(w);
-  for (let c = 0; c < n; c += 4) {
-    const o = <usize>c << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(ww, v128.load(x + o))));
-  }
-}
 
 /**
  * Adds c²·v vᵀ into M_j (reference scaling) or (z₀ᵢ/S)²·(W_dec₀[i]·v)² into A²[i, j] (textbook). M_j is
@@ -127,7 +81,7 @@ export function jacobianRows(
     for (let a = 0; a < D; a++) {
       const va = load<f32>(f32at(v, a));
       const from = a & ~3;
-      if (va != 0) axpyN(f32at(mj, a * D + from), c2 * va, f32at(v, from), D - from);
+      if (va != 0) axpy(f32at(mj, a * D + from), c2 * va, f32at(v, from), D - from);
     }
     return;
   }
@@ -135,7 +89,7 @@ export function jacobianRows(
     const z = load<f32>(f32at(val0, q));
     if (z <= 0) continue;
     const i = load<i32>(idx0 + (<usize>q << 2));
-    const d = dotN(f32at(wDec0, i * D), v, D) * z * invS;
+    const d = dot(f32at(wDec0, i * D), v, D) * z * invS;
     const o = f32at(out, i * F1 + j);
     store<f32>(o, load<f32>(o) + d * d);
   }
@@ -169,7 +123,7 @@ export function igAccumulateLocal(
           memory.fill(f32at(vs, p * D), 0, <usize>D << 2);
           nj++;
         }
-        axpyN(f32at(vs, p * D), 1, f32at(rows, at * D), D);
+        axpy(f32at(vs, p * D), 1, f32at(rows, at * D), D);
       }
     }
     for (let p = 0; p < nj; p++) {
@@ -200,7 +154,6 @@ export function igAccumulateBlock(
   const hd = D / H;
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const invS: f32 = 1.0 / <f32>S;
-  const invD: f32 = 1.0 / <f32>D;
   const slab = <usize>(T * D) << 2; // one slot's [T, D] block, bytes
   const V = scratch;
   const dLN = V + <usize>F1 * slab;
@@ -245,8 +198,8 @@ export function igAccumulateBlock(
           const rho = f32at(rows, at * D);
           const vSlot = V + <usize>sl * slab;
           const dSlot = dLN + <usize>sl * slab;
-          axpyN(f32at(vSlot, t1 * D), 1, rho, D); // residual path
-          for (let cc = 0; cc < D; cc++) store<f32>(f32at(dO, cc), dotN(f32at(wO, cc * D), rho, D));
+          axpy(f32at(vSlot, t1 * D), 1, rho, D); // residual path
+          for (let cc = 0; cc < D; cc++) store<f32>(f32at(dO, cc), dot(f32at(wO, cc * D), rho, D));
           const q1 = f32at(qkvSeq, t1 * rowQkv);
           for (let h = 0; h < H; h++) {
             const qh = q1 + (<usize>(h * hd) << 2);
@@ -254,13 +207,13 @@ export function igAccumulateBlock(
             const st = f32at(stats, ((sb * H + h) * T + t1) * 2);
             const mx = load<f32>(st);
             const inv = load<f32>(st, 4);
-            const delta = dotN(dOh, f32at(attnO, (sb * T + t1) * D + h * hd), hd);
+            const delta = dot(dOh, f32at(attnO, (sb * T + t1) * D + h * hd), hd);
             // uk = W_k,h q_h(t′), uv = W_v,h dO_h, and dq_h (in tmp) = Σ_s ds(s) k_h(s)
             const ukh = uk + (<usize>(h * D) << 2);
             const uvh = uv + (<usize>(h * D) << 2);
             for (let a = 0; a < D; a++) {
-              store<f32>(f32at(ukh, a), dotN(f32at(wQkv, a * rowQkv + D + h * hd), qh, hd));
-              store<f32>(f32at(uvh, a), dotN(f32at(wQkv, a * rowQkv + 2 * D + h * hd), dOh, hd));
+              store<f32>(f32at(ukh, a), dot(f32at(wQkv, a * rowQkv + D + h * hd), qh, hd));
+              store<f32>(f32at(uvh, a), dot(f32at(wQkv, a * rowQkv + 2 * D + h * hd), dOh, hd));
             }
             memory.fill(tmp, 0, <usize>hd << 2);
             // Keys four at a time: four scores, probabilities and ds in one vector each.
@@ -284,14 +237,14 @@ export function igAccumulateBlock(
             for (let s2 = n4; s2 <= t1; s2++) {
               const kh = qkvSeq + (<usize>(s2 * rowQkv + D + h * hd) << 2);
               const vh = kh + (<usize>D << 2);
-              const p = f32x4.extract_lane(expNeg(f32x4.splat(dotN(qh, kh, hd) * scale - mx)), 0) * inv;
-              const ds = p * (dotN(dOh, vh, hd) - delta) * scale;
+              const p = f32x4.extract_lane(expNeg(f32x4.splat(dot(qh, kh, hd) * scale - mx)), 0) * inv;
+              const ds = p * (dot(dOh, vh, hd) - delta) * scale;
               accumulateKey(tmp, f32at(dSlot, s2 * D), ukh, uvh, kh, ds, p, hd, D);
             }
             // dLN(t′) += W_q,h dq_h
             const rowT = f32at(dSlot, t1 * D);
             for (let a = 0; a < D; a++) {
-              store<f32>(f32at(rowT, a), load<f32>(f32at(rowT, a)) + dotN(f32at(wQkv, a * rowQkv + h * hd), tmp, hd));
+              store<f32>(f32at(rowT, a), load<f32>(f32at(rowT, a)) + dot(f32at(wQkv, a * rowQkv + h * hd), tmp, hd));
             }
           }
         }
@@ -302,22 +255,8 @@ export function igAccumulateBlock(
         store<i32>(reachAll + (<usize>sl << 2), max(last, load<i32>(reachAll + (<usize>sl << 2))));
         for (let t = 0; t <= last; t++) {
           const g = dLN + <usize>sl * slab + (<usize>(t * D) << 2);
-          const yh = f32at(yhat1, (sb * T + t) * D);
-          let mean: f32 = 0;
-          let proj: f32 = 0;
-          for (let a = 0; a < D; a++) {
-            const w = load<f32>(f32at(g, a)) * load<f32>(f32at(gamma1, a));
-            mean += w;
-            proj += w * load<f32>(f32at(yh, a));
-          }
-          mean *= invD;
-          proj *= invD;
-          const rs = load<f32>(f32at(rstd1, sb * T + t));
-          const vt = V + <usize>sl * slab + (<usize>(t * D) << 2);
-          for (let a = 0; a < D; a++) {
-            const w = load<f32>(f32at(g, a)) * load<f32>(f32at(gamma1, a));
-            store<f32>(f32at(vt, a), load<f32>(f32at(vt, a)) + (w - mean - proj * load<f32>(f32at(yh, a))) * rs);
-          }
+          lnApply(dO, g, f32at(yhat1, (sb * T + t) * D), gamma1, load<f32>(f32at(rstd1, sb * T + t)), D, true);
+          axpy(V + <usize>sl * slab + (<usize>(t * D) << 2), 1, dO, D);
         }
       }
     }

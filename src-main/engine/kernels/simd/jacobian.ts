@@ -10,21 +10,9 @@
 //   dCᵀ[j_b] += Σ_a S_ab (P⊙g)_a      dW_enc_postᵀ[j_b] += Σ_a S_ab R_a
 //   d(P⊙g)_a = Σ_b S_ab Cᵀ[j_b]  →  dP = that ⊙ g  →  dR′_d = dP·W_fc[d, :]  →  dR = dR′·J_normᵀ + Σ_b S_ab W_enc_postᵀ[j_b]
 //   mode 0: dA[i_a] += dP_a;  modes 1–2: dW_dec_mid[i_a] += dR_a
-import { f32at } from './math';
+import { axpy, dot, f32at, lnApply } from './math';
 
-@inline function dotN(a: usize, b: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let c = 0; c < n; c += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>c << 2)), v128.load(b + (<usize>c << 2))));
-  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-}
 
-@inline function axpyN(y: usize, w: f32, x: usize, n: i32): void {
-  const ww = f32x4.splat(w);
-  for (let c = 0; c < n; c += 4) {
-    const o = <usize>c << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(ww, v128.load(x + o))));
-  }
-}
 
 @inline function mulN(y: usize, x: usize, n: i32): void {
   for (let c = 0; c < n; c += 4) {
@@ -33,25 +21,6 @@ import { f32at } from './math';
   }
 }
 
-/** out = v·J_norm (forward == transposed form up to where γ sits; see callers). LN rank-1 form. */
-@inline function lnApply(out: usize, v: usize, yhat: usize, gamma: usize, rstd: f32, D: i32, gammaFirst: bool): void {
-  // forward (gammaFirst = false): out = γ/σ ⊙ (v − mean(v) − (v·ŷ/D) ŷ)
-  // transposed (gammaFirst = true): w = v ⊙ γ; out = (w − mean(w) − (w·ŷ/D) ŷ)/σ
-  let mean: f32 = 0;
-  let proj: f32 = 0;
-  for (let c = 0; c < D; c++) {
-    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
-    mean += x;
-    proj += x * load<f32>(f32at(yhat, c));
-  }
-  mean /= <f32>D;
-  proj /= <f32>D;
-  for (let c = 0; c < D; c++) {
-    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
-    const r = (x - mean - proj * load<f32>(f32at(yhat, c))) * rstd;
-    store<f32>(f32at(out, c), gammaFirst ? r : r * load<f32>(f32at(gamma, c)));
-  }
-}
 
 /**
  * Writes Σ_tokens Σ|J|/k² (unweighted) to totalOut. Gradient outputs are overwritten: dRows [F1, rowLen] (dA in mode 0,
@@ -110,7 +79,7 @@ export function jacobianPenalty(
           lnApply(ra, src, f32at(norm, n * D), gamma, load<f32>(f32at(rstd, n)), D, false);
         }
         memory.fill(pa, 0, <usize>M << 2);
-        for (let d = 0; d < D; d++) axpyN(pa, load<f32>(f32at(ra, d)), f32at(wFc, d * M), M);
+        for (let d = 0; d < D; d++) axpy(pa, load<f32>(f32at(ra, d)), f32at(wFc, d * M), M);
       }
       mulN(pa, gn, M);
     }
@@ -119,8 +88,8 @@ export function jacobianPenalty(
       const i = load<i32>(a1 + (<usize>a << 2));
       for (let b = 0; b < n2; b++) {
         const jj = load<i32>(a2 + (<usize>b << 2));
-        let J = dotN(f32at(P, a * M), f32at(cT, jj * M), M);
-        if (mode != 0) J += dotN(f32at(rows, i * D), f32at(skipT, jj * D), D);
+        let J = dot(f32at(P, a * M), f32at(cT, jj * M), M);
+        if (mode != 0) J += dot(f32at(rows, i * D), f32at(skipT, jj * D), D);
         total += Mathf.abs(J) * invK2;
         store<f32>(f32at(S, a * k + b), J > 0 ? coef : J < 0 ? -coef : 0);
       }
@@ -131,8 +100,8 @@ export function jacobianPenalty(
       for (let a = 0; a < n1; a++) {
         const sab = load<f32>(f32at(S, a * k + b));
         if (sab == 0) continue;
-        axpyN(f32at(dCT, jj * M), sab, f32at(P, a * M), M);
-        if (mode != 0) axpyN(f32at(dSkipT, jj * D), sab, f32at(rows, load<i32>(a1 + (<usize>a << 2)) * D), D);
+        axpy(f32at(dCT, jj * M), sab, f32at(P, a * M), M);
+        if (mode != 0) axpy(f32at(dSkipT, jj * D), sab, f32at(rows, load<i32>(a1 + (<usize>a << 2)) * D), D);
       }
     }
     // dP_a = (Σ_b S_ab Cᵀ[j_b]) ⊙ g, then back to the rows
@@ -142,16 +111,16 @@ export function jacobianPenalty(
       memory.fill(dpa, 0, <usize>M << 2);
       for (let b = 0; b < n2; b++) {
         const sab = load<f32>(f32at(S, a * k + b));
-        if (sab != 0) axpyN(dpa, sab, f32at(cT, load<i32>(a2 + (<usize>b << 2)) * M), M);
+        if (sab != 0) axpy(dpa, sab, f32at(cT, load<i32>(a2 + (<usize>b << 2)) * M), M);
       }
       mulN(dpa, gn, M);
       if (mode == 0) {
-        axpyN(f32at(dRows, i * M), 1, dpa, M);
+        axpy(f32at(dRows, i * M), 1, dpa, M);
         continue;
       }
       // dR′ = dP·W_fcᵀ, then through J_normᵀ, plus the skip path
       const dra = f32at(dR, a * D);
-      for (let d = 0; d < D; d++) store<f32>(f32at(tmp, d), dotN(dpa, f32at(wFc, d * M), M));
+      for (let d = 0; d < D; d++) store<f32>(f32at(tmp, d), dot(dpa, f32at(wFc, d * M), M));
       if (mode == 1) {
         memory.copy(dra, tmp, <usize>D << 2);
         mulN(dra, f32at(norm, n * D), D);
@@ -160,9 +129,9 @@ export function jacobianPenalty(
       }
       for (let b = 0; b < n2; b++) {
         const sab = load<f32>(f32at(S, a * k + b));
-        if (sab != 0) axpyN(dra, sab, f32at(skipT, load<i32>(a2 + (<usize>b << 2)) * D), D);
+        if (sab != 0) axpy(dra, sab, f32at(skipT, load<i32>(a2 + (<usize>b << 2)) * D), D);
       }
-      axpyN(f32at(dRows, i * D), 1, dra, D);
+      axpy(f32at(dRows, i * D), 1, dra, D);
     }
   }
   store<f32>(totalOut, total);

@@ -57,3 +57,46 @@
 @inline export function f32at(base: usize, i: i32): usize {
   return base + (<usize>i << 2);
 }
+
+/** [a·k0, a·k1, a·k2, a·k3] for four rows k_j = k + j·stride (bytes), all of length n (multiple of 4). */
+@inline export function dot4(a: usize, k: usize, stride: usize, n: i32): v128 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  for (let c = 0; c < n; c += 4) {
+    const o = <usize>c << 2;
+    const av = v128.load(a + o);
+    s0 = f32x4.add(s0, f32x4.mul(av, v128.load(k + o)));
+    s1 = f32x4.add(s1, f32x4.mul(av, v128.load(k + stride + o)));
+    s2 = f32x4.add(s2, f32x4.mul(av, v128.load(k + 2 * stride + o)));
+    s3 = f32x4.add(s3, f32x4.mul(av, v128.load(k + 3 * stride + o)));
+  }
+  const t0 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+  const t1 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+}
+
+/**
+ * LayerNorm's Jacobian in rank-1 form, at a point with normalised input ŷ and 1/σ = rstd. Forward
+ * (gammaFirst = false), a direction v through the norm: γ/σ ⊙ (v − mean(v) − ŷ·(ŷ·v)/D). Transposed
+ * (gammaFirst = true), a gradient back through it: w = γ ⊙ v, (w − mean(w) − ŷ·(ŷ·w)/D)/σ. out may alias v.
+ */
+@inline export function lnApply(out: usize, v: usize, yhat: usize, gamma: usize, rstd: f32, D: i32, gammaFirst: bool): void {
+  // forward (gammaFirst = false): out = γ/σ ⊙ (v − mean(v) − (v·ŷ/D) ŷ)
+  // transposed (gammaFirst = true): w = v ⊙ γ; out = (w − mean(w) − (w·ŷ/D) ŷ)/σ
+  let mean: f32 = 0;
+  let proj: f32 = 0;
+  for (let c = 0; c < D; c++) {
+    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
+    mean += x;
+    proj += x * load<f32>(f32at(yhat, c));
+  }
+  mean /= <f32>D;
+  proj /= <f32>D;
+  for (let c = 0; c < D; c++) {
+    const x = load<f32>(f32at(v, c)) * (gammaFirst ? load<f32>(f32at(gamma, c)) : 1);
+    const r = (x - mean - proj * load<f32>(f32at(yhat, c))) * rstd;
+    store<f32>(f32at(out, c), gammaFirst ? r : r * load<f32>(f32at(gamma, c)));
+  }
+}
