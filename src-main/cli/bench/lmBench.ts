@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LM_PRESETS } from '../../../src-shared/lm.ts';
 import { Gpt } from '../../engine/lm/gpt.ts';
-import { lossOnBatch } from '../../engine/lm/train.ts';
+import { GradientSplitter } from '../../engine/lm/dataParallel.ts';
 import { AdamW, cosineLr, decayMatricesOnly } from '../../engine/optim.ts';
 import { Rng } from '../../engine/random.ts';
 import type { Batch } from '../../engine/text/index.ts';
@@ -34,7 +34,9 @@ export function throughput(perStepMs: number[], tokensPerStep: number) {
   };
 }
 
-export function benchLm(opts: { steps?: number; warmup?: number; batch?: number } = {}) {
+export async function benchLm(
+  opts: { steps?: number; warmup?: number; batch?: number; parallel?: boolean } = {},
+) {
   const steps = opts.steps ?? 30;
   const warmup = opts.warmup ?? 3;
   const B = opts.batch ?? 32;
@@ -47,8 +49,7 @@ export function benchLm(opts: { steps?: number; warmup?: number; batch?: number 
     eps: 1e-8,
     weightDecay: decayMatricesOnly(0.1),
   });
-  const vars = Object.values(gpt.params);
-  const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
+  const splitter = await GradientSplitter.start(gpt, B, opts.parallel);
   const rng = new Rng(126);
   const randomBatch = () => randomTokenBatch(rng, B, T, config.vocabSize);
   const losses: number[] = [];
@@ -56,24 +57,23 @@ export function benchLm(opts: { steps?: number; warmup?: number; batch?: number 
   for (let i = 1; i <= warmup + steps; i++) {
     const batch = randomBatch();
     const t0 = performance.now();
-    const loss = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => lossOnBatch(gpt, batch), vars);
-      const named: Record<string, tf.Tensor> = {};
-      for (const [n, g] of Object.entries(grads)) named[keyOf.get(n)!] = g;
-      opt.apply(named, cosineLr(i, 1e-3, 1e-5, 1000, 10000), 1.0);
-      return value.dataSync()[0];
-    });
+    const { loss, grads } = await splitter.gradients(gpt, batch);
+    opt.apply(grads, cosineLr(i, 1e-3, 1e-5, 1000, 10000), 1.0);
+    tf.dispose(Object.values(grads));
     if (i > warmup) {
       perStepMs.push(performance.now() - t0);
       losses.push(loss);
     }
   }
   const params = gpt.numParams();
+  const threads = splitter.threads;
+  await splitter.close();
   opt.dispose();
   gpt.dispose();
   return {
     ...throughput(perStepMs, B * T),
     params,
+    threads,
     batch: [B, T],
     loss_first: Math.round(losses[0] * 1e4) / 1e4,
     loss_last: Math.round(losses[losses.length - 1] * 1e4) / 1e4,

@@ -32,7 +32,7 @@ const WORKLOADS: Record<string, Workload> = {
   lm: {
     describe: 'ascii-64x4 AdamW training, batch 32×128, tokens/s (peer: gpt_train)',
     peerWorkloads: ['gpt_train'],
-    run: async () => benchLm(),
+    run: () => benchLm(),
     ratio: (o, p) => tokensRatio(o, p.gpt_train),
   },
   sae: {

@@ -21,6 +21,7 @@ import {
   type Batch,
   type TokenSplit,
 } from '../text/index.ts';
+import { GradientSplitter } from './dataParallel.ts';
 import { Gpt } from './gpt.ts';
 
 export class TrainingDivergedError extends Error {
@@ -47,6 +48,8 @@ export interface LmTrainOptions {
   onEval?: (e: LmEvalPoint) => void;
   /** Checked between steps; on abort the current state is saved so the run can resume. */
   signal?: AbortSignal;
+  /** Split every batch over two threads (default: when the backend is single-threaded and a second core exists). */
+  parallel?: boolean;
 }
 
 export interface LmTrainResult {
@@ -58,6 +61,8 @@ export interface LmTrainResult {
   finalValLoss: number;
   checkpoint: string;
   tokensPerSecond: number;
+  /** Threads that computed the gradients (2 = data-parallel halves). */
+  threads: number;
   resumedFrom: number;
   corpus: { name: string; chars: number; sha256: string };
 }
@@ -75,12 +80,6 @@ export function evaluateLoss(gpt: Gpt, batches: Batch[]): number {
     });
   }
   return total / batches.length;
-}
-
-export function lossOnBatch(gpt: Gpt, b: Batch): tf.Scalar {
-  const x = tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32');
-  const logits = gpt.forward(x).reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
-  return softmaxCrossEntropy(logits, tf.tensor1d(b.targets, 'int32'));
 }
 
 export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
@@ -116,8 +115,8 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   }
   const resumedFrom = step;
 
-  const vars = Object.values(gpt.params);
-  const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
+  // Two cores: half of every batch's gradient on a second thread (dataParallel.ts).
+  const splitter = await GradientSplitter.start(gpt, s.batchSize, opts.parallel);
   const meter = new ProgressMeter(s.steps, step);
   const tokensPerStep = s.batchSize * s.seqLen;
   let lastLoss = NaN;
@@ -134,15 +133,10 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       step += 1;
       lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
       const batch = batchForStep(splits.train as TokenSplit, seed, step, s.batchSize, s.seqLen);
-      let gradNorm = 0;
-      lastLoss = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => lossOnBatch(gpt, batch), vars);
-        const named: Record<string, tf.Tensor> = {};
-        for (const [varName, g] of Object.entries(grads)) named[keyOf.get(varName)!] = g;
-        const loss = value.dataSync()[0];
-        if (Number.isFinite(loss)) gradNorm = opt.apply(named, lr, s.gradClip);
-        return loss;
-      });
+      const { loss, grads } = await splitter.gradients(gpt, batch);
+      lastLoss = loss;
+      const gradNorm = Number.isFinite(loss) ? opt.apply(grads, lr, s.gradClip) : NaN;
+      tf.dispose(Object.values(grads));
       if (Number.isFinite(lastLoss) && !Number.isFinite(gradNorm)) {
         throw new TrainingDivergedError(
           `gradient norm became ${gradNorm} at step ${step} (loss ${lastLoss.toFixed(4)}); the run stops here and its last checkpoint is kept`,
@@ -154,7 +148,9 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
         );
       }
       recent.push(lastLoss);
-      opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: lastLoss, lr });
+      // Tick unconditionally: the meter also gives the run's tokens/s, with or without a listener.
+      const progress = meter.tick(step, tokensPerStep);
+      opts.onProgress?.({ ...progress, loss: lastLoss, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
         const valLoss = evaluateLoss(gpt, evalSet);
@@ -178,10 +174,12 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       finalValLoss: evaluateLoss(gpt, evalSet),
       checkpoint: path.join(outDir, BEST_DIR),
       tokensPerSecond: meter.rate() * tokensPerStep,
+      threads: splitter.threads,
       resumedFrom,
       corpus: { name: corpus.name, chars: corpus.source.chars, sha256: corpus.source.sha256 },
     };
   } finally {
+    await splitter.close();
     opt.dispose();
     gpt.dispose();
   }

@@ -236,7 +236,9 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
           opts.onTrainMetrics?.(step, scope, { train_loss: sum / logEvery });
         running.clear();
       }
-      opts.onProgress?.({ ...meter.tick(step, tokensPerStep), loss: stepStats.total, l0: stepStats.l0, lr });
+      // Tick unconditionally: the meter also gives the run's tokens/s, with or without a listener.
+      const progress = meter.tick(step, tokensPerStep);
+      opts.onProgress?.({ ...progress, loss: stepStats.total, l0: stepStats.l0, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
         const evaluation = evaluateSaeSet(lm, set, evalSet);

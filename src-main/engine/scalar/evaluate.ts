@@ -102,11 +102,8 @@ export async function evaluatePair(opts: {
         for (const part of await pool.map(tasks.slice(i, i + pool.threads)))
           for (let e = 0; e < part.length; e++) summed[e] += part[e];
         const done = Math.min(tasks.length, i + pool.threads);
-        opts.onProgress?.({
-          ...meter.tick(done, (done - i) * ATTRIBUTION_BATCH * all.T),
-          phase: 'attribution',
-          pair: pair.index,
-        });
+        const progress = meter.tick(done, (done - i) * ATTRIBUTION_BATCH * all.T);
+        opts.onProgress?.({ ...progress, phase: 'attribution', pair: pair.index });
       }
       edgeScores = finishAttribution(pm, summed, config.scaling);
       ranking = rankByScore(edgeScores, config.seed);
@@ -132,7 +129,8 @@ export async function evaluatePair(opts: {
       const logits = await evaluator.logits(ranking, n, { relu: config.relu });
       kls.push(perTokenKl(target, logits));
       logits.dispose();
-      opts.onProgress?.({ ...meter.tick(g + 1, evaluator.lastUnits), phase: 'ablation', pair: pair.index });
+      const progress = meter.tick(g + 1, evaluator.lastUnits);
+      opts.onProgress?.({ ...progress, phase: 'ablation', pair: pair.index });
     }
     tf.dispose([tokens, clean.up, clean.logits, fullCircuit, ...Object.values(clean.context)]);
     return {
