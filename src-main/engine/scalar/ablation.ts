@@ -201,7 +201,6 @@ export class SubcircuitEvaluator {
   }
 }
 
-/** Per-token key: bitmask over the token's k code slots of the active latents U keeps (0 = none kept). */
 function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -212,16 +211,41 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-function tokenKey(idx: Int32Array, val: Float32Array, n: number, k: number, member: Uint8Array): number {
+/**
+ * Per-token key: the token's active code slots that U keeps (0 = none kept). A 32-bit mask for k ≤ 32; beyond
+ * that a bit string, since `1 << q` wraps at q = 32 and slots q and q + 32 would share a bit.
+ */
+function tokenKey(
+  idx: Int32Array,
+  val: Float32Array,
+  n: number,
+  k: number,
+  member: Uint8Array,
+): number | string {
+  if (k > 32) return bitString(k, (q) => val[n * k + q] > 0 && member[idx[n * k + q]] === 1);
   let mask = 0;
   for (let q = 0; q < k; q++) if (val[n * k + q] > 0 && member[idx[n * k + q]]) mask |= 1 << q;
   return mask;
 }
 
-function fullMask(val: Float32Array, n: number, k: number): number {
+/** The key of a token whose every active slot is kept (the full circuit's value). */
+function fullMask(val: Float32Array, n: number, k: number): number | string {
+  if (k > 32) return bitString(k, (q) => val[n * k + q] > 0);
   let mask = 0;
   for (let q = 0; q < k; q++) if (val[n * k + q] > 0) mask |= 1 << q;
   return mask;
+}
+
+/** The kept slots as a '0'/'1' string, or 0 when none is kept (as the bitmask keys). */
+function bitString(k: number, kept: (q: number) => boolean): string | 0 {
+  let bits = '';
+  let any = false;
+  for (let q = 0; q < k; q++) {
+    const b = kept(q);
+    any ||= b;
+    bits += b ? '1' : '0';
+  }
+  return any ? bits : 0;
 }
 
 /** Per-sequence key over the sequence's active latents: 'F' all kept, 'E' none, else the membership bits. */

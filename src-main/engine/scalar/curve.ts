@@ -5,12 +5,15 @@
  */
 import { Rng } from '../random.ts';
 
-/** Deduplicated integers of numpy's logspace(0, log₁₀ eMax, 37), truncated as numpy's astype(int) does. */
+/**
+ * Deduplicated integers of numpy's logspace(0, log₁₀ eMax, 37), truncated as numpy's astype(int) does — except
+ * the last point, which is eMax itself: 10^(log₁₀ E) rounds just below E for many E (64, 128, 512²·12, …),
+ * and truncating it would stop a `full` grid one edge short of the full circuit (2¹⁸ is unaffected).
+ */
 export function edgeGrid(eMax: number, points = 37): number[] {
-  const stop = Math.log10(eMax);
-  const step = stop / (points - 1);
+  const step = Math.log10(eMax) / (points - 1);
   const values = Array.from({ length: points }, (_, i) =>
-    Math.trunc(10 ** (i === points - 1 ? stop : i * step)),
+    i === points - 1 ? eMax : Math.trunc(10 ** (i * step)),
   );
   return [...new Set(values)];
 }
