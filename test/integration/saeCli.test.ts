@@ -219,16 +219,15 @@ describe('clear failures', () => {
     expect(runs.json).toEqual([]);
   });
 
-  it('--arch jsae --setup tblock fails with the reason and the setups to use', async () => {
+  it('--arch jsae --setup tblock is refused before any run exists, with the reason and the setups to use', async () => {
     const dir = path.join(tmp, 'jsae-tblock');
     const args = TRAIN.map((a) => (a === 'staircase' ? 'jsae' : a));
     const r = await runCli([...args, '--data-dir', dir]);
-    expect(r.code).not.toBe(0);
-    const out = r.json as SaeJson;
-    expect(out.status).toBe('failed');
-    expect(out.error).toMatch(
+    expect(r.code).toBe(2); // a usage error: the shared config schema rejects the combination
+    expect(r.stderr).toMatch(
       /JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock/,
     );
-    expect(r.stderr).toMatch(/use setup fflayer or ffblock/);
+    const listed = await runCli(['runs', '--json', '--data-dir', dir]);
+    expect(listed.json).toEqual([]);
   });
 });
