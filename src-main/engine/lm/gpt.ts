@@ -67,7 +67,7 @@ export interface RunOptions {
   };
   /** Replace a hook's value (e.g. an SAE reconstruction) before the pass continues. */
   patch?: Record<string, (x: tf.Tensor3D) => tf.Tensor3D>;
-  /** Hook names whose values are returned in `cache` (kept out of any enclosing tidy). */
+  /** Hook names whose values are returned in `cache` (ordinary tensors: inside a tidy, return what you keep). */
   capture?: Iterable<string>;
   /** Stop after this hook (no logits). */
   stopAt?: string;
@@ -244,7 +244,7 @@ export class Gpt {
     const hook = (name: string, x: tf.Tensor): tf.Tensor3D => {
       const fn = opts.patch?.[name];
       const y = (fn ? fn(x as tf.Tensor3D) : x) as tf.Tensor3D;
-      if (capture.has(name)) cache[name] = tf.keep(y);
+      if (capture.has(name)) cache[name] = y;
       if (name === opts.stopAt) stopped = true;
       return y;
     };

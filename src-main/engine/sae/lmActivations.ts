@@ -5,14 +5,10 @@ import type { Gpt } from '../lm/gpt.ts';
 import type { Batch } from '../text/index.ts';
 
 export function lmActivations(lm: Gpt, b: Batch, hooks: string[]): Record<string, tf.Tensor2D> {
-  let cache: Record<string, tf.Tensor3D> = {};
-  const out = tidy(() => {
+  return tidy(() => {
     const tokens = tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32');
-    cache = lm.run({ tokens, capture: hooks, stopAt: hooks[hooks.length - 1] }).cache;
+    const { cache } = lm.run({ tokens, capture: hooks, stopAt: hooks[hooks.length - 1] });
     const D = lm.config.dModel;
     return Object.fromEntries(hooks.map((h) => [h, cache[h].reshape([-1, D]) as tf.Tensor2D]));
   });
-  // Captured values are kept out of the tidy; the reshaped views share their data, so release the originals.
-  tf.dispose(Object.values(cache));
-  return out;
 }

@@ -71,7 +71,9 @@ export async function evaluatePair(opts: {
   const { lm, set, pair, config } = opts;
   const up = set.view(pair.up);
   const down = set.view(pair.down);
-  const pm = new PairModel(lm, pair, { w: set.weights(up), k: up.k }, { w: set.weights(down), k: down.k });
+  const upW = set.weights(up);
+  const downW = set.weights(down);
+  const pm = new PairModel(lm, pair, { w: upW, k: up.k }, { w: downW, k: down.k });
   const pool = await PairPool.start(pm);
   const check = () => {
     if (opts.signal?.aborted) throw new CancelledError(`cancelled during pair ${pair.index}`);
@@ -150,6 +152,8 @@ export async function evaluatePair(opts: {
     };
   } finally {
     await pool.close();
+    // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
+    tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
   }
 }
 

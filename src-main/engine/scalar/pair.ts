@@ -63,7 +63,7 @@ export class PairModel {
 
   /** SAE₀ codes of the clean upstream activation. */
   upCodes(clean: CleanPass): SparseCodes {
-    return encode(clean.up.reshape([-1, this.D]) as tf.Tensor2D, this.up.w, this.up.k);
+    return tidy(() => encode(clean.up.reshape([-1, this.D]) as tf.Tensor2D, this.up.w, this.up.k));
   }
 
   /** x̂ = z W_dec₀ + b_dec₀ for dense codes z [B, T, F₀]. */
@@ -76,11 +76,14 @@ export class PairModel {
 
   /** segment(x) on [B, T, D] (tblock mixes positions within a sequence; the others are per token). */
   segment(x: tf.Tensor3D): tf.Tensor3D {
-    return this.lm.run({
-      from: { hook: this.pair.up, value: x },
-      capture: [this.pair.down],
-      stopAt: this.pair.down,
-    }).cache[this.pair.down];
+    return tidy(
+      () =>
+        this.lm.run({
+          from: { hook: this.pair.up, value: x },
+          capture: [this.pair.down],
+          stopAt: this.pair.down,
+        }).cache[this.pair.down],
+    );
   }
 
   /** pre₁ = (y − b_dec₁) W_enc₁ + b_enc₁, [B, T, F₁]. */
