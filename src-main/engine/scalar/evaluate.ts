@@ -152,6 +152,7 @@ export async function evaluatePair(opts: {
     };
   } finally {
     await pool.close();
+    pm.dispose();
     // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
     tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
   }

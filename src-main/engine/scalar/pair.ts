@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
-import { matMul, transpose2d } from '../kernels/ops.ts';
+import { gelu, matMul, transpose2d } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from '../sae/positions.ts';
 import { decode, encode, topk, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
@@ -114,35 +114,118 @@ export class PairModel {
    */
   preDownOfCodes(codes: SparseCodes, B: number, T: number, columns?: Int32Array): Float32Array {
     return tidy(() => {
-      const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
-      if (!columns) return this.preDown(this.segment(x)).dataSync() as Float32Array;
+      if (!columns) {
+        const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
+        return this.preDown(this.segment(x)).dataSync() as Float32Array;
+      }
+      const { hidden, mid } = this.hiddenOfCodes(codes, B, T);
       const l = this.pair.layer;
-      const hidden = `blocks.${l}.mlp.hook_post`;
-      const mid = `blocks.${l}.hook_resid_mid`;
-      const perBlock = this.pair.segment !== 'mlp';
-      const { cache } = this.lm.run({
-        from: { hook: this.pair.up, value: x },
-        capture: perBlock ? [hidden, mid] : [hidden],
-        stopAt: hidden,
-      });
       const w = this.down.w;
       const cols = tf.tensor1d(columns, 'int32');
       const wEnc = transpose2d(tf.gather(transpose2d(w.wEnc), cols) as tf.Tensor2D); // W_enc₁[:, columns]
       const wPr = this.lm.params[`h.${l}.mlp.c_proj.weight`] as tf.Tensor2D;
-      const M = wPr.shape[0];
       const residual = tf.sub(this.lm.params[`h.${l}.mlp.c_proj.bias`], w.bDec); // b_pr − b_dec₁
-      const skip = perBlock
-        ? tf.add(cache[mid].reshape([B * T, this.D]), residual)
-        : tf.broadcastTo(residual, [B * T, this.D]);
+      const skip = mid ? tf.add(mid, residual) : tf.broadcastTo(residual, [B * T, this.D]);
       const pre = tf.add(
-        tf.add(
-          matMul(cache[hidden].reshape([B * T, M]) as tf.Tensor2D, matMul(wPr, wEnc)),
-          matMul(skip as tf.Tensor2D, wEnc),
-        ),
+        tf.add(matMul(hidden, matMul(wPr, wEnc)), matMul(skip as tf.Tensor2D, wEnc)),
         tf.gather(w.bEnc, cols),
       );
       return pre.dataSync() as Float32Array;
     });
+  }
+
+  /**
+   * The segment's MLP hidden activations gelu(u) [B·T, M] for decode₀(codes), and the residual the MLP output
+   * is added to (h_mid for a block or an ffblock, none for an fflayer pair). The first projection after
+   * decode₀ is linear in the codes up to the LayerNorm's 1/σ, so it is a gather-sum of precomputed latent rows:
+   *   fflayer:          u   = Σ_q z_q (W_dec₀ W_fc)[i_q] + (b_dec₀ W_fc + b_fc)
+   *   ffblock (LN):     u   = (1/σ(x))·(Σ_q z_q Ψ[i_q] + ψ) + (β W_fc + b_fc),   Ψ = (centred W_dec₀ ⊙ γ) W_fc
+   * which costs k rows instead of a D-wide matmul per token. A block or a DyT ffblock runs the LM's own pass
+   * (DyT is not linear in x; for a block the same trick on LN1 → W_qkv saves only a quarter of the work and
+   * changes float rounding enough to matter at 1e-5).
+   */
+  private hiddenOfCodes(
+    codes: SparseCodes,
+    B: number,
+    T: number,
+  ): { hidden: tf.Tensor2D; mid: tf.Tensor2D | null } {
+    const l = this.pair.layer;
+    const N = B * T;
+    const tables = this.latentTables();
+    const hiddenHook = `blocks.${l}.mlp.hook_post`;
+    const x = decode(codes, this.up.w);
+    const rstd = () => tf.rsqrt(tf.add(tf.moments(x, -1, true).variance, this.lm.config.lnEps));
+    const projected = () => decode(codes, { ...this.up.w, wDec: tables!.rows, bDec: tables!.base });
+    if (!tables) {
+      const { cache } = this.lm.run({
+        from: { hook: this.pair.up, value: x.reshape([B, T, this.D]) as tf.Tensor3D },
+        capture: [hiddenHook, `blocks.${l}.hook_resid_mid`],
+        stopAt: hiddenHook,
+      });
+      return {
+        hidden: cache[hiddenHook].reshape([N, -1]) as tf.Tensor2D,
+        mid: cache[`blocks.${l}.hook_resid_mid`].reshape([N, this.D]) as tf.Tensor2D,
+      };
+    }
+    if (tables.kind === 'mlp') return { hidden: gelu(projected()) as tf.Tensor2D, mid: null };
+    return { hidden: gelu(tf.add(tf.mul(projected(), rstd()), tables.shift)) as tf.Tensor2D, mid: x };
+  }
+
+  private tables:
+    { kind: 'mlp' | 'ln'; rows: tf.Tensor2D; base: tf.Tensor1D; shift: tf.Tensor1D } | null | undefined;
+
+  /** Latent-basis rows of the segment's first projection (see hiddenOfCodes), built once per pair. */
+  private latentTables() {
+    if (this.tables !== undefined) return this.tables;
+    const l = this.pair.layer;
+    const p = (n: string) => this.lm.params[`h.${l}.${n}`];
+    const { wDec, bDec } = this.up.w;
+    const centred = (t: tf.Tensor) => tf.sub(t, tf.mean(t, -1, true));
+    const normed = (gamma: tf.Tensor, beta: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor) => ({
+      rows: matMul(tf.mul(centred(wDec), gamma) as tf.Tensor2D, w),
+      base: matMul(tf.mul(centred(bDec.reshape([1, -1])), gamma) as tf.Tensor2D, w).reshape([
+        -1,
+      ]) as tf.Tensor1D,
+      shift: tf.add(matMul(beta.reshape([1, -1]) as tf.Tensor2D, w).reshape([-1]), b) as tf.Tensor1D,
+    });
+    // Built inside a caller's tidy, but they live as long as the pair: kept, released by dispose().
+    const keep = <T extends { rows: tf.Tensor2D; base: tf.Tensor1D; shift: tf.Tensor1D } | null>(t: T): T => {
+      if (t) [t.rows, t.base, t.shift].forEach((x) => tf.keep(x));
+      return t;
+    };
+    this.tables = tidy(() =>
+      keep(
+        (() => {
+          if (this.pair.segment === 'mlp') {
+            const wFc = p('mlp.c_fc.weight') as tf.Tensor2D;
+            const base = tf.add(
+              matMul(bDec.reshape([1, -1]) as tf.Tensor2D, wFc).reshape([-1]),
+              p('mlp.c_fc.bias'),
+            ) as tf.Tensor1D;
+            return { kind: 'mlp' as const, rows: matMul(wDec, wFc), base, shift: tf.zerosLike(base) };
+          }
+          if (this.pair.segment === 'ffblock' && this.lm.config.norm2 === 'layernorm') {
+            return {
+              kind: 'ln' as const,
+              ...normed(
+                p('ln_2.weight'),
+                p('ln_2.bias'),
+                p('mlp.c_fc.weight') as tf.Tensor2D,
+                p('mlp.c_fc.bias'),
+              ),
+            };
+          }
+          return null;
+        })(),
+      ),
+    );
+    return this.tables;
+  }
+
+  /** Releases the tables built for this pair. */
+  dispose(): void {
+    if (this.tables) tf.dispose([this.tables.rows, this.tables.base, this.tables.shift]);
+    this.tables = undefined;
   }
 
   /**
