@@ -91,6 +91,7 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
     final_val_loss: s.finalValLoss ?? null,
     checkpoint: s.checkpoint ? path.resolve(String(s.checkpoint)) : null,
     tokens_per_second: s.tokensPerSecond ?? null,
+    threads: s.threads ?? null,
     wall_seconds: run.wallSeconds,
     resumed_from: s.resumedFrom ?? null,
     error: run.error,
