@@ -10,6 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
 import { siblingEntry, spawnWorker } from '../engine/threads.ts';
+import { withBusyRetry } from './busyRetry.ts';
 import { resolveLmRef, resolveSaeRun } from './lmRef.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
@@ -174,7 +175,7 @@ export class JobManager {
     this.active.set(runId, job);
     worker.on('message', (m: WorkerMessage) => {
       job.inbox = job.inbox
-        .then(() => this.onMessage(runId, job, m))
+        .then(() => withBusyRetry(() => this.onMessage(runId, job, m)))
         .catch((err: Error) =>
           this.finish(runId, job, () =>
             this.store.failRun(runId, `could not record the job's ${m.type} message: ${err.message}`),

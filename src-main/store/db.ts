@@ -24,7 +24,7 @@ export interface MigrationResult {
   applied: { version: number; name: string }[];
 }
 
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
 
 /** Opens (creating if needed) the database file, configures it and applies pending migrations. */
 export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {

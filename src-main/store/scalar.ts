@@ -48,7 +48,10 @@ export function getScalarCurves(
   return [...byKey.values()];
 }
 
-/** Replaces a pair's stored edges with `edges` (ranks from 0), in one transaction. */
+/** Rows per write transaction: short ones, so another process sharing the database never waits long. */
+const EDGE_CHUNK = 4096;
+
+/** Replaces a pair's stored edges with `edges` (ranks from 0), written in short transactions. */
 export function recordEdges(
   db: Db,
   runId: string,
@@ -59,11 +62,13 @@ export function recordEdges(
     db,
     'INSERT INTO edges (run_id, pair, rank, i, j, score) VALUES (?, ?, ?, ?, ?, ?)',
   );
-  db.transaction(() => {
-    cachedStatement(db, 'DELETE FROM edges WHERE run_id = ? AND pair = ?').run(runId, pair);
-    for (let r = 0; r < edges.i.length; r++)
-      insert.run(runId, pair, r, edges.i[r], edges.j[r], edges.score[r]);
-  })();
+  cachedStatement(db, 'DELETE FROM edges WHERE run_id = ? AND pair = ?').run(runId, pair);
+  for (let start = 0; start < edges.i.length; start += EDGE_CHUNK) {
+    db.transaction(() => {
+      for (let r = start; r < Math.min(edges.i.length, start + EDGE_CHUNK); r++)
+        insert.run(runId, pair, r, edges.i[r], edges.j[r], edges.score[r]);
+    })();
+  }
   return edges.i.length;
 }
 

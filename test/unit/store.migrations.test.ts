@@ -334,7 +334,7 @@ describe('connection settings', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
-      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(30_000); // long enough for another process's write transaction under load (CLI + app share a store)
       store.createRun({ kind: 'lm' });
       expect(fs.existsSync(path.join(tmp, 'scalar.db-wal'))).toBe(true);
     } finally {
