@@ -18,3 +18,14 @@ export function spawnWorker(entry: URL, data: unknown, transferList: Transferabl
 export function siblingEntry(base: string, name: string): URL {
   return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
 }
+
+/** The parts laid end to end in one array (how per-thread results are joined and flat buffers are packed). */
+export function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,7 +1,9 @@
 /** Running the `scalar` CLI (bin/scalar.mjs) in child processes for the integration tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readSafetensorsFile } from '../../src-main/engine/io/safetensors.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(REPO, 'bin', 'scalar.mjs');
@@ -53,3 +55,19 @@ export function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResu
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The step recorded in the state.safetensors of the (first) run under dataDir, or null while there is none. */
+export function savedStep(dataDir: string): { runId: string; step: number } | null {
+  const artifacts = path.join(dataDir, 'artifacts');
+  if (!fs.existsSync(artifacts)) return null;
+  for (const runId of fs.readdirSync(artifacts)) {
+    const file = path.join(artifacts, runId, 'state.safetensors');
+    if (!fs.existsSync(file)) continue;
+    try {
+      return { runId, step: JSON.parse(readSafetensorsFile(file).metadata.state).step as number };
+    } catch {
+      return null; // being replaced right now (the write is atomic, but the directory read can race)
+    }
+  }
+  return null;
+}

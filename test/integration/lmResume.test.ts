@@ -9,8 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../../src-main/engine/backend.ts';
-import { readSafetensorsFile } from '../../src-main/engine/io/safetensors.ts';
-import { runCli, sleep, startCli } from './lmCli.helpers.ts';
+import { runCli, savedStep, sleep, startCli } from './lmCli.helpers.ts';
 
 interface LmJson {
   run_id: string;
@@ -52,22 +51,6 @@ beforeAll(async () => {
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** The step recorded in a run's state.safetensors, or null while there is none. */
-function savedStep(dataDir: string): { runId: string; step: number } | null {
-  const artifacts = path.join(dataDir, 'artifacts');
-  if (!fs.existsSync(artifacts)) return null;
-  for (const runId of fs.readdirSync(artifacts)) {
-    const file = path.join(artifacts, runId, 'state.safetensors');
-    if (!fs.existsSync(file)) continue;
-    try {
-      return { runId, step: JSON.parse(readSafetensorsFile(file).metadata.state).step as number };
-    } catch {
-      return null; // being replaced right now (the write is atomic, but the directory read can race)
-    }
-  }
-  return null;
-}
 
 describe('scalar train-lm killed with SIGKILL, then scalar resume', () => {
   let full: LmJson;

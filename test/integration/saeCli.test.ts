@@ -13,7 +13,7 @@ import { saveLmModel } from '../../src-main/engine/io/lmCheckpoint.ts';
 import { readSaeLens, STAIRCASE_FILE } from '../../src-main/engine/io/saelens.ts';
 import { readSafetensorsFile } from '../../src-main/engine/io/safetensors.ts';
 import { tinyGpt } from '../unit/sae.helpers.ts';
-import { runCli, sleep, startCli } from './lmCli.helpers.ts';
+import { runCli, savedStep, sleep, startCli } from './lmCli.helpers.ts';
 
 interface SaeJson {
   run_id: string;
@@ -83,22 +83,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** The step recorded in the state.safetensors of the (only) run under dataDir, or null while there is none. */
-function savedStep(dataDir: string): { runId: string; step: number } | null {
-  const artifacts = path.join(dataDir, 'artifacts');
-  if (!fs.existsSync(artifacts)) return null;
-  for (const runId of fs.readdirSync(artifacts)) {
-    const file = path.join(artifacts, runId, 'state.safetensors');
-    if (!fs.existsSync(file)) continue;
-    try {
-      return { runId, step: JSON.parse(readSafetensorsFile(file).metadata.state).step as number };
-    } catch {
-      return null; // being replaced right now
-    }
-  }
-  return null;
-}
 
 /** The result's numbers that must not depend on how the run got there (not its id, timing or folders). */
 const outcome = (j: SaeJson) => ({

@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { backendReport, tidy } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
-import { siblingEntry, spawnWorker } from '../threads.ts';
+import { concatFloat32, siblingEntry, spawnWorker } from '../threads.ts';
 import type { Batch } from '../text/index.ts';
 import type { Gpt } from './gpt.ts';
 
@@ -31,11 +31,11 @@ export function lossAndGradients(gpt: Gpt, b: Batch): { loss: number; grads: Rec
 }
 
 export function packFlatParams(gpt: Gpt): Float32Array {
-  return concat(Object.values(gpt.params).map((v) => v.dataSync() as Float32Array));
+  return concatFloat32(Object.values(gpt.params).map((v) => v.dataSync() as Float32Array));
 }
 
 export function packFlatGradients(gpt: Gpt, grads: Record<string, tf.Tensor>): Float32Array {
-  return concat(Object.keys(gpt.params).map((n) => grads[n].dataSync() as Float32Array));
+  return concatFloat32(Object.keys(gpt.params).map((n) => grads[n].dataSync() as Float32Array));
 }
 
 export function loadFlatParams(gpt: Gpt, flat: Float32Array): void {
@@ -53,16 +53,6 @@ function unpackGradients(gpt: Gpt, flat: Float32Array): Record<string, tf.Tensor
   for (const [n, v] of Object.entries(gpt.params)) {
     out[n] = tf.tensor(flat.subarray(at, at + v.size), v.shape);
     at += v.size;
-  }
-  return out;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }

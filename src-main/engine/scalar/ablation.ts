@@ -11,6 +11,7 @@
  * Results equal the plain algorithm's (tests compare them); only the batching differs.
  */
 import * as tf from '@tensorflow/tfjs';
+import { concatFloat32 } from '../threads.ts';
 import type { SubcircuitOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
 import type { PairPool } from './pairPool.ts';
@@ -68,7 +69,9 @@ export class SubcircuitEvaluator {
   static async create(pm: PairModel, clean: CleanPass, pool: PairPool): Promise<SubcircuitEvaluator> {
     const ev = new SubcircuitEvaluator(pm, clean, pool);
     const owners = Array.from({ length: ev.perSequence ? ev.B : ev.N }, (_, o) => ({ owner: o }));
-    ev.preFull = concat(await ev.evaluate(owners, (n) => ev.val0.subarray(n * ev.k0, (n + 1) * ev.k0)));
+    ev.preFull = concatFloat32(
+      await ev.evaluate(owners, (n) => ev.val0.subarray(n * ev.k0, (n + 1) * ev.k0)),
+    );
     // The empty input is b_dec₀ at every position: evaluated as one sequence (a block mixes positions, and
     // per-position rounding must match what the plain algorithm computes).
     const zeros = new Float32Array(ev.k0);
@@ -199,16 +202,6 @@ export class SubcircuitEvaluator {
     const f1 = this.pm.f1;
     for (let p = 0; p < span; p++) R[(owner * span + p) * f1 + j] = src[(srcOwner * span + p) * f1 + j];
   }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**
