@@ -92,6 +92,11 @@ export const ApiMethods = {
     params: z.object({ spec: JobSpecSchema, name: z.string().optional(), parentId: z.string().optional() }),
     result: RunSummarySchema,
   },
+  /** Imports SAEs in the SAELens layout (one folder per hook of a setup) as an SAE run. */
+  'saes.import': {
+    params: z.object({ lm: z.string(), source: z.string(), name: z.string().optional() }),
+    result: RunSummarySchema,
+  },
   'jobs.cancel': { params: z.object({ id: z.string() }), result: z.object({ ok: z.literal(true) }) },
   'jobs.resume': { params: z.object({ id: z.string() }), result: RunSummarySchema },
 } as const;

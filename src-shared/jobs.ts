@@ -1,7 +1,7 @@
 /** Job contracts: what can be started, and the progress/events a running job reports. */
 import { z } from 'zod';
 import { LmTrainConfigSchema } from './lm.ts';
-import { SaeTrainConfigSchema } from './sae.ts';
+import { SaeImportConfigSchema, SaeTrainConfigSchema } from './sae.ts';
 import { ScalarEvalConfigSchema } from './scalar.ts';
 
 export const TrainLmJobSchema = z.object({
@@ -14,6 +14,11 @@ export const TrainSaeJobSchema = z.object({
   config: SaeTrainConfigSchema,
 });
 
+export const ImportSaeJobSchema = z.object({
+  kind: z.literal('import-sae'),
+  config: SaeImportConfigSchema,
+});
+
 export const ScalarJobSchema = z.object({
   kind: z.literal('scalar'),
   config: ScalarEvalConfigSchema,
@@ -22,6 +27,7 @@ export const ScalarJobSchema = z.object({
 export const JobSpecSchema = z.discriminatedUnion('kind', [
   TrainLmJobSchema,
   TrainSaeJobSchema,
+  ImportSaeJobSchema,
   ScalarJobSchema,
 ]);
 export type JobSpec = z.infer<typeof JobSpecSchema>;
@@ -31,6 +37,7 @@ export type JobKind = JobSpec['kind'];
 export const RUN_KIND_OF_JOB: Record<JobKind, string> = {
   'train-lm': 'lm',
   'train-sae': 'sae',
+  'import-sae': 'sae',
   scalar: 'scalar',
 };
 

@@ -69,6 +69,32 @@ export const SaeTrainConfigSchema = z
   });
 export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
 
+/** What a stored SAE run holds: enough to rebuild its SAEs (trained here or imported). */
+export type SaeStructure = Pick<SaeTrainConfig, 'lm' | 'arch' | 'setup' | 'width' | 'k' | 'seed'>;
+
+/**
+ * Importing SAEs in the SAELens layout (one folder per hook, e.g. what `scalar export` or SAELens wrote) as an SAE
+ * run. `arch`, `setup`, `width` and `k` are read from the folders' cfg.json when the import is submitted.
+ */
+export const SaeImportConfigSchema = z.object({
+  lm: z.string(),
+  /** The folder holding one SAELens folder per hook of a complete setup. */
+  source: z.string(),
+  arch: z.enum(SAE_ARCHS),
+  setup: z.enum(SAE_SETUPS),
+  width: z.number().int().positive(),
+  k: z.number().int().positive(),
+  /** Imported weights have no initialisation; kept so every SAE run has a seed. */
+  seed: z.number().int().nonnegative().default(0),
+  /** Evaluation windows for the imported SAEs' metrics (as a quick training run's final evaluation). */
+  corpus: z.string().default('builtin:brown'),
+  trainFraction: z.number().gt(0).lt(1).default(0.9),
+  evalBatches: z.number().int().positive().default(4),
+  batchSize: z.number().int().positive().default(32),
+  seqLen: z.number().int().positive().optional(),
+});
+export type SaeImportConfig = z.infer<typeof SaeImportConfigSchema>;
+
 export const SAE_PRESETS = {
   /** Minutes on two CPU cores: enough for explained variance well above 0 on the bundled model. */
   quick: SaeScheduleSchema.parse({

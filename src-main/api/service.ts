@@ -15,6 +15,7 @@ import {
   type SystemInfo,
 } from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
+import { saeImportSpec } from '../jobs/lmRef.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';
 import { BUNDLED_PREFIX, listBundledModels } from '../resources.ts';
 import { Store, type RunRecord } from '../store/index.ts';
@@ -86,6 +87,8 @@ export class ScalarService implements Api {
     'runs.metrics': (p) => this.store.getMetricSeries(p.id, p.key, p.scope),
     'models.list': () => this.listModels(),
     'jobs.start': (p) => toRunSummary(this.jobs.submit(p.spec, { name: p.name, parentId: p.parentId })),
+    'saes.import': (p) =>
+      toRunSummary(this.jobs.submit(saeImportSpec(p.lm, p.source, this.store), { name: p.name })),
     'jobs.cancel': (p) => {
       this.jobs.cancel(p.id);
       return { ok: true as const };

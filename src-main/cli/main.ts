@@ -2,6 +2,7 @@
 import { benchCommand, benchUsage } from './commands/bench.ts';
 import { compareCommand, usage as compareUsage } from './commands/compare.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
+import { importSaeCommand, usage as importSaeUsage } from './commands/importSae.ts';
 import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
 import {
   exportCommand,
@@ -19,6 +20,7 @@ import { say, UsageError } from './context.ts';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
   'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
+  'import-sae': { run: importSaeCommand, usage: importSaeUsage },
   eval: { run: evalScalarCommand, usage: evalUsage },
   compare: { run: compareCommand, usage: compareUsage },
   pipeline: { run: pipelineCommand, usage: pipelineUsage },

@@ -6,7 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUNDLED_PREFIX, bundledModelsDir, listBundledModels } from '../resources.ts';
-import { SaeTrainConfigSchema, type SaeTrainConfig } from '../../src-shared/sae.ts';
+import type { JobSpec } from '../../src-shared/jobs.ts';
+import { SaeImportConfigSchema, SaeTrainConfigSchema, type SaeStructure } from '../../src-shared/sae.ts';
+import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
+import { inspectSaeLensSet } from '../engine/io/saelensImport.ts';
 import { runArtifactsDir, type Store } from '../store/index.ts';
 
 export function defaultLmRef(): string | null {
@@ -37,11 +40,41 @@ export function resolveLmRef(ref: string, store: Store): string {
   );
 }
 
-export function resolveSaeRun(runId: string, store: Store): { dir: string; config: SaeTrainConfig } {
+export function resolveSaeRun(runId: string, store: Store): { dir: string; config: SaeStructure } {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no SAE run '${runId}' in ${store.dataDir}`);
   if (run.kind !== 'sae' || run.status !== 'completed')
     throw new Error(`run ${runId} is a ${run.status} ${run.kind} run, not a completed SAE run`);
-  const spec = run.config as { config?: unknown };
-  return { dir: runArtifactsDir(store.dataDir, runId), config: SaeTrainConfigSchema.parse(spec.config) };
+  const spec = run.config as { kind?: string; config?: unknown };
+  const config =
+    spec.kind === 'import-sae'
+      ? SaeImportConfigSchema.parse(spec.config)
+      : SaeTrainConfigSchema.parse(spec.config);
+  return { dir: runArtifactsDir(store.dataDir, runId), config };
+}
+
+/**
+ * The job that imports the SAELens folders under `source` for language model `lm`: their architecture, setup,
+ * width and k read from the folders' cfg.json and checked against the model (a clear error before any run exists).
+ */
+export function saeImportSpec(
+  lm: string,
+  source: string,
+  store: Store,
+  evaluation: { batchSize?: number; seqLen?: number; evalBatches?: number; corpus?: string } = {},
+): Extract<JobSpec, { kind: 'import-sae' }> {
+  const lmConfig = readLmConfig(resolveLmRef(lm, store));
+  const { arch, setup, width, k } = inspectSaeLensSet(path.resolve(source), lmConfig);
+  return {
+    kind: 'import-sae',
+    config: SaeImportConfigSchema.parse({
+      ...evaluation,
+      lm,
+      source: path.resolve(source),
+      arch,
+      setup,
+      width,
+      k,
+    }),
+  };
 }

@@ -59,7 +59,7 @@ export class JobManager {
   submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
     const parsed = JobSpecSchema.parse(spec);
     let parentId = meta.parentId ?? null;
-    if (parsed.kind === 'train-sae') {
+    if (parsed.kind === 'train-sae' || parsed.kind === 'import-sae') {
       resolveLmRef(parsed.config.lm, this.store); // fail before queueing
       // An SAE run trained on a stored LM run is that run's child.
       if (!parentId && this.store.getRun(parsed.config.lm)) parentId = parsed.config.lm;
@@ -144,7 +144,8 @@ export class JobManager {
     let lmPath: string | undefined;
     let saeRun: WorkerInit['saeRun'];
     try {
-      if (spec.kind === 'train-sae') lmPath = resolveLmRef(spec.config.lm, this.store);
+      if (spec.kind === 'train-sae' || spec.kind === 'import-sae')
+        lmPath = resolveLmRef(spec.config.lm, this.store);
       if (spec.kind === 'scalar') {
         saeRun = resolveSaeRun(spec.config.sae, this.store);
         lmPath = resolveLmRef(saeRun.config.lm, this.store);

@@ -1,6 +1,6 @@
 /** Messages between the JobManager (main thread) and a job's worker thread. */
 import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
-import type { SaeTrainConfig } from '../../src-shared/sae.ts';
+import type { SaeStructure } from '../../src-shared/sae.ts';
 import type { BackendReport } from '../engine/backend.ts';
 
 export interface WorkerInit {
@@ -10,8 +10,8 @@ export interface WorkerInit {
   runDir: string;
   /** The job's language model folder, resolved from its config's `lm` reference. */
   lmPath?: string;
-  /** SCALAR jobs: the measured SAE run's folder and training config. */
-  saeRun?: { dir: string; config: SaeTrainConfig };
+  /** SCALAR jobs: the measured SAE run's folder and what its SAEs are. */
+  saeRun?: { dir: string; config: SaeStructure };
   /** Forced backend (SCALAR_BACKEND semantics), if any. */
   backend?: string;
   /** Shared flag: set to 1 by the main thread to cancel, read by the worker between steps. */

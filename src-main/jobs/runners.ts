@@ -4,6 +4,11 @@ import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { BackendReport } from '../engine/backend.ts';
 import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
 import { exportSaeSet } from '../engine/io/saelens.ts';
+import { inspectSaeLensSet, loadSaeLensSet } from '../engine/io/saelensImport.ts';
+import { saveGroup } from '../engine/sae/checkpoint.ts';
+import { evaluateSaeSet, type SetEval } from '../engine/sae/metrics.ts';
+import type { SaeSet } from '../engine/sae/saeSet.ts';
+import { asciiTokenizer, evalBatches, loadCorpus, prepareSplits } from '../engine/text/index.ts';
 import { trainLm } from '../engine/lm/train.ts';
 import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
@@ -37,6 +42,8 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
       return runTrainLm(spec, ctx);
     case 'train-sae':
       return runTrainSae(spec, ctx);
+    case 'import-sae':
+      return runImportSae(spec, ctx);
     case 'scalar':
       return runScalar(spec, ctx);
   }
@@ -75,42 +82,11 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
       },
       onTrainMetrics: (step, scope, values) => ctx.post({ type: 'metrics', step, scope, values }),
       onEval: (step, ev, extra) => {
-        for (const s of ev.saes) {
-          const values: Record<string, number> = {
-            mse: s.mse,
-            explained_variance: s.explained_variance,
-            l0: s.l0,
-            ce_loss_increase: s.ce_loss_increase,
-            kl_div: s.kl_div,
-            frac_alive: extra.frac_alive[s.hook],
-          };
-          s.l0_per_chunk?.forEach((c, i) => (values[`l0_chunk_${i}`] = c));
-          ctx.post({ type: 'metrics', step, scope: s.hook, values });
-        }
-        const run: Record<string, number> = {
-          clean_ce: ev.clean_ce,
-          compound_ce_loss_increase: ev.compound_ce_loss_increase,
-          compound_kl_div: ev.compound_kl_div,
-        };
-        if (extra.jacobian_l1 !== undefined) run.jacobian_l1 = extra.jacobian_l1;
-        ctx.post({ type: 'metrics', step, scope: '', values: run });
+        postEvaluation(ctx, step, ev, extra.frac_alive, extra.jacobian_l1);
         ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } });
       },
     });
-    const folders = exportSaeSet(path.join(ctx.runDir, SAE_EXPORT_DIR), result.set, {
-      runId: ctx.runId,
-      modelName: path.basename(ctx.lmPath),
-      contextSize: result.seqLen,
-    });
-    for (const f of folders) {
-      const isStaircase = !f.startsWith('blocks.');
-      ctx.post({
-        type: 'artifact',
-        kind: 'sae',
-        name: `${SAE_EXPORT_DIR}/${f}/${isStaircase ? 'staircase.safetensors' : 'sae_weights.safetensors'}`,
-        meta: { folder: f },
-      });
-    }
+    const exportDir = exportSaes(ctx, result.set, result.seqLen);
     const ev = result.evaluation;
     result.set.dispose();
     return {
@@ -129,8 +105,107 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
       lambdaNorm: spec.config.arch === 'jsae' ? spec.config.lambdaNorm : null,
       bestSteps: result.bestSteps,
       saes: ev.saes.map((s) => ({ ...s, frac_alive: result.fracAlive[s.hook] })),
-      exportDir: path.join(ctx.runDir, SAE_EXPORT_DIR),
+      exportDir,
     };
+  } finally {
+    lm.dispose();
+  }
+}
+
+/** One evaluation's metrics as store rows: per SAE (scope = hook) and for the whole run (scope ''). */
+function postEvaluation(
+  ctx: JobContext,
+  step: number,
+  ev: SetEval,
+  fracAlive: Record<string, number> | null,
+  jacobianL1?: number,
+): void {
+  for (const s of ev.saes) {
+    const values: Record<string, number> = {
+      mse: s.mse,
+      explained_variance: s.explained_variance,
+      l0: s.l0,
+      ce_loss_increase: s.ce_loss_increase,
+      kl_div: s.kl_div,
+    };
+    if (fracAlive) values.frac_alive = fracAlive[s.hook];
+    s.l0_per_chunk?.forEach((c, i) => (values[`l0_chunk_${i}`] = c));
+    ctx.post({ type: 'metrics', step, scope: s.hook, values });
+  }
+  const run: Record<string, number> = {
+    clean_ce: ev.clean_ce,
+    compound_ce_loss_increase: ev.compound_ce_loss_increase,
+    compound_kl_div: ev.compound_kl_div,
+  };
+  if (jacobianL1 !== undefined) run.jacobian_l1 = jacobianL1;
+  ctx.post({ type: 'metrics', step, scope: '', values: run });
+}
+
+/** Writes the run's SAEs as SAELens folders (artifacts); returns the export folder. */
+function exportSaes(ctx: JobContext, set: SaeSet, seqLen: number): string {
+  const exportDir = path.join(ctx.runDir, SAE_EXPORT_DIR);
+  const folders = exportSaeSet(exportDir, set, {
+    runId: ctx.runId,
+    modelName: path.basename(ctx.lmPath!),
+    contextSize: seqLen,
+  });
+  for (const f of folders) {
+    const isStaircase = !f.startsWith('blocks.');
+    ctx.post({
+      type: 'artifact',
+      kind: 'sae',
+      name: `${SAE_EXPORT_DIR}/${f}/${isStaircase ? 'staircase.safetensors' : 'sae_weights.safetensors'}`,
+      meta: { folder: f },
+    });
+  }
+  return exportDir;
+}
+
+/**
+ * SAEs in the SAELens layout become an SAE run: checked against the LM, stored as the run's best checkpoint
+ * (what SCALAR loads), re-exported, and evaluated like a trained run's final evaluation.
+ */
+async function runImportSae(spec: Extract<JobSpec, { kind: 'import-sae' }>, ctx: JobContext) {
+  if (!ctx.lmPath) throw new Error('import-sae needs a language model path');
+  const c = spec.config;
+  const lm = loadLmModel(ctx.lmPath);
+  try {
+    const info = inspectSaeLensSet(c.source, lm.config);
+    const mismatch = (['arch', 'setup', 'width', 'k'] as const).filter((key) => info[key] !== c[key]);
+    if (mismatch.length)
+      throw new Error(`${c.source} changed since the import was submitted (${mismatch.join(', ')} differ)`);
+    const set = loadSaeLensSet(info, lm.config);
+    try {
+      for (const g of set.groups) saveGroup(ctx.runDir, set, g);
+      const seqLen = c.seqLen ?? lm.config.contextLength;
+      const corpus = loadCorpus(c.corpus);
+      const splits = prepareSplits(asciiTokenizer.encode(corpus.text), seqLen, {
+        trainFraction: c.trainFraction,
+        corpusName: corpus.name,
+      });
+      const ev = evaluateSaeSet(lm, set, evalBatches(splits.val, c.evalBatches, c.batchSize, seqLen));
+      postEvaluation(ctx, 0, ev, null);
+      const exportDir = exportSaes(ctx, set, seqLen);
+      return {
+        steps: 0,
+        seqLen,
+        params: set.numParams(),
+        lm: c.lm,
+        arch: c.arch,
+        setup: c.setup,
+        width: c.width,
+        k: c.k,
+        importedFrom: path.resolve(c.source),
+        cleanCe: ev.clean_ce,
+        compoundCeLossIncrease: ev.compound_ce_loss_increase,
+        compoundKlDiv: ev.compound_kl_div,
+        jacobianL1: null,
+        saes: ev.saes.map((s) => ({ ...s, frac_alive: null })),
+        exportDir,
+      };
+    } finally {
+      set.dispose();
+    }
   } finally {
     lm.dispose();
   }

@@ -159,6 +159,72 @@ describe('scalar train-sae --arch staircase --setup tblock', () => {
     expect(shared.tensors.W_dec.shape).toEqual([48, 16]);
   });
 
+  it('scalar import-sae of the exported folders: same SAEs, same evaluation, and SCALAR runs on the import', async () => {
+    const D = path.join(tmp, 'imported');
+    const r = await runCli([
+      'import-sae',
+      full.export_dir,
+      '--lm',
+      lmDir,
+      '--batch-size',
+      '4',
+      '--seq-len',
+      '16',
+      '--data-dir',
+      D,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const imported = r.json as SaeJson & { imported_from: string };
+    expect(imported).toMatchObject({
+      status: 'completed',
+      arch: 'staircase',
+      setup: 'tblock',
+      params: full.params,
+    });
+    expect(imported.imported_from).toBe(full.export_dir);
+    // The same weights on the same evaluation windows: every metric is identical to the trained run's.
+    expect(imported.saes.map(({ frac_alive: _f, ...rest }) => rest)).toEqual(
+      full.saes.map(({ frac_alive: _f, ...rest }) => rest),
+    );
+    expect(imported.compound_ce_loss_increase).toBe(full.compound_ce_loss_increase);
+    expect(imported.l0_per_chunk).toEqual(full.l0_per_chunk);
+    const ev = await runCli([
+      'eval',
+      '--sae',
+      imported.run_id,
+      '--pairs',
+      '0',
+      '--attribution-seqs',
+      '2',
+      '--eval-seqs',
+      '2',
+      '--bootstrap',
+      '10',
+      '--data-dir',
+      D,
+      '--json',
+    ]);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(ev.json).toMatchObject({ status: 'completed' });
+  });
+
+  it('scalar import-sae refuses a folder that is not a setup of the model, before any run exists', async () => {
+    const D = path.join(tmp, 'import-refused');
+    const r = await runCli([
+      'import-sae',
+      path.join(full.export_dir, 'staircase'),
+      '--lm',
+      lmDir,
+      '--data-dir',
+      D,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds no SAELens folders/);
+    const runs = await runCli(['runs', '--data-dir', D, '--json']);
+    expect(runs.json).toEqual([]);
+  });
+
   it('killed with SIGKILL after a checkpoint, `scalar resume` finishes with identical numbers', async () => {
     const dir = path.join(tmp, 'killed');
     const proc = startCli([...TRAIN, '--data-dir', dir]);

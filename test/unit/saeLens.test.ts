@@ -2,7 +2,9 @@
  * SAELens export / import (SPEC §3, io/saelens.ts): per-hook folders round-trip bit-exactly, a staircase
  * position's folder holds the dictionary prefix (sliced here in JS, not with tf.slice) and its own biases,
  * the shared staircase form holds the whole dictionary and every position's biases, and a folder whose
- * weights disagree with cfg.json is rejected.
+ * weights disagree with cfg.json is rejected. Importing a folder of SAELens SAEs (io/saelensImport.ts) rebuilds
+ * the exported set bit-exactly for every architecture, reads foreign TopK SAEs (TransformerLens resid_post
+ * names, apply_b_dec_to_input false), and refuses folders that are not one setup of the model.
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -19,8 +21,11 @@ import {
   SAE_CFG_FILE,
   SAE_WEIGHTS_FILE,
   STAIRCASE_FILE,
+  writeSaeLens,
 } from '../../src-main/engine/io/saelens.ts';
+import { hookAliases, inspectSaeLensSet, loadSaeLensSet } from '../../src-main/engine/io/saelensImport.ts';
 import { SaeSet } from '../../src-main/engine/sae/saeSet.ts';
+import { preActivations64, toSae64 } from './sae.helpers.ts';
 import { TestRng } from './lm.helpers.ts';
 
 const D = 8;
@@ -36,7 +41,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** A set over a 2-layer model with every bias set to distinct random values (zeros would hide mix-ups). */
-function randomSet(arch: SaeArch, setup: 'tblock' | 'ffblock' = 'tblock'): SaeSet {
+function randomSet(arch: SaeArch, setup: 'tblock' | 'fflayer' | 'ffblock' = 'tblock'): SaeSet {
   const set = new SaeSet({ arch, setup, width: n, k: 3, dModel: D, nLayer: 2, seed: 9 });
   const rng = new TestRng(arch.length + 7);
   for (const v of Object.values(set.params())) if (v.rank === 1) v.assign(tf.tensor1d(rng.normals(v.size)));
@@ -199,6 +204,143 @@ describe('readSaeLens rejects inconsistent folders', () => {
     fs.writeFileSync(cfgPath, JSON.stringify(noK));
     expect(() => readSaeLens(folder)).toThrow(/gives no TopK k/);
     expect(fs.existsSync(path.join(folder, SAE_WEIGHTS_FILE))).toBe(true);
+    set.dispose();
+  });
+});
+
+const LM = { dModel: D, nLayer: 2 };
+
+describe('importing a folder of SAELens SAEs', () => {
+  const cases: [SaeArch, 'tblock' | 'fflayer' | 'ffblock'][] = [
+    ['topk', 'tblock'],
+    ['topk', 'fflayer'],
+    ['jsae', 'ffblock'],
+    ['staircase', 'tblock'],
+    ['staircase', 'ffblock'],
+    ['staircase-detach', 'tblock'],
+    ['staircase-untied', 'tblock'],
+    ['staircase-tied-all', 'tblock'],
+    ['staircase-shared-bias', 'tblock'],
+  ];
+  for (const [arch, setup] of cases) {
+    it(`${arch} ${setup}: export → import rebuilds every parameter bit-exactly`, () => {
+      const set = randomSet(arch, setup);
+      const dir = path.join(tmp, `import-${arch}-${setup}`);
+      exportSaeSet(dir, set, META);
+      const info = inspectSaeLensSet(dir, LM);
+      expect({ arch: info.arch, setup: info.setup, width: info.width, k: info.k }).toEqual({
+        arch,
+        setup,
+        width: n,
+        k: 3,
+      });
+      const loaded = loadSaeLensSet(info, LM);
+      const want = set.params();
+      const got = loaded.params();
+      expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+      for (const [name, v] of Object.entries(want)) expectBits(got[name].dataSync(), v.dataSync(), name);
+      loaded.dispose();
+      set.dispose();
+    });
+  }
+
+  it('foreign TopK SAEs: either name of a residual position is accepted; apply_b_dec_to_input false is folded into b_enc', () => {
+    expect(hookAliases('blocks.0.hook_resid_post', 2)).toEqual([
+      'blocks.0.hook_resid_post',
+      'blocks.1.hook_resid_pre',
+    ]);
+    expect(hookAliases('blocks.1.hook_resid_pre', 2)).toEqual([
+      'blocks.1.hook_resid_pre',
+      'blocks.0.hook_resid_post',
+    ]);
+    expect(hookAliases('blocks.1.hook_resid_post', 2)).toEqual(['blocks.1.hook_resid_post']);
+    expect(hookAliases('blocks.0.hook_resid_pre', 2)).toEqual(['blocks.0.hook_resid_pre']);
+    const F = 6;
+    const rng = new TestRng(41);
+    const dir = path.join(tmp, 'foreign');
+    const names = ['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post'];
+    const raw = names.map(() => ({
+      wEnc: rng.normals(D * F),
+      bEnc: rng.normals(F),
+      wDec: rng.normals(F * D),
+      bDec: rng.normals(D),
+    }));
+    names.forEach((hook, i) => {
+      const cfg = {
+        architecture: 'topk',
+        d_in: D,
+        d_sae: F,
+        hook_name: hook,
+        activation_fn_kwargs: { k: 2 },
+        apply_b_dec_to_input: false,
+      };
+      const w = raw[i];
+      writeSaeLens(path.join(dir, `sae${i}`), cfg as never, {
+        wEnc: tf.tensor2d(w.wEnc, [D, F]),
+        bEnc: tf.tensor1d(w.bEnc),
+        wDec: tf.tensor2d(w.wDec, [F, D]),
+        bDec: tf.tensor1d(w.bDec),
+      });
+    });
+    const info = inspectSaeLensSet(dir, LM);
+    expect({ arch: info.arch, setup: info.setup, width: info.width, k: info.k }).toEqual({
+      arch: 'topk',
+      setup: 'tblock',
+      width: F,
+      k: 2,
+    });
+    const loaded = loadSaeLensSet(info, LM);
+    // Their encoder sees x·W_enc + b_enc; ours (x − b_dec)·W_enc + b_enc′ must give the same pre-activations.
+    const x = rng.normals(5 * D);
+    ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.1.hook_resid_post'].forEach((hook, i) => {
+      const theirs = preActivations64(x, D, F, toSae64({ ...raw[i], bDec: new Float64Array(D) }));
+      const v = loaded.view(hook);
+      const w = loaded.weights(v);
+      const ours = preActivations64(
+        x,
+        D,
+        F,
+        toSae64({
+          wEnc: w.wEnc.dataSync(),
+          bEnc: w.bEnc.dataSync(),
+          wDec: w.wDec.dataSync(),
+          bDec: w.bDec.dataSync(),
+        }),
+      );
+      for (let j = 0; j < theirs.length; j++) expect(ours[j]).toBeCloseTo(theirs[j], 4);
+      expectBits(w.bDec.dataSync(), raw[i].bDec, `${hook} b_dec`);
+    });
+    loaded.dispose();
+  });
+
+  it('refuses folders that are not one setup of this model, naming the problem', () => {
+    const set = randomSet('staircase');
+    const dir = path.join(tmp, 'refused');
+    exportSaeSet(dir, set, META);
+    expect(() => inspectSaeLensSet(dir, { dModel: D + 1, nLayer: 2 })).toThrow(
+      /d_in 8 does not match the language model's d_model 9/,
+    );
+    expect(() => inspectSaeLensSet(dir, { dModel: D, nLayer: 3 })).toThrow(
+      /not one complete setup of this 3-layer model/,
+    );
+
+    // A position whose copy of a shared latent differs is not a slice of the shared dictionary.
+    const pos2 = path.join(dir, 'blocks.1.hook_resid_pre');
+    const { cfg, weights } = readSaeLens(pos2);
+    const dec = weights.wDec.dataSync() as Float32Array;
+    dec[3 * D + 1] += 0.5; // latent 3 lives in chunk 0, shared with positions 0 and 1
+    writeSaeLens(pos2, cfg, { ...weights, wDec: tf.tensor2d(dec, weights.wDec.shape) });
+    const info = inspectSaeLensSet(dir, LM);
+    expect(() => loadSaeLensSet(info, LM)).toThrow(
+      /latent 3 of blocks\.1\.hook_resid_pre differs .* not slices of one/,
+    );
+
+    // One hook missing; then two folders for one hook.
+    fs.rmSync(pos2, { recursive: true });
+    expect(() => inspectSaeLensSet(dir, LM)).toThrow(/not one complete setup/);
+    fs.cpSync(path.join(dir, 'blocks.0.hook_resid_pre'), path.join(dir, 'copy'), { recursive: true });
+    expect(() => inspectSaeLensSet(dir, LM)).toThrow(/two SAEs for blocks\.0\.hook_resid_pre/);
+    expect(() => inspectSaeLensSet(path.join(tmp, 'nowhere'), LM)).toThrow(/is not a folder/);
     set.dispose();
   });
 });

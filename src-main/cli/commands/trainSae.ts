@@ -106,7 +106,8 @@ interface SaeSummary {
   ce_loss_increase: number;
   kl_div: number;
   mse: number;
-  frac_alive: number;
+  /** Null for imported SAEs (no training to count firing over). */
+  frac_alive: number | null;
   l0_per_chunk: number[] | null;
 }
 
@@ -142,6 +143,7 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
     ...(s.jacobianL1 !== null && s.jacobianL1 !== undefined
       ? { jacobian_l1: s.jacobianL1, lambda_norm: s.lambdaNorm }
       : {}),
+    ...(s.importedFrom ? { imported_from: s.importedFrom } : {}),
     export_dir: s.exportDir ?? null,
     wall_seconds: run.wallSeconds,
     error: run.error,
@@ -149,7 +151,7 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
   if (run.status === 'completed') {
     for (const x of out.saes) {
       say(
-        `${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${x.l0.toFixed(2)}  EV ${x.explained_variance.toFixed(4)}  ΔCE ${x.ce_loss_increase.toFixed(4)}  alive ${(100 * x.frac_alive).toFixed(1)}%`,
+        `${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${x.l0.toFixed(2)}  EV ${x.explained_variance.toFixed(4)}  ΔCE ${x.ce_loss_increase.toFixed(4)}  ${x.frac_alive === null ? '' : `alive ${(100 * x.frac_alive).toFixed(1)}%`}`,
       );
     }
     say(

@@ -102,6 +102,14 @@ export function saveLmModel(dir: string, gpt: Gpt, metadata: Record<string, stri
   writeJsonAtomic(path.join(dir, CONFIG_FILE), toHfConfig(gpt.config));
 }
 
+/** The model configuration of a model folder (or of the config.json beside a model.safetensors path). */
+export function readLmConfig(location: string): GptConfig {
+  const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
+  const configPath = path.join(dir, CONFIG_FILE);
+  if (!fs.existsSync(configPath)) throw new Error(`no config.json in ${dir}`);
+  return fromHfConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')), configPath);
+}
+
 /**
  * Loads a model folder (or a model.safetensors path with config.json beside it). HF checkpoints' attention
  * mask buffers (`attn.bias`, `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are
@@ -110,10 +118,8 @@ export function saveLmModel(dir: string, gpt: Gpt, metadata: Record<string, stri
 export function loadLmModel(location: string): Gpt {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const file = location.endsWith('.safetensors') ? location : path.join(dir, MODEL_FILE);
-  const configPath = path.join(dir, CONFIG_FILE);
   if (!fs.existsSync(file)) throw new Error(`no model file at ${file}`);
-  if (!fs.existsSync(configPath)) throw new Error(`no config.json beside ${file}`);
-  const config = fromHfConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')), configPath);
+  const config = readLmConfig(location);
   const decoded = readSafetensorsFile(file);
   const renamed: typeof decoded = { tensors: {}, metadata: decoded.metadata };
   for (const [name, t] of Object.entries(decoded.tensors)) {

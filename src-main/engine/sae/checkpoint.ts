@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GptConfig } from '../../../src-shared/lm.ts';
-import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
+import type { SaeStructure } from '../../../src-shared/sae.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
 import { tensorInputs } from '../io/trainingState.ts';
 import { SaeSet } from './saeSet.ts';
@@ -38,7 +38,7 @@ export function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks:
 }
 
 /** The trained SAEs of a run folder (best checkpoint of every group), built for the run's LM. */
-export function loadSaeSet(runDir: string, config: SaeTrainConfig, lm: GptConfig): SaeSet {
+export function loadSaeSet(runDir: string, config: SaeStructure, lm: GptConfig): SaeSet {
   const set = new SaeSet({
     arch: config.arch,
     setup: config.setup,
