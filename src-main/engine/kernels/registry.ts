@@ -157,11 +157,14 @@ const kernels: Record<string, KernelBody> = {
       detachBelow,
     );
   },
-  /** mode 0: rows = A [F1, M]; modes 1 (DyT) / 2 (LN): rows = W_dec_mid [F1, D], with skipT = W_enc_postᵀ. */
+  /**
+   * mode 0: rows = A [F1, M]; modes 1 (DyT) / 2 (LN): rows = W_dec_mid [F1, D], with skipT = W_enc_postᵀ;
+   * mode 2 also q = (W_dec_mid ⊙ γ)·W_fc [F1, M], c0 = γ·W_fc [M], z = (γ ⊙ ŷ)·W_fc [N, M], and outputs dQ.
+   */
   ScalarJacobianPenalty(
     k,
     call,
-    { idx1, val1, idx2, val2, rows, wFc, cT, skipT, g, norm, rstd, gamma },
+    { idx1, val1, idx2, val2, rows, wFc, cT, skipT, g, norm, rstd, q, c0, z },
     { mode, coef },
   ) {
     const [N, topk] = idx1.shape;
@@ -173,6 +176,7 @@ const kernels: Record<string, KernelBody> = {
     const dCT = call.output([F2, M]);
     const dSkipT = call.output(mode === 0 ? [1] : [F2, D]);
     const total = call.output([1]);
+    const dQ = call.output(mode === 2 ? [F1, M] : [1]);
     const scratch = call.scratch(4 * (2 * topk + topk * (2 * D + 2 * M + topk) + D + 16));
     const opt = (t: tf.TensorInfo | undefined) => (t ? call.input(t) : 0);
     k.jacobianPenalty(
@@ -188,10 +192,13 @@ const kernels: Record<string, KernelBody> = {
       call.input(g),
       opt(norm),
       opt(rstd),
-      opt(gamma),
+      opt(q),
+      opt(c0),
+      opt(z),
       dRows,
       dCT,
       dSkipT,
+      dQ,
       scratch,
       total,
       N,

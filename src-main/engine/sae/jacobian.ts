@@ -90,14 +90,26 @@ export function jacobianPenaltyStep(
     if (skipT) inputs.skipT = skipT;
     if (lin.norm) inputs.norm = lin.norm;
     if (lin.rstd) inputs.rstd = lin.rstd;
-    if (lin.gamma && lin.mode === 2) inputs.gamma = lin.gamma;
-    const [dRows, dCT, dSkipT, total] = runScalarKernel('ScalarJacobianPenalty', inputs, {
+    if (lin.mode === 2) {
+      // LayerNorm: the per-token products with W_fc become three plain matmuls (see the kernel's header).
+      const gamma = lin.gamma!;
+      inputs.q = matMul(tf.mul(w1.wDec, gamma) as tf.Tensor2D, lin.wFc); // (W_dec_mid ⊙ γ) W_fc [F1, M]
+      inputs.c0 = matMul(gamma.reshape([1, -1]) as tf.Tensor2D, lin.wFc).reshape([-1]); // γ W_fc [M]
+      inputs.z = matMul(tf.mul(lin.norm!, gamma) as tf.Tensor2D, lin.wFc); // (γ ⊙ ŷ) W_fc [N, M]
+    }
+    const [dRows, dCT, dSkipT, total, dQ] = runScalarKernel('ScalarJacobianPenalty', inputs, {
       mode: lin.mode,
       coef,
     });
     const sumAbs = total.dataSync()[0];
     // W_dec_in: A = W_dec_in W_fc ⇒ dW_dec_in = dA W_fcᵀ.  W_enc_out: C = W_pr W_enc_out ⇒ dW_enc_out = (dCᵀ W_pr)ᵀ.
-    const dWdec = lin.mode === 0 ? matMul(dRows as tf.Tensor2D, transpose2d(lin.wFc)) : dRows;
+    // LN: Q = (W_dec_mid ⊙ γ) W_fc ⇒ dW_dec_mid += (dQ W_fcᵀ) ⊙ γ.
+    const dWdec =
+      lin.mode === 0
+        ? matMul(dRows as tf.Tensor2D, transpose2d(lin.wFc))
+        : lin.mode === 2
+          ? tf.add(dRows, tf.mul(matMul(dQ as tf.Tensor2D, transpose2d(lin.wFc)), lin.gamma!))
+          : dRows;
     let dWenc = transpose2d(matMul(dCT as tf.Tensor2D, lin.wPr));
     if (lin.mode !== 0) dWenc = tf.add(dWenc, transpose2d(dSkipT as tf.Tensor2D)) as tf.Tensor2D;
     return {
