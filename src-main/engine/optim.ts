@@ -3,6 +3,8 @@
  * learning-rate schedule used by every trainer here (SPEC §1.2, §3.4).
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelMode } from './kernels/ops.ts';
+import { runScalarKernel } from './kernels/registry.ts';
 
 export interface AdamWConfig {
   beta1: number;
@@ -54,10 +56,34 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
     const scale = norm > clip ? clip / (norm + 1e-6) : 1; // torch.nn.utils.clip_grad_norm_
+    const fused = kernelMode() === 'simd';
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
         const g0 = grads[name];
         if (!g0) continue;
+        if (fused) {
+          const wd = this.config.weightDecay(name, p);
+          const [p1, m1, v1] = runScalarKernel(
+            'ScalarAdamW',
+            { p, g: g0, m: this.m[name], v: this.v[name] },
+            {
+              gScale: scale,
+              beta1,
+              oneMinusBeta1: 1 - beta1,
+              beta2,
+              oneMinusBeta2: 1 - beta2,
+              bc1,
+              bc2,
+              eps,
+              lr,
+              keep: wd > 0 ? 1 - lr * wd : 1,
+            },
+          );
+          this.m[name].assign(m1);
+          this.v[name].assign(v1);
+          p.assign(p1);
+          continue;
+        }
         const g = scale === 1 ? g0 : tf.mul(g0, scale);
         const m = tf.add(tf.mul(this.m[name], beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(this.v[name], beta2), tf.mul(tf.square(g), 1 - beta2));

@@ -1,13 +1,15 @@
 /**
  * Optimiser pieces (SPEC §1.2): the warmup + cosine schedule, AdamW with decoupled weight decay (PyTorch
  * semantics) written out by hand, weight decay only where configured, global-norm clipping, and the optimiser
- * state round trip that resuming relies on.
+ * state round trip that resuming relies on. The fused SIMD step gives the composite ops' exact bits.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../../src-main/engine/backend.ts';
+import { setKernelMode, type KernelMode } from '../../src-main/engine/kernels/ops.ts';
 import { AdamW, cosineLr, decayMatricesOnly, globalNorm } from '../../src-main/engine/optim.ts';
+import { TestRng } from './lm.helpers.ts';
 
 beforeAll(async () => {
   await initBackend();
@@ -182,5 +184,51 @@ describe('AdamW', () => {
     expect(() => optC.loadState(1, {})).toThrow(/missing the moments of w/);
     [optA, optB, optC].forEach((o) => o.dispose());
     tf.dispose([...Object.values(saved), a.w, b.w, c.w]);
+  });
+});
+
+describe('AdamW, fused SIMD step against the composite tfjs ops', () => {
+  /** Parameters, moments after `steps` updates with clipping and decay, as float32 bit patterns. */
+  function run(mode: KernelMode): Uint32Array[] {
+    setKernelMode(mode);
+    try {
+      const rng = new TestRng(5);
+      // A matrix (decayed), a vector whose length is no multiple of 4 (the kernel's scalar tail), a scalar.
+      const params = {
+        w: tf.variable(tf.tensor2d(rng.normals(6 * 10), [6, 10])),
+        b: tf.variable(tf.tensor1d(rng.normals(7))),
+        s: tf.variable(tf.scalar(rng.normals(1)[0])),
+      };
+      const opt = new AdamW(params, {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weightDecay: decayMatricesOnly(0.1),
+      });
+      for (let step = 1; step <= 6; step++) {
+        // Large gradients on odd steps so that clipping (clip 1) is active on some steps and not others.
+        const big = step % 2 === 1 ? 30 : 0.05;
+        const grads = Object.fromEntries(
+          Object.entries(params).map(([n, p]) => [n, tf.tensor(rng.normals(p.size, big), p.shape)]),
+        );
+        opt.apply(grads, cosineLr(step, 3e-3, 1e-4, 2, 6), 1.0);
+        tf.dispose(Object.values(grads));
+      }
+      const bits = [...Object.values(params), ...Object.values(opt.m), ...Object.values(opt.v)].map(
+        (t) => new Uint32Array(Float32Array.from(t.dataSync()).buffer),
+      );
+      opt.dispose();
+      tf.dispose(Object.values(params));
+      return bits;
+    } finally {
+      setKernelMode(null);
+    }
+  }
+
+  it('parameters and both moments are bit-identical after six steps with clipping and decay', () => {
+    const fused = run('simd');
+    const composite = run('tfjs');
+    expect(fused.length).toBe(9);
+    fused.forEach((f, i) => expect(Array.from(f), `tensor ${i}`).toEqual(Array.from(composite[i])));
   });
 });

@@ -26,6 +26,28 @@ export interface KernelExports {
   ): void;
   geluForward(x: number, y: number, n: number): void;
   geluBackward(x: number, dy: number, dx: number, n: number): void;
+  adamwStep(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    pOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    gScale: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    bc1: number,
+    bc2: number,
+    eps: number,
+    lr: number,
+    keep: number,
+    scaled: number,
+    decayed: number,
+  ): void;
   layerNormForward(
     x: number,
     gamma: number,

@@ -63,6 +63,35 @@ const kernels: Record<string, KernelBody> = {
   ScalarGeluGrad(k, call, { x, dy }) {
     k.geluBackward(call.input(x), call.input(dy), call.output(x.shape), size(x.shape));
   },
+  /** One fused AdamW step (see simd/optim.ts); outputs p′, m′, v′. */
+  ScalarAdamW(k, call, { p, g, m, v }, a) {
+    const n = size(p.shape);
+    const pOut = call.output(p.shape);
+    const mOut = call.output(p.shape);
+    const vOut = call.output(p.shape);
+    k.adamwStep(
+      call.input(p),
+      call.input(g),
+      call.input(m),
+      call.input(v),
+      pOut,
+      mOut,
+      vOut,
+      n,
+      a.gScale,
+      a.beta1,
+      a.oneMinusBeta1,
+      a.beta2,
+      a.oneMinusBeta2,
+      a.bc1,
+      a.bc2,
+      a.eps,
+      a.lr,
+      a.keep,
+      a.gScale === 1 ? 0 : 1,
+      a.keep === 1 ? 0 : 1,
+    );
+  },
   ScalarLayerNorm(k, call, { x, gamma, beta }, { eps }) {
     const [N, D] = x.shape;
     const y = call.output([N, D]);

@@ -7,3 +7,4 @@ export {
 export { topkRows, sparseDecode, topkSaeBackward } from './sae';
 export { jacobianPenalty } from './jacobian';
 export { jacobianRows, igAccumulateLocal, igAccumulateBlock } from './attribution';
+export { adamwStep } from './optim';
