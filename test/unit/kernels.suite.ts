@@ -237,6 +237,9 @@ const attentionCases: OpCase[] = [
   attentionCase(2, 33, 1, 16),
   attentionCase(1, 5, 2, 8),
   attentionCase(3, 2, 4, 4),
+  // Head dims of several sixteen-column chunks (the register-blocked path; GPT-2 Small has 64).
+  attentionCase(1, 9, 2, 32),
+  attentionCase(2, 6, 1, 64),
   // Head dims that are not multiples of 4 (the SIMD kernel works on 4-lane vectors).
   attentionCase(1, 5, 1, 6),
   attentionCase(2, 3, 2, 2),

@@ -48,8 +48,33 @@ export function attentionForward(
         }
         const inv: f32 = 1.0 / sum;
         const o = f32at(out, (b * T + t) * D + h * hd);
-        memory.fill(o, 0, <usize>hd << 2);
-        for (let s = 0; s <= t; s++) axpy(o, load<f32>(f32at(scores, s)) * inv, vBase + <usize>s * stride, hd);
+        if ((hd & 15) == 0) {
+          // o = Σ_s p_s·v_s sixteen columns at a time, the accumulator in registers.
+          const iv = f32x4.splat(inv);
+          for (let c = 0; c < hd; c += 16) {
+            const vc = vBase + (<usize>c << 2);
+            let o0 = f32x4.splat(0);
+            let o1 = f32x4.splat(0);
+            let o2 = f32x4.splat(0);
+            let o3 = f32x4.splat(0);
+            for (let s = 0; s <= t; s++) {
+              const p = f32x4.splat(load<f32>(f32at(scores, s)));
+              const vr = vc + <usize>s * stride;
+              o0 = f32x4.add(o0, f32x4.mul(p, v128.load(vr)));
+              o1 = f32x4.add(o1, f32x4.mul(p, v128.load(vr, 16)));
+              o2 = f32x4.add(o2, f32x4.mul(p, v128.load(vr, 32)));
+              o3 = f32x4.add(o3, f32x4.mul(p, v128.load(vr, 48)));
+            }
+            const oc = o + (<usize>c << 2);
+            v128.store(oc, f32x4.mul(o0, iv));
+            v128.store(oc, f32x4.mul(o1, iv), 16);
+            v128.store(oc, f32x4.mul(o2, iv), 32);
+            v128.store(oc, f32x4.mul(o3, iv), 48);
+          }
+        } else {
+          memory.fill(o, 0, <usize>hd << 2);
+          for (let s = 0; s <= t; s++) axpy(o, load<f32>(f32at(scores, s)) * inv, vBase + <usize>s * stride, hd);
+        }
         const st = f32at(stats, ((b * H + h) * T + t) * 2);
         store<f32>(st, mx);
         store<f32>(st, inv, 4);
@@ -105,12 +130,55 @@ export function attentionBackward(
           store<f32>(f32at(pRow, s), p);
           store<f32>(f32at(dsRow, s), p * (dot(dO, vBase + <usize>s * stride, hd) - delta) * scale);
         }
-        for (let s = 0; s <= t; s++) {
-          const sOff = <usize>s * stride;
-          const ds = load<f32>(f32at(dsRow, s));
-          axpy(dq, ds, kBase + sOff, hd);
-          axpy(dkBase + sOff, ds, q, hd);
-          axpy(dvBase + sOff, load<f32>(f32at(pRow, s)), dO, hd);
+        if ((hd & 15) == 0) {
+          // Sixteen columns at a time: dq's chunk accumulates in registers, q's and dO's chunks stay in them.
+          for (let c = 0; c < hd; c += 16) {
+            const co = <usize>c << 2;
+            const q0 = v128.load(q + co);
+            const q1 = v128.load(q + co, 16);
+            const q2 = v128.load(q + co, 32);
+            const q3 = v128.load(q + co, 48);
+            const g0 = v128.load(dO + co);
+            const g1 = v128.load(dO + co, 16);
+            const g2 = v128.load(dO + co, 32);
+            const g3 = v128.load(dO + co, 48);
+            let a0 = v128.load(dq + co);
+            let a1 = v128.load(dq + co, 16);
+            let a2 = v128.load(dq + co, 32);
+            let a3 = v128.load(dq + co, 48);
+            for (let s = 0; s <= t; s++) {
+              const sOff = <usize>s * stride + co;
+              const ds = f32x4.splat(load<f32>(f32at(dsRow, s)));
+              const p = f32x4.splat(load<f32>(f32at(pRow, s)));
+              const kr = kBase + sOff;
+              a0 = f32x4.add(a0, f32x4.mul(ds, v128.load(kr)));
+              a1 = f32x4.add(a1, f32x4.mul(ds, v128.load(kr, 16)));
+              a2 = f32x4.add(a2, f32x4.mul(ds, v128.load(kr, 32)));
+              a3 = f32x4.add(a3, f32x4.mul(ds, v128.load(kr, 48)));
+              const dk = dkBase + sOff;
+              v128.store(dk, f32x4.add(v128.load(dk), f32x4.mul(ds, q0)));
+              v128.store(dk, f32x4.add(v128.load(dk, 16), f32x4.mul(ds, q1)), 16);
+              v128.store(dk, f32x4.add(v128.load(dk, 32), f32x4.mul(ds, q2)), 32);
+              v128.store(dk, f32x4.add(v128.load(dk, 48), f32x4.mul(ds, q3)), 48);
+              const dv = dvBase + sOff;
+              v128.store(dv, f32x4.add(v128.load(dv), f32x4.mul(p, g0)));
+              v128.store(dv, f32x4.add(v128.load(dv, 16), f32x4.mul(p, g1)), 16);
+              v128.store(dv, f32x4.add(v128.load(dv, 32), f32x4.mul(p, g2)), 32);
+              v128.store(dv, f32x4.add(v128.load(dv, 48), f32x4.mul(p, g3)), 48);
+            }
+            v128.store(dq + co, a0);
+            v128.store(dq + co, a1, 16);
+            v128.store(dq + co, a2, 32);
+            v128.store(dq + co, a3, 48);
+          }
+        } else {
+          for (let s = 0; s <= t; s++) {
+            const sOff = <usize>s * stride;
+            const ds = load<f32>(f32at(dsRow, s));
+            axpy(dq, ds, kBase + sOff, hd);
+            axpy(dkBase + sOff, ds, q, hd);
+            axpy(dvBase + sOff, load<f32>(f32at(pRow, s)), dO, hd);
+          }
         }
       }
     }
