@@ -71,3 +71,25 @@ export function savedStep(dataDir: string): { runId: string; step: number } | nu
   }
   return null;
 }
+
+/**
+ * Starts `scalar <args> --data-dir dataDir`, waits (up to 60 s) until it has saved a training state at step
+ * ≥ minStep, then kills it with SIGKILL. `saved` is the state seen before the kill (null if none appeared).
+ */
+export async function killAfterCheckpoint(
+  args: string[],
+  dataDir: string,
+  minStep: number,
+): Promise<{ saved: { runId: string; step: number } | null; killed: CliResult }> {
+  const proc = startCli([...args, '--data-dir', dataDir]);
+  let saved: { runId: string; step: number } | null = null;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    saved = savedStep(dataDir);
+    if (saved && saved.step >= minStep) break;
+    if (proc.child.exitCode !== null) break;
+    await sleep(10);
+  }
+  proc.child.kill('SIGKILL');
+  return { saved, killed: await proc.done };
+}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../../src-main/engine/backend.ts';
-import { runCli, savedStep, sleep, startCli } from './lmCli.helpers.ts';
+import { killAfterCheckpoint, runCli, savedStep } from './lmCli.helpers.ts';
 
 interface LmJson {
   run_id: string;
@@ -72,18 +72,8 @@ describe('scalar train-lm killed with SIGKILL, then scalar resume', () => {
 
   it('resumes a killed run from its last checkpoint to identical results; the killed run is listed as interrupted', async () => {
     const dir = path.join(tmp, 'killed');
-    const proc = startCli([...TRAIN, '--data-dir', dir]);
-    let saved: { runId: string; step: number } | null = null;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      saved = savedStep(dir);
-      if (saved && saved.step >= 20) break;
-      if (proc.child.exitCode !== null) break;
-      await sleep(20);
-    }
-    expect(saved, `no checkpoint appeared; stderr:\n${proc.stderr()}`).not.toBeNull();
-    proc.child.kill('SIGKILL');
-    const killed = await proc.done;
+    const { saved, killed } = await killAfterCheckpoint(TRAIN, dir, 20);
+    expect(saved, `no checkpoint appeared; stderr:\n${killed.stderr}`).not.toBeNull();
     expect(killed.signal).toBe('SIGKILL');
     // The run id the CLI announced is the one whose artifacts we watched.
     expect(killed.stderr).toContain(`started run ${saved!.runId}`);

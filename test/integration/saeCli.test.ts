@@ -13,7 +13,7 @@ import { saveLmModel } from '../../src-main/engine/io/lmCheckpoint.ts';
 import { readSaeLens, STAIRCASE_FILE } from '../../src-main/engine/io/saelens.ts';
 import { readSafetensorsFile } from '../../src-main/engine/io/safetensors.ts';
 import { tinyGpt } from '../unit/sae.helpers.ts';
-import { runCli, savedStep, sleep, startCli } from './lmCli.helpers.ts';
+import { killAfterCheckpoint, runCli, savedStep } from './lmCli.helpers.ts';
 
 interface SaeJson {
   run_id: string;
@@ -227,18 +227,8 @@ describe('scalar train-sae --arch staircase --setup tblock', () => {
 
   it('killed with SIGKILL after a checkpoint, `scalar resume` finishes with identical numbers', async () => {
     const dir = path.join(tmp, 'killed');
-    const proc = startCli([...TRAIN, '--data-dir', dir]);
-    let saved: { runId: string; step: number } | null = null;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      saved = savedStep(dir);
-      if (saved && saved.step >= EVAL_EVERY) break;
-      if (proc.child.exitCode !== null) break;
-      await sleep(10);
-    }
-    expect(saved, `no checkpoint appeared; stderr:\n${proc.stderr()}`).not.toBeNull();
-    proc.child.kill('SIGKILL');
-    const killed = await proc.done;
+    const { saved, killed } = await killAfterCheckpoint(TRAIN, dir, EVAL_EVERY);
+    expect(saved, `no checkpoint appeared; stderr:\n${killed.stderr}`).not.toBeNull();
     expect(killed.signal, 'the run finished before it could be killed').toBe('SIGKILL');
     const atKill = savedStep(dir)!.step;
     expect(atKill % EVAL_EVERY).toBe(0); // states are written at evaluations
