@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
-import { layerNorm, matMul, transpose2d } from '../kernels/ops.ts';
+import { matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernel } from '../kernels/registry.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from './positions.ts';
@@ -45,7 +45,7 @@ export function mlpLinearisation(lm: Gpt, layer: number, x: tf.Tensor2D, segment
         const r = tf.rsqrt(tf.add(variance, lm.config.lnEps));
         norm = tf.mul(tf.sub(x, mean), r) as tf.Tensor2D; // ŷ
         rstd = r.reshape([-1]) as tf.Tensor1D;
-        m = layerNorm(x, gamma, p('ln_2.bias') as tf.Tensor1D, lm.config.lnEps) as tf.Tensor2D;
+        m = tf.add(tf.mul(norm, gamma), p('ln_2.bias')) as tf.Tensor2D; // LN(x) = γ ⊙ ŷ + β
       }
     }
     const u = tf.add(matMul(m, wFc), p('mlp.c_fc.bias')) as tf.Tensor2D;
