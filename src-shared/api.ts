@@ -4,15 +4,17 @@
  */
 import { z } from 'zod';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
+import { PipelineConfigSchema, PipelineJobSchema } from './pipeline.ts';
+import {
+  FacetSchema,
+  HeadlineSchema,
+  RunQuerySchema,
+  RunRefSchema,
+  RunStatusSchema,
+  RunTagSchema,
+} from './runs.ts';
 
-export const RunStatusSchema = z.enum([
-  'queued',
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-  'interrupted',
-]);
+export { RunStatusSchema };
 
 export const RunSummarySchema = z.object({
   id: z.string(),
@@ -30,10 +32,17 @@ export const RunSummarySchema = z.object({
   summary: z.unknown(),
   config: z.unknown(),
   error: z.string().nullable(),
+  note: z.string(),
+  tags: z.array(z.string()),
+  arch: z.string().nullable(),
+  setup: z.string().nullable(),
+  headline: HeadlineSchema,
+  childCount: z.number(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
 export const ArtifactSchema = z.object({
+  id: z.number(),
   kind: z.string(),
   name: z.string(),
   sha256: z.string(),
@@ -41,9 +50,21 @@ export const ArtifactSchema = z.object({
   createdAt: z.string(),
 });
 
+export const StatusChangeSchema = z.object({
+  at: z.string(),
+  status: RunStatusSchema,
+  error: z.string().nullable(),
+});
+
 export const RunDetailSchema = RunSummarySchema.extend({
   metricKeys: z.array(z.object({ scope: z.string(), key: z.string() })),
   artifacts: z.array(ArtifactSchema),
+  /** Nearest first: parent, grandparent, … */
+  ancestors: z.array(RunRefSchema),
+  children: z.array(RunRefSchema),
+  statusHistory: z.array(StatusChangeSchema),
+  /** The LM a SAE or SCALAR run depends on when it is not a run (e.g. `resources:ascii-64x4-brown`). */
+  lmRef: z.string().nullable(),
 });
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 
@@ -67,8 +88,93 @@ export const SystemInfoSchema = z.object({
   node: z.string(),
   platform: z.string(),
   mode: z.enum(['electron', 'web', 'cli']),
+  cpus: z.number(),
+  memoryBytes: z.number(),
 });
 export type SystemInfo = z.infer<typeof SystemInfoSchema>;
+
+export const SettingsSchema = z.object({
+  /** Jobs run at once (each job already uses both cores; more than one mostly helps on big machines). */
+  concurrency: z.number().int().min(1).max(8),
+  /** Resume interrupted runs when the app starts. */
+  autoResume: z.boolean(),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+export const QueueStateSchema = z.object({
+  active: z.array(RunRefSchema),
+  /** In the order they will start. */
+  queued: z.array(RunRefSchema),
+  settings: SettingsSchema,
+});
+export type QueueState = z.infer<typeof QueueStateSchema>;
+
+export const RunPageSchema = z.object({
+  total: z.number(),
+  offset: z.number(),
+  rows: z.array(RunSummarySchema),
+  /** Counts over the whole store for the filter menus (not narrowed by the current filters). */
+  facets: z.object({
+    kinds: FacetSchema,
+    statuses: FacetSchema,
+    archs: FacetSchema,
+    setups: FacetSchema,
+    tags: FacetSchema,
+  }),
+});
+export type RunPage = z.infer<typeof RunPageSchema>;
+
+export const EstimateSchema = z.object({
+  items: z.array(
+    z.object({
+      seconds: z.number().nullable(),
+      /** How the figure was found, e.g. "median of 3 completed quick LM runs on this machine". */
+      basis: z.string(),
+    }),
+  ),
+  totalSeconds: z.number().nullable(),
+});
+export type Estimate = z.infer<typeof EstimateSchema>;
+
+export const ScalarResultSchema = z.object({
+  /** Per-pair metrics as the run's eval record stores them (scalar_auc_abs, _lo, _hi, edges, …). */
+  pairs: z.array(z.record(z.string(), z.unknown())),
+  curves: z.array(
+    z.object({
+      pair: z.string(),
+      target: z.string(),
+      points: z.array(
+        z.object({
+          n: z.number(),
+          mean: z.number().nullable(),
+          lo: z.number().nullable(),
+          hi: z.number().nullable(),
+        }),
+      ),
+    }),
+  ),
+});
+export type ScalarResult = z.infer<typeof ScalarResultSchema>;
+
+export const BundleExportResultSchema = z.object({
+  /** File name under the data dir's exports/ folder; downloadable at `files/exports/<file>`. */
+  file: z.string(),
+  bytes: z.number(),
+  runs: z.array(z.string()),
+});
+export const BundleImportResultSchema = z.object({
+  imported: z.array(z.string()),
+  skipped: z.array(z.object({ id: z.string(), reason: z.string() })),
+});
+
+/** An uploaded file on the main side (web mode posts to /upload; Electron picks a path). */
+export const UploadResultSchema = z.object({
+  path: z.string(),
+  name: z.string(),
+  bytes: z.number(),
+  sha256: z.string(),
+});
+export type UploadResult = z.infer<typeof UploadResultSchema>;
 
 /** Request name → params and result schemas. */
 export const ApiMethods = {
@@ -82,6 +188,30 @@ export const ApiMethods = {
     }),
     result: z.array(RunSummarySchema),
   },
+  /** The run table: filtered, sorted, grouped and paged in SQL. */
+  'runs.query': { params: RunQuerySchema, result: RunPageSchema },
+  'runs.update': {
+    params: z.object({
+      id: z.string(),
+      name: z.string().max(200).optional(),
+      note: z.string().max(20_000).optional(),
+      tags: z.array(RunTagSchema).max(50).optional(),
+    }),
+    result: RunSummarySchema,
+  },
+  /** Runs that would also be deleted with these (their descendants not already listed). */
+  'runs.dependents': {
+    params: z.object({ ids: z.array(z.string()).min(1).max(5000) }),
+    result: z.array(RunRefSchema),
+  },
+  'runs.delete': {
+    params: z.object({
+      ids: z.array(z.string()).min(1).max(5000),
+      withDependents: z.boolean().default(false),
+    }),
+    result: z.object({ deleted: z.array(z.string()) }),
+  },
+  'runs.scalar': { params: z.object({ id: z.string() }), result: ScalarResultSchema },
   'runs.get': { params: z.object({ id: z.string() }), result: RunDetailSchema },
   'runs.metrics': {
     params: z.object({ id: z.string(), key: z.string(), scope: z.string().optional() }),
@@ -99,6 +229,34 @@ export const ApiMethods = {
   },
   'jobs.cancel': { params: z.object({ id: z.string() }), result: z.object({ ok: z.literal(true) }) },
   'jobs.resume': { params: z.object({ id: z.string() }), result: RunSummarySchema },
+  'jobs.queue': { params: z.object({}), result: QueueStateSchema },
+  /** Moves a queued run to position `index` of the queue (0 = starts next). */
+  'jobs.reorder': {
+    params: z.object({ id: z.string(), index: z.number().int().min(0) }),
+    result: QueueStateSchema,
+  },
+  /** Rough durations from this machine's finished runs of the same kind and schedule. */
+  'jobs.estimate': {
+    params: z.object({
+      specs: z
+        .array(z.union([JobSpecSchema, PipelineJobSchema]))
+        .min(1)
+        .max(1000),
+    }),
+    result: EstimateSchema,
+  },
+  'pipelines.start': {
+    params: z.object({ config: PipelineConfigSchema, name: z.string().max(200).optional() }),
+    result: RunSummarySchema,
+  },
+  'settings.get': { params: z.object({}), result: SettingsSchema },
+  'settings.set': { params: SettingsSchema.partial(), result: SettingsSchema },
+  'bundles.export': {
+    params: z.object({ ids: z.array(z.string()).min(1).max(5000), withDeps: z.boolean().default(true) }),
+    result: BundleExportResultSchema,
+  },
+  /** `path`: an uploaded zip (web mode) or a file the user picked (Electron). */
+  'bundles.import': { params: z.object({ path: z.string().min(1) }), result: BundleImportResultSchema },
 } as const;
 
 export type ApiMethod = keyof typeof ApiMethods;

@@ -14,6 +14,10 @@ export const PipelineConfigSchema = z.object({
 });
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 
+/** A pipeline as the New run form and sweeps describe it (not a worker job: it orchestrates jobs). */
+export const PipelineJobSchema = z.object({ kind: z.literal('pipeline'), config: PipelineConfigSchema });
+export type PipelineJob = z.infer<typeof PipelineJobSchema>;
+
 /** The paper's comparisons: fflayer TopK vs JSAE; ffblock and tblock TopK vs Staircase (TopK is the baseline). */
 export const PIPELINE_MATRIX: { setup: SaeSetup; archs: SaeArch[] }[] = [
   { setup: 'fflayer', archs: ['topk', 'jsae'] },

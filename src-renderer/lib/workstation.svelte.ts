@@ -1,33 +1,27 @@
 /**
- * The UI's live state: what the server reports (system info, runs, models) kept current from job events,
- * plus the latest progress of running jobs. Components read it; only this class talks to the Api client.
+ * The UI's shared live state: what the server reports (system info, models, the job queue) kept current from
+ * job events, plus the latest progress of running jobs. Views load their own data through `api` and reload
+ * when `runsVersion` moves (it ticks, debounced, whenever a run changes status).
  */
-import type { ModelEntry, RunSummary, SystemInfo } from '../../src-shared/api.ts';
+import type { ModelEntry, QueueState, SystemInfo } from '../../src-shared/api.ts';
 import type { JobEvent, JobProgress } from '../../src-shared/jobs.ts';
 import type { ApiClient, ConnectionState } from './api.ts';
-import { quickLmJob } from './quickLm.ts';
-
-const ACTIVE_STATUSES = new Set(['queued', 'running']);
-
-export function isActive(run: RunSummary | null | undefined): boolean {
-  return !!run && ACTIVE_STATUSES.has(run.status);
-}
 
 export class Workstation {
   info = $state<SystemInfo | null>(null);
-  runs = $state<RunSummary[]>([]);
   models = $state<ModelEntry[]>([]);
+  queue = $state<QueueState | null>(null);
   /** Latest progress event per run id (live; the store's copy in run.progress lags behind). */
   progress = $state<Record<string, JobProgress>>({});
-  connection = $state<ConnectionState>('connecting');
-  /** The last failed request, shown until the next success. */
-  error = $state<string | null>(null);
-  /** The run the training panel follows: the one started here, else the newest active run. */
-  trackedRunId = $state<string | null>(null);
-
-  trackedRun = $derived<RunSummary | null>(
-    this.runs.find((r) => r.id === this.trackedRunId) ?? this.runs.find((r) => isActive(r)) ?? null,
+  /** Latest metric values per run id and scope, as they arrive (run pages append them to their curves). */
+  lastMetrics = $state<{ runId: string; step: number; scope: string; values: Record<string, number> } | null>(
+    null,
   );
+  connection = $state<ConnectionState>('connecting');
+  /** The last failed request, shown until dismissed or the next success. */
+  error = $state<string | null>(null);
+  /** Bumped when any run changed status (or the connection came back): views reload what they show. */
+  runsVersion = $state(0);
 
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -40,7 +34,10 @@ export class Workstation {
     const offEvents = this.api.onEvent((e) => this.onJobEvent(e));
     const offConnection = this.api.onConnection((state) => {
       this.connection = state;
-      if (state === 'open') void this.refreshAll();
+      if (state === 'open') {
+        void this.refreshAll();
+        this.runsVersion++;
+      }
     });
     void this.refreshAll();
     return () => {
@@ -51,19 +48,12 @@ export class Workstation {
   }
 
   async refreshAll(): Promise<void> {
-    await Promise.all([this.refreshInfo(), this.refreshRuns(), this.refreshModels()]);
+    await Promise.all([this.refreshInfo(), this.refreshModels(), this.refreshQueue()]);
   }
 
-  /** system.info also names the backend of the latest run, which changes as runs finish. */
   refreshInfo(): Promise<void> {
     return this.guard(async () => {
       this.info = await this.api.call('system.info', {});
-    });
-  }
-
-  refreshRuns(): Promise<void> {
-    return this.guard(async () => {
-      this.runs = await this.api.call('runs.list', { limit: 200 });
     });
   }
 
@@ -73,11 +63,9 @@ export class Workstation {
     });
   }
 
-  async startQuickLm(): Promise<void> {
-    await this.guard(async () => {
-      const run = await this.api.call('jobs.start', quickLmJob(0));
-      this.trackedRunId = run.id;
-      this.upsertRun(run);
+  refreshQueue(): Promise<void> {
+    return this.guard(async () => {
+      this.queue = await this.api.call('jobs.queue', {});
     });
   }
 
@@ -85,41 +73,44 @@ export class Workstation {
     await this.guard(() => this.api.call('jobs.cancel', { id: runId }));
   }
 
+  async resume(runId: string): Promise<void> {
+    await this.guard(() => this.api.call('jobs.resume', { id: runId }));
+  }
+
+  /** Runs `work`, shows its error in the banner if it throws; returns its result or undefined. */
+  async guard<T>(work: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await work();
+      this.error = null;
+      return result;
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err);
+      return undefined;
+    }
+  }
+
   private onJobEvent(e: JobEvent): void {
     if (e.type === 'progress') {
       this.progress[e.runId] = e.progress;
+    } else if (e.type === 'metrics') {
+      this.lastMetrics = { runId: e.runId, step: e.step, scope: e.scope, values: e.values };
     } else if (e.type === 'status') {
-      // The row's other fields (backend, summary, timings) change with the status: reload the rows rather than
-      // patch the status alone, so a run never shows 'completed' without its results.
-      this.scheduleRunsRefresh();
+      if (e.status !== 'running') delete this.progress[e.runId];
+      this.scheduleRefresh();
       if (e.status === 'completed') void Promise.all([this.refreshModels(), this.refreshInfo()]);
     } else if (e.type === 'log') {
-      // A job's first log line reports its compute backend, which the run row shows.
-      this.scheduleRunsRefresh();
+      // A job's first log line reports its compute backend, which run rows show.
+      this.scheduleRefresh();
     }
   }
 
   /** Several status events arrive together (queued → running); one reload serves them all. */
-  private scheduleRunsRefresh(): void {
+  private scheduleRefresh(): void {
     if (this.refreshTimer) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
-      void this.refreshRuns();
+      this.runsVersion++;
+      void this.refreshQueue();
     }, 150);
-  }
-
-  private upsertRun(run: RunSummary): void {
-    const i = this.runs.findIndex((r) => r.id === run.id);
-    if (i >= 0) this.runs[i] = run;
-    else this.runs = [run, ...this.runs];
-  }
-
-  private async guard(work: () => Promise<unknown>): Promise<void> {
-    try {
-      await work();
-      this.error = null;
-    } catch (err) {
-      this.error = err instanceof Error ? err.message : String(err);
-    }
   }
 }
