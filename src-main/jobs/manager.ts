@@ -26,6 +26,11 @@ interface ActiveJob {
 
 export interface JobManagerOptions {
   concurrency?: number;
+  /**
+   * Run every queued run of the store, including those queued before this process started (the app and web
+   * mode). A CLI command runs only the jobs it submitted itself.
+   */
+  adoptQueued?: boolean;
   /** Forced compute backend for every job (else SCALAR_BACKEND / the ladder). */
   backend?: string;
 }
@@ -33,9 +38,12 @@ export interface JobManagerOptions {
 export class JobManager {
   readonly events = new EventEmitter();
   private readonly active = new Map<string, ActiveJob>();
-  private readonly queue: string[] = [];
+  /** Queued runs this manager may start (all queued runs of the store when adopting). */
+  private readonly owned = new Set<string>();
   private readonly waiters = new Map<string, ((r: RunRecord) => void)[]>();
-  private readonly concurrency: number;
+  private concurrency: number;
+  /** Ids the startup sweep found left 'running' by a dead process (now 'interrupted'). */
+  readonly interruptedAtStart: string[];
 
   constructor(
     private readonly store: Store,
@@ -43,7 +51,24 @@ export class JobManager {
   ) {
     this.concurrency = options.concurrency ?? 1;
     // Runs a killed process left 'running' become 'interrupted' and can be resumed.
-    store.markInterruptedRuns();
+    this.interruptedAtStart = store.markInterruptedRuns();
+    // The queue lives in the store: queued runs stay queued across restarts and start in their stored order.
+    if (options.adoptQueued) setImmediate(() => this.pump());
+  }
+
+  setConcurrency(n: number): void {
+    this.concurrency = Math.max(1, Math.floor(n));
+    this.pump();
+  }
+
+  /** Runs executing in a worker now. */
+  activeIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Moves a queued run within the queue (0 = starts next). */
+  reorder(runId: string, index: number): void {
+    this.store.moveQueuedRun(runId, index);
   }
 
   onEvent(listener: (e: JobEvent) => void): () => void {
@@ -59,6 +84,7 @@ export class JobManager {
   submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
     const parsed = JobSpecSchema.parse(spec);
     let parentId = meta.parentId ?? null;
+    let archSetup: { arch?: string | null; setup?: string | null } = {};
     if (parsed.kind === 'train-sae' || parsed.kind === 'import-sae') {
       resolveLmRef(parsed.config.lm, this.store); // fail before queueing
       // An SAE run trained on a stored LM run is that run's child.
@@ -68,6 +94,8 @@ export class JobManager {
       const sae = resolveSaeRun(parsed.config.sae, this.store);
       resolveLmRef(sae.config.lm, this.store);
       parentId ??= parsed.config.sae;
+      // A SCALAR run is filed under the architecture and setup of the SAEs it measures.
+      archSetup = { arch: sae.config.arch, setup: sae.config.setup };
     }
     const seed = 'config' in parsed ? parsed.config.seed : null;
     const run = this.store.createRun({
@@ -76,8 +104,9 @@ export class JobManager {
       parentId,
       config: parsed,
       seed,
+      ...archSetup,
     });
-    this.queue.push(run.id);
+    this.owned.add(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
     this.pump();
     return run;
@@ -91,52 +120,75 @@ export class JobManager {
         `run ${runId} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`,
       );
     }
+    if (run.kind === 'pipeline')
+      throw new Error(`run ${runId} is a pipeline; resume it through the Api or 'scalar resume'`);
     const queued = this.store.updateRunStatus(runId, 'queued');
-    this.queue.push(runId);
+    this.owned.add(runId);
     this.emit({ type: 'status', runId, status: 'queued' });
     this.pump();
     return queued;
   }
 
+  /** Stops a running job (it saves what it can and ends 'cancelled') or takes a queued one off the queue. */
   cancel(runId: string): void {
+    const run = this.store.requireRun(runId); // unknown ids are errors
     const job = this.active.get(runId);
     if (job) {
       Atomics.store(job.cancelFlag, 0, 1);
       return;
     }
-    const i = this.queue.indexOf(runId);
-    if (i >= 0) {
-      this.queue.splice(i, 1);
-      this.settle(this.store.updateRunStatus(runId, 'cancelled'));
+    if (run.status === 'queued') {
+      this.owned.delete(runId);
+      this.settle(this.store.updateRunStatus(runId, 'cancelled', { error: 'cancelled before it started' }));
+      return;
     }
+    if (run.status === 'running')
+      throw new Error(`run ${runId} is running in another process (pid ${run.ownerPid}); cancel it there`);
+    throw new Error(`run ${runId} is ${run.status}; only queued or running runs can be cancelled`);
   }
 
   /** Resolves when the run reaches a final or resumable state. */
   wait(runId: string): Promise<RunRecord> {
     const run = this.store.requireRun(runId);
-    if (
-      !['queued', 'running'].includes(run.status) ||
-      (!this.active.has(runId) && !this.queue.includes(runId))
-    ) {
+    if (!['queued', 'running'].includes(run.status) || (!this.active.has(runId) && !this.mayStart(run))) {
       return Promise.resolve(run);
     }
     return new Promise((resolve) => this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), resolve]));
   }
 
   /** Cancels everything and waits for the workers to stop. */
+  /**
+   * Stops the running workers (their runs end 'cancelled' and can be resumed). Queued runs of an adopting
+   * manager stay queued for the next start; a CLI command's own queued runs are cancelled.
+   */
   async shutdown(): Promise<void> {
-    for (const id of [...this.queue]) this.cancel(id);
+    this.closing = true;
+    if (!this.options.adoptQueued)
+      for (const id of [...this.owned]) if (this.store.getRun(id)?.status === 'queued') this.cancel(id);
     const running = [...this.active.keys()];
     for (const id of running) this.cancel(id);
     await Promise.all(running.map((id) => this.wait(id)));
   }
 
-  private pump(): void {
-    while (this.active.size < this.concurrency && this.queue.length > 0) this.launch(this.queue.shift()!);
+  private closing = false;
+
+  private mayStart(run: RunRecord): boolean {
+    return run.status === 'queued' && (this.options.adoptQueued || this.owned.has(run.id));
   }
 
-  private launch(runId: string): void {
-    const run = this.store.requireRun(runId);
+  private pump(): void {
+    if (this.closing) return;
+    while (this.active.size < this.concurrency) {
+      const next = this.store.queuedRuns().find((r) => !this.active.has(r.id) && this.mayStart(r));
+      if (!next) return;
+      this.owned.delete(next.id);
+      if (!this.launch(next)) return;
+    }
+  }
+
+  /** Starts a queued run's worker; false when another process took the run first. */
+  private launch(run: RunRecord): boolean {
+    const runId = run.id;
     const spec = JobSpecSchema.parse(run.config);
     const runDir = runArtifactsDir(this.store.dataDir, runId);
     fs.mkdirSync(runDir, { recursive: true });
@@ -153,7 +205,7 @@ export class JobManager {
     } catch (err) {
       this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
       this.settle(this.store.failRun(runId, err));
-      return;
+      return true;
     }
     const init: WorkerInit = {
       runId,
@@ -164,7 +216,11 @@ export class JobManager {
       backend: this.options.backend,
       cancelFlag,
     };
-    this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+    try {
+      this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+    } catch {
+      return false; // another process sharing the data dir started it first
+    }
     this.emit({ type: 'status', runId, status: 'running' });
     const worker = spawnWorker(ENTRY, init);
     const job: ActiveJob = {
@@ -194,6 +250,7 @@ export class JobManager {
           );
       });
     });
+    return true;
   }
 
   private async onMessage(runId: string, job: ActiveJob, m: WorkerMessage): Promise<void> {
@@ -235,9 +292,14 @@ export class JobManager {
         break;
       case 'failed':
         this.finish(runId, job, () =>
-          m.cancelled
-            ? this.store.updateRunStatus(runId, 'cancelled', { error: m.error })
-            : this.store.failRun(runId, m.error),
+          m.cancelled && this.closing && this.options.adoptQueued
+            ? // The app or server closing is not the user cancelling: the run waits to be resumed.
+              this.store.updateRunStatus(runId, 'interrupted', {
+                error: 'stopped when the workstation closed; resume it (its last checkpoint is kept)',
+              })
+            : m.cancelled
+              ? this.store.updateRunStatus(runId, 'cancelled', { error: m.error })
+              : this.store.failRun(runId, m.error),
         );
         break;
     }

@@ -34,6 +34,8 @@ interface Step {
 export interface PipelineHooks {
   /** A step starts (or is resumed): its run id and position. */
   onStep?: (runId: string, index: number, total: number, key: string) => void;
+  /** The pipeline run is recorded as running (called before the first step is queued). */
+  onStart?: (run: RunRecord) => void;
 }
 
 function steps(config: PipelineConfig): Step[] {
@@ -97,6 +99,7 @@ export async function runPipeline(
       });
   if (run.status !== 'running')
     run = store.startRun(run.id, { ownerPid: process.pid, ownerHost: os.hostname() });
+  opts.onStart?.(run);
   const children: Record<string, string> = { ...((run.progress?.children as Record<string, string>) ?? {}) };
   const plan = steps(config);
   try {
@@ -106,6 +109,8 @@ export async function runPipeline(
       if (existing?.status === 'completed') continue;
       if (existing && ['failed', 'cancelled', 'interrupted'].includes(existing.status))
         child = service.jobs.resume(existing.id);
+      // Already queued or running (e.g. resumed on its own before the pipeline was): wait for it.
+      else if (existing) child = existing;
       else child = service.jobs.submit(step.spec(children), { name: step.name, parentId: run.id });
       children[step.key] = child.id;
       store.setProgress(run.id, { step: index, total: plan.length, children });

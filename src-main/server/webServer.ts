@@ -9,11 +9,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Api } from '../../src-shared/api.ts';
+import type { Api, UploadResult } from '../../src-shared/api.ts';
 import {
   checkUpgrade,
   generateToken,
   hostAllowed,
+  originAllowed,
   parseRequestUrl,
   readCookie,
   securityHeaders,
@@ -30,8 +31,21 @@ export const API_SOCKET_PATH = '/api';
 /** A request is a few hundred bytes; anything near this is not from our renderer. */
 const MAX_MESSAGE_BYTES = 1 << 20;
 
+/** Byte transfers beside the Api: uploads (corpus, bundle) and downloads (artifacts, exports). */
+export interface FileTransfers {
+  upload(
+    kind: 'corpus' | 'bundle',
+    fileName: string,
+    body: import('node:stream').Readable,
+    declaredBytes: number | null,
+  ): Promise<UploadResult>;
+  download(urlPath: string): { file: string; name: string; bytes: number } | null;
+}
+
 export interface WebServerOptions {
   api: Api;
+  /** Without it, /upload and /files/ answer 404. */
+  files?: FileTransfers;
   /** Directory with the built renderer (index.html + assets/). */
   rendererDir: string;
   /** 0 or undefined: a free port. */
@@ -59,7 +73,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const token = options.token ?? generateToken();
   let port = 0;
   const server = http.createServer((req, res) =>
-    handleHttp(req, res, { port, token, rendererDir: options.rendererDir }),
+    handleHttp(req, res, { port, token, rendererDir: options.rendererDir, files: options.files }),
   );
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -126,17 +140,19 @@ interface HttpContext {
   port: number;
   token: string;
   rendererDir: string;
+  files?: FileTransfers;
 }
 
 function handleHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
   for (const [name, value] of Object.entries(securityHeaders(ctx.port))) res.setHeader(name, value);
   if (!hostAllowed(req.headers.host, ctx.port)) return sendText(res, 403, 'Forbidden: unknown Host header.');
+  const url = parseRequestUrl(req.url);
+  if (!url) return sendText(res, 400, 'Bad Request');
+  if (req.method === 'POST' && url.pathname === '/upload') return void handleUpload(req, res, url, ctx);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return sendText(res, 405, 'Method Not Allowed');
   }
-  const url = parseRequestUrl(req.url);
-  if (!url) return sendText(res, 400, 'Bad Request');
   const queryToken = url.searchParams.get('token');
   const authorised =
     tokenMatches(queryToken, ctx.token) ||
@@ -155,6 +171,7 @@ function handleHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ht
     res.setHeader('Cache-Control', 'no-store');
     return void res.end();
   }
+  if (rawPath.startsWith('/files/')) return sendDownload(req, res, rawPath, ctx);
   const file = findStaticFile(ctx.rendererDir, rawPath);
   if (!file) return sendText(res, 404, 'Not Found');
   res.statusCode = 200;
@@ -163,6 +180,68 @@ function handleHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ht
   res.setHeader('Content-Length', fs.statSync(file).size);
   if (req.method === 'HEAD') return void res.end();
   fs.createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res);
+}
+
+/**
+ * POST /upload?kind=corpus|bundle with the file as the body and its name in X-File-Name. Needs the session
+ * cookie and our own Origin (a page on another site cannot post here); answers UploadResult or {error}.
+ */
+async function handleUpload(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+  ctx: HttpContext,
+): Promise<void> {
+  const reply = (status: number, body: unknown) => {
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    // Stop reading a refused body; the client sees the answer and the connection closes.
+    if (status >= 400) res.setHeader('Connection', 'close');
+    res.end(JSON.stringify(body));
+  };
+  if (!tokenMatches(readCookie(req.headers.cookie, sessionCookieName(ctx.port)), ctx.token))
+    return reply(401, { error: 'not authorised: open the page from the link the server printed' });
+  if (!originAllowed(req.headers.origin, ctx.port))
+    return reply(403, { error: 'uploads are accepted from the workstation page only' });
+  if (!ctx.files) return reply(404, { error: 'uploads are not available on this server' });
+  const kind = url.searchParams.get('kind');
+  if (kind !== 'corpus' && kind !== 'bundle')
+    return reply(400, { error: `unknown upload kind '${kind ?? ''}'; expected corpus or bundle` });
+  const rawName = req.headers['x-file-name'];
+  let fileName = typeof rawName === 'string' ? rawName : '';
+  try {
+    fileName = decodeURIComponent(fileName);
+  } catch {
+    /* keep it as sent */
+  }
+  const length = Number(req.headers['content-length']);
+  try {
+    const result = await ctx.files.upload(kind, fileName, req, Number.isFinite(length) ? length : null);
+    reply(200, result);
+  } catch (err) {
+    const status = (err as { status?: number }).status ?? 400;
+    reply(status, { error: (err as Error).message });
+  }
+}
+
+function sendDownload(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rawPath: string,
+  ctx: HttpContext,
+): void {
+  const found = ctx.files?.download(rawPath);
+  if (!found) return sendText(res, 404, 'Not Found: no such file (deleted, or never exported).');
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Content-Disposition', `attachment; filename="${found.name.replace(/[^\w.+-]/g, '_')}"`);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', found.bytes);
+  if (req.method === 'HEAD') return void res.end();
+  fs.createReadStream(found.file)
     .on('error', () => res.destroy())
     .pipe(res);
 }

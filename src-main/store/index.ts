@@ -15,6 +15,23 @@ import {
   type RegisterArtifactInput,
 } from './artifacts.ts';
 import { ensureDataDir, type DataDirLayout } from './dataDir.ts';
+import {
+  ancestorsOf,
+  childrenOf,
+  dependentsOf,
+  getSetting,
+  moveQueuedRun,
+  queryRuns,
+  queuedRuns,
+  runFacets,
+  setSetting,
+  statusHistory,
+  updateRunMeta,
+  type Facets,
+  type RunMetaUpdate,
+  type RunQueryInput,
+  type RunRefRow,
+} from './runQuery.ts';
 import { openDatabase, schemaVersion, type Db } from './db.ts';
 import type { Migration } from './migrations.ts';
 import {
@@ -70,6 +87,7 @@ export * from './metrics.ts';
 export * from './migrations.ts';
 export * from './runId.ts';
 export * from './runs.ts';
+export * from './runQuery.ts';
 export * from './scalar.ts';
 
 export interface StoreOptions {
@@ -186,6 +204,40 @@ export class Store {
   }
   deleteRun(id: string, options?: { withDescendants?: boolean }): string[] {
     return deleteRun(this.db, this.dataDir, id, options);
+  }
+
+  queryRuns(q: RunQueryInput): { total: number; rows: RunRecord[] } {
+    return queryRuns(this.db, q);
+  }
+  runFacets(): Facets {
+    return runFacets(this.db);
+  }
+  updateRunMeta(id: string, update: RunMetaUpdate): RunRecord {
+    return updateRunMeta(this.db, id, update);
+  }
+  ancestorsOf(id: string): RunRefRow[] {
+    return ancestorsOf(this.db, id);
+  }
+  childrenOf(id: string): RunRefRow[] {
+    return childrenOf(this.db, id);
+  }
+  dependentsOf(ids: string[]): RunRefRow[] {
+    return dependentsOf(this.db, ids);
+  }
+  statusHistory(id: string) {
+    return statusHistory(this.db, id);
+  }
+  queuedRuns(): RunRecord[] {
+    return queuedRuns(this.db);
+  }
+  moveQueuedRun(id: string, index: number): void {
+    moveQueuedRun(this.db, id, index);
+  }
+  getSetting<T>(key: string, fallback: T): T {
+    return getSetting(this.db, key, fallback);
+  }
+  setSetting(key: string, value: unknown): void {
+    setSetting(this.db, key, value);
   }
 
   // Metrics

@@ -7,6 +7,7 @@
  * in `_json`; every table hanging off a run cascades on run deletion; status/kind values are validated in code
  * rather than by CHECK constraints, so adding a value later needs no table rebuild.
  */
+import { archSetupOf, headlineOf } from '../../src-shared/runs.ts';
 import type { Db } from './db.ts';
 
 export interface Migration {
@@ -143,6 +144,68 @@ const scalarTables: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [runsMetricsArtifacts, scalarTables];
+const workstationTables: Migration = {
+  version: 3,
+  name: 'run table columns, tags, notes, status history, queue order, settings',
+  up(db) {
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+      ALTER TABLE runs ADD COLUMN arch TEXT;            -- SAE architecture (SAE and SCALAR runs), for filters
+      ALTER TABLE runs ADD COLUMN setup TEXT;           -- tblock | fflayer | ffblock
+      ALTER TABLE runs ADD COLUMN headline_json TEXT;   -- src-shared/runs.ts headlineOf(kind, summary), sortable
+      ALTER TABLE runs ADD COLUMN queue_pos REAL;       -- order among queued runs (smaller starts first)
+      CREATE INDEX runs_arch ON runs(arch);
+      CREATE INDEX runs_setup ON runs(setup);
+
+      CREATE TABLE run_tags (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        tag     TEXT NOT NULL,
+        PRIMARY KEY (run_id, tag)
+      ) WITHOUT ROWID;
+      CREATE INDEX run_tags_tag ON run_tags(tag);
+
+      CREATE TABLE run_status_history (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        at      TEXT NOT NULL,
+        status  TEXT NOT NULL,
+        error   TEXT
+      );
+      CREATE INDEX run_status_history_run ON run_status_history(run_id, at);
+
+      CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value_json  TEXT NOT NULL
+      );
+    `);
+    // Existing runs get their filter columns and headline from what they already store.
+    const rows = db
+      .prepare('SELECT id, kind, config_json, summary_json, status, created_at FROM runs')
+      .all() as {
+      id: string;
+      kind: string;
+      config_json: string;
+      summary_json: string | null;
+      status: string;
+      created_at: string;
+    }[];
+    const update = db.prepare(
+      'UPDATE runs SET arch = ?, setup = ?, headline_json = ?, queue_pos = ? WHERE id = ?',
+    );
+    const history = db.prepare('INSERT INTO run_status_history (run_id, at, status) VALUES (?, ?, ?)');
+    for (const r of rows) {
+      const config = JSON.parse(r.config_json) as unknown;
+      const summary = r.summary_json === null ? null : (JSON.parse(r.summary_json) as unknown);
+      let { arch, setup } = archSetupOf(config);
+      const evalConfig = (summary as { eval_config?: { arch?: string; setup?: string } } | null)?.eval_config;
+      arch ??= evalConfig?.arch ?? null;
+      setup ??= evalConfig?.setup ?? null;
+      const queuePos = r.status === 'queued' ? Date.parse(r.created_at) : null;
+      update.run(arch, setup, JSON.stringify(headlineOf(r.kind, summary)), queuePos, r.id);
+      history.run(r.id, r.created_at, r.status);
+    }
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [runsMetricsArtifacts, scalarTables, workstationTables];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

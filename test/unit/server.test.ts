@@ -245,7 +245,7 @@ describe('wire dispatch', () => {
     expect(
       await dispatchWireRequest(api, { type: 'event', event: { type: 'log', runId: 'x', message: 'm' } }),
     ).toMatchObject({ ok: false });
-    for (const method of ['constructor', '__proto__', 'toString', 'runs.delete']) {
+    for (const method of ['constructor', '__proto__', 'toString', 'runs.drop']) {
       expect(await dispatchWireRequest(api, { type: 'request', id: 2, method, params: {} })).toMatchObject({
         ok: false,
         id: 2,

@@ -104,6 +104,36 @@ const FIXTURES: Record<number, { seed(db: Db): void; check(db: Db): void }> = {
       expect(db.prepare('SELECT value FROM comparisons').all()).toEqual([{ value: 0.53 }]);
     },
   },
+  3: {
+    seed(db) {
+      const run = 'lm-20260102-030405-aaaa';
+      db.prepare(
+        `UPDATE runs SET note = 'first try', arch = NULL, headline_json = '{"val_loss":1.25}' WHERE id = ?`,
+      ).run(run);
+      db.prepare(`INSERT INTO run_tags VALUES (?, 'baseline')`).run(run);
+      db.prepare(
+        `INSERT INTO run_status_history VALUES (?, '2026-01-03T00:00:00.000Z', 'completed', NULL)`,
+      ).run(run);
+      db.prepare(`INSERT INTO settings VALUES ('concurrency', '2')`).run();
+    },
+    check(db) {
+      expect(
+        db.prepare(`SELECT note, headline_json FROM runs WHERE id = 'lm-20260102-030405-aaaa'`).get(),
+      ).toEqual({
+        note: 'first try',
+        headline_json: '{"val_loss":1.25}',
+      });
+      expect(db.prepare('SELECT tag FROM run_tags').all()).toEqual([{ tag: 'baseline' }]);
+      expect(
+        db.prepare(`SELECT COUNT(*) AS n FROM run_status_history WHERE at = '2026-01-03T00:00:00.000Z'`).get(),
+      ).toEqual({
+        n: 1,
+      });
+      expect(db.prepare(`SELECT value_json FROM settings WHERE key = 'concurrency'`).get()).toEqual({
+        value_json: '2',
+      });
+    },
+  },
 };
 
 function schemaOf(db: Db): unknown[] {
@@ -144,14 +174,80 @@ describe('migrations', () => {
           'labels',
           'latent_stats',
           'metrics',
+          'run_status_history',
+          'run_tags',
           'runs',
           'scalar_curves',
+          'settings',
         ].sort(),
       );
       for (let v = 1; v <= LATEST_SCHEMA_VERSION; v++) FIXTURES[v].seed(db);
       for (let v = 1; v <= LATEST_SCHEMA_VERSION; v++) FIXTURES[v].check(db);
     } finally {
       db.close();
+    }
+  });
+
+  it('fills the run-table columns of version-2 runs from their config and summary (hand-written values)', () => {
+    const db = openDatabase(file, { migrations: MIGRATIONS.slice(0, 2) });
+    try {
+      const at = '2026-01-02T03:04:05.000Z';
+      const insert = db.prepare(
+        `INSERT INTO runs (id, kind, config_json, summary_json, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      );
+      insert.run('lm-20260102-030405-aaaa', 'lm', '{}', '{"valLoss":1.5}', 'completed', at, at);
+      insert.run(
+        'sae-20260102-030405-bbbb',
+        'sae',
+        '{"kind":"train-sae","config":{"arch":"staircase","setup":"tblock"}}',
+        '{"compoundCeLossIncrease":0.25,"saes":[{"explained_variance":0.5,"l0":8},{"explained_variance":0.7,"l0":12}]}',
+        'completed',
+        at,
+        at,
+      );
+      insert.run(
+        'scalar-20260102-030405-cccc',
+        'scalar',
+        '{"kind":"scalar","config":{"sae":"sae-20260102-030405-bbbb"}}',
+        '{"eval_config":{"arch":"staircase","setup":"tblock"},"eval_result_metrics":{"pairs":[{"scalar_auc_abs":2,"scalar_auc_rel":0.25},{"scalar_auc_abs":4,"scalar_auc_rel":0.75}]}}',
+        'completed',
+        at,
+        at,
+      );
+      insert.run('lm-20260102-030405-dddd', 'lm', '{}', null, 'queued', at, at);
+    } finally {
+      db.close();
+    }
+    const migrated = openDatabase(file);
+    try {
+      const rows = migrated
+        .prepare('SELECT id, arch, setup, headline_json, queue_pos FROM runs ORDER BY id')
+        .all() as {
+        id: string;
+        arch: string | null;
+        setup: string | null;
+        headline_json: string;
+        queue_pos: number | null;
+      }[];
+      const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+      expect(JSON.parse(byId['lm-20260102-030405-aaaa'].headline_json)).toEqual({ val_loss: 1.5 });
+      expect(byId['sae-20260102-030405-bbbb']).toMatchObject({ arch: 'staircase', setup: 'tblock' });
+      // Means over the two SAEs / two pairs, worked by hand.
+      expect(JSON.parse(byId['sae-20260102-030405-bbbb'].headline_json)).toEqual({
+        explained_variance: 0.6,
+        l0: 10,
+        ce_loss_increase: 0.25,
+      });
+      expect(byId['scalar-20260102-030405-cccc']).toMatchObject({ arch: 'staircase', setup: 'tblock' });
+      expect(JSON.parse(byId['scalar-20260102-030405-cccc'].headline_json)).toEqual({
+        auc_abs: 3,
+        auc_rel: 0.5,
+      });
+      expect(byId['lm-20260102-030405-dddd'].queue_pos).toBe(Date.parse('2026-01-02T03:04:05.000Z'));
+      expect(byId['lm-20260102-030405-aaaa'].queue_pos).toBeNull();
+    } finally {
+      migrated.close();
     }
   });
 

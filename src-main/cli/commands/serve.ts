@@ -38,7 +38,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const service = new ScalarService({ dataDir: layout.root, mode: 'web', backend: values.backend });
   let server;
   try {
-    server = await startWebServer({ api: service, rendererDir: RENDERER_OUT_DIR, port });
+    server = await startWebServer({ api: service, files: service, rendererDir: RENDERER_OUT_DIR, port });
   } catch (err) {
     await service.close();
     throw err;
