@@ -5,15 +5,7 @@
  */
 
 export type ViewName =
-  | 'runs'
-  | 'run'
-  | 'new'
-  | 'compare'
-  | 'circuit'
-  | 'latent'
-  | 'models'
-  | 'system'
-  | 'not-found';
+  'runs' | 'run' | 'new' | 'compare' | 'circuit' | 'latent' | 'models' | 'system' | 'not-found';
 
 export interface Route {
   view: ViewName;
@@ -49,7 +41,8 @@ export function parseHash(hash: string): Route {
 /** `href('/runs', {kind: 'sae'})` → `#/runs?kind=sae` (empty values are left out). */
 export function href(path: string, params: Record<string, string | number | null | undefined> = {}): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
   const query = q.toString();
   return `#${path}${query ? `?${query}` : ''}`;
 }
