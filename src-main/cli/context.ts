@@ -2,24 +2,11 @@
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import { ScalarService } from '../api/service.ts';
 import { prepareDataDir, type RunRecord } from '../store/index.ts';
+import type { GlobalFlags } from './args.ts';
 import { ProgressLine } from './terminal.ts';
 
-export const GLOBAL_OPTIONS = {
-  'data-dir': { type: 'string' },
-  backend: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-export interface GlobalFlags {
-  'data-dir'?: string;
-  backend?: string;
-  json?: boolean;
-}
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+// The flags every command shares and the usage error live beside the argument parsers (no service imports there).
+export { GLOBAL_OPTIONS, UsageError, type GlobalFlags } from './args.ts';
 
 export function openService(flags: GlobalFlags): ScalarService {
   const layout = prepareDataDir({ dataDir: flags['data-dir'] });

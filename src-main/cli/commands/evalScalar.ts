@@ -1,8 +1,9 @@
 /** scalar eval: the SCALAR benchmark on a trained SAE run (SPEC §4). */
-import { parseArgs } from 'node:util';
-import { SCALAR_PRESETS, ScalarEvalConfigSchema, type ScalarPresetName } from '../../../src-shared/scalar.ts';
+import { issuesForCli, scalarJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import { SCALAR_PRESETS } from '../../../src-shared/scalar.ts';
 import type { RunRecord } from '../../store/index.ts';
-import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { evalScalarArgs } from '../args.ts';
+import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 
 export const usage = `scalar eval --sae SAE_RUN_ID [options]
   --preset ${Object.keys(SCALAR_PRESETS).join('|')}       paper: 576 attribution × 50 evaluation windows (default paper)
@@ -17,62 +18,15 @@ export const usage = `scalar eval --sae SAE_RUN_ID [options]
   --data-dir D  --backend B  --json`;
 
 export async function evalScalarCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...GLOBAL_OPTIONS,
-      sae: { type: 'string' },
-      preset: { type: 'string', default: 'paper' },
-      pairs: { type: 'string' },
-      ranking: { type: 'string' },
-      scaling: { type: 'string' },
-      steps: { type: 'string' },
-      grid: { type: 'string' },
-      target: { type: 'string' },
-      relu: { type: 'boolean' },
-      'attribution-seqs': { type: 'string' },
-      'eval-seqs': { type: 'string' },
-      bootstrap: { type: 'string' },
-      seed: { type: 'string' },
-      corpus: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
-  if (values.help) return (say(usage), 0);
-  if (!values.sae) throw new UsageError('--sae needs an SAE run id (see scalar runs --kind sae)');
-  if (!(values.preset in SCALAR_PRESETS)) throw new UsageError(`unknown preset '${values.preset}'`);
-  const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const given = Object.fromEntries(
-    Object.entries({
-      sae: values.sae,
-      pairs: values.pairs?.split(',').map(Number),
-      ranking: values.ranking,
-      scaling: values.scaling,
-      steps: int(values.steps),
-      grid: values.grid,
-      target: values.target,
-      relu: values.relu,
-      attributionSeqs: int(values['attribution-seqs']),
-      evalSeqs: int(values['eval-seqs']),
-      bootstrap: int(values.bootstrap),
-      seed: int(values.seed),
-      corpus: values.corpus,
-    }).filter(([, v]) => v !== undefined),
-  );
-  const parsed = ScalarEvalConfigSchema.safeParse({
-    ...SCALAR_PRESETS[values.preset as ScalarPresetName],
-    preset: values.preset,
-    ...given,
-  });
-  if (!parsed.success)
-    throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  const service = openService(values);
+  const { flags, options } = evalScalarArgs(argv);
+  if (flags.help) return (say(usage), 0);
+  // Options → spec exactly as the New run form does it: the preset's values, then what was given.
+  const built = scalarJobFromOptions(options);
+  if (!built.ok) throw new UsageError(issuesForCli(built.issues));
+  const service = openService(flags);
   try {
-    const run = await runInForeground(service, {
-      spec: { kind: 'scalar', config: parsed.data },
-      name: values.name,
-    });
-    return reportScalarRun(run, values.json ?? false);
+    const run = await runInForeground(service, { spec: built.spec, name: built.name });
+    return reportScalarRun(run, flags.json ?? false);
   } finally {
     await service.close();
   }

@@ -1,7 +1,8 @@
 /** scalar import-sae: SAEs in the SAELens layout (from `scalar export`, SAELens, or another run) as an SAE run. */
-import { parseArgs } from 'node:util';
+import { importSaeRequestFromOptions, issuesForCli } from '../../../src-shared/jobBuilders.ts';
 import { defaultLmRef, saeImportSpec } from '../../jobs/lmRef.ts';
-import { GLOBAL_OPTIONS, openService, runInForeground, say, UsageError } from '../context.ts';
+import { importSaeArgs } from '../args.ts';
+import { openService, runInForeground, say, UsageError } from '../context.ts';
 import { reportSaeRun } from './trainSae.ts';
 
 export const usage = `scalar import-sae FOLDER [--lm RUN_ID|resources:NAME|PATH] [--name NAME] [--data-dir D] [--json]
@@ -11,44 +12,21 @@ export const usage = `scalar import-sae FOLDER [--lm RUN_ID|resources:NAME|PATH]
   stored as a completed SAE run that \`scalar eval\` can measure. Folders written by \`scalar export\` keep their
   architecture (staircases and their variants); any other SAELens SAEs are read as TopK.`;
 
-function count(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
-  return n;
-}
-
 export async function importSaeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...GLOBAL_OPTIONS,
-      lm: { type: 'string' },
-      name: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'eval-batches': { type: 'string' },
-      'seq-len': { type: 'string' },
-      corpus: { type: 'string' },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) return (say(usage), 0);
-  if (positionals.length !== 1) throw new UsageError('give exactly one FOLDER to import');
-  const lm = values.lm ?? defaultLmRef();
+  const { flags, options, evaluation } = importSaeArgs(argv);
+  if (flags.help) return (say(usage), 0);
+  const lm = options.lm ?? defaultLmRef();
   if (!lm) throw new UsageError('no --lm given and no bundled model found under resources/models');
-  const service = openService(values);
+  const built = importSaeRequestFromOptions({ ...options, lm });
+  if (!built.ok) throw new UsageError(issuesForCli(built.issues));
+  const service = openService(flags);
   try {
-    const spec = saeImportSpec(lm, positionals[0], service.store, {
-      batchSize: count(values['batch-size'], '--batch-size'),
-      evalBatches: count(values['eval-batches'], '--eval-batches'),
-      seqLen: count(values['seq-len'], '--seq-len'),
-      corpus: values.corpus,
-    });
+    const spec = saeImportSpec(built.request.lm, built.request.source, service.store, evaluation);
     const run = await runInForeground(service, {
       spec,
-      name: values.name ?? `imported ${spec.config.arch} ${spec.config.setup}`,
+      name: built.request.name ?? `imported ${spec.config.arch} ${spec.config.setup}`,
     });
-    return reportSaeRun(run, values.json ?? false);
+    return reportSaeRun(run, flags.json ?? false);
   } finally {
     await service.close();
   }

@@ -1,46 +1,32 @@
 /** scalar pipeline: LM → SAEs → SCALAR for the paper's comparisons → report (Tables 1–3, 7–8, figures). */
-import { parseArgs } from 'node:util';
-import { PipelineConfigSchema, type PipelineConfig } from '../../../src-shared/pipeline.ts';
+import { issuesForCli, pipelineJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import type { PipelineConfig } from '../../../src-shared/pipeline.ts';
 import type { ScalarService } from '../../api/service.ts';
 import { defaultLmRef } from '../../jobs/lmRef.ts';
 import { runPipeline } from '../../jobs/pipeline.ts';
 import type { RunRecord } from '../../store/index.ts';
-import { GLOBAL_OPTIONS, openService, printJson, say, UsageError } from '../context.ts';
+import { pipelineArgs } from '../args.ts';
+import { openService, printJson, say, UsageError } from '../context.ts';
 import { ProgressLine } from '../terminal.ts';
 
 export const usage = `scalar pipeline --preset quick|paper-toy [options]
   --lm RUN_ID|resources:NAME|PATH   language model (default: the bundled model)
   --seeds N        SAE seeds per architecture (default 1; several give mean ± sd)
   --seed S         first seed (default 0)
-  --data-dir D  --backend B  --json`;
+  --corpus builtin:brown|PATH   text for the SAEs and SCALAR (default builtin:brown)
+  --name NAME  --data-dir D  --backend B  --json`;
 
 export async function pipelineCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...GLOBAL_OPTIONS,
-      preset: { type: 'string', default: 'quick' },
-      lm: { type: 'string' },
-      seeds: { type: 'string' },
-      seed: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
-  if (values.help) return (say(usage), 0);
-  const lm = values.lm ?? defaultLmRef();
+  const { flags, options } = pipelineArgs(argv);
+  if (flags.help) return (say(usage), 0);
+  const lm = options.lm ?? defaultLmRef();
   if (!lm) throw new UsageError('no --lm given and no bundled model found under resources/models');
-  const parsed = PipelineConfigSchema.safeParse({
-    preset: values.preset,
-    lm,
-    seeds: values.seeds ? Number(values.seeds) : undefined,
-    seed: values.seed ? Number(values.seed) : undefined,
-  });
-  if (!parsed.success)
-    throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  const service = openService(values);
+  const built = pipelineJobFromOptions({ ...options, lm });
+  if (!built.ok) throw new UsageError(issuesForCli(built.issues));
+  const service = openService(flags);
   try {
-    const run = await runPipelineInForeground(service, parsed.data, { name: values.name });
-    return reportPipelineRun(run, values.json ?? false);
+    const run = await runPipelineInForeground(service, built.spec.config, { name: built.name });
+    return reportPipelineRun(run, flags.json ?? false);
   } finally {
     await service.close();
   }

@@ -1,14 +1,10 @@
 /** scalar train-lm: train a toy GPT on the built-in corpus or a text file. */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  LM_PRESETS,
-  LM_PRESET_NAMES,
-  LmTrainConfigSchema,
-  type LmPresetName,
-} from '../../../src-shared/lm.ts';
+import { issuesForCli, lmJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import { LM_PRESET_NAMES } from '../../../src-shared/lm.ts';
 import type { RunRecord } from '../../store/index.ts';
-import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { trainLmArgs } from '../args.ts';
+import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 
 export const usage = `scalar train-lm --preset ${LM_PRESET_NAMES.join('|')} [options]
   --corpus builtin:brown|PATH   training text (default builtin:brown)
@@ -17,60 +13,16 @@ export const usage = `scalar train-lm --preset ${LM_PRESET_NAMES.join('|')} [opt
   --batch-size B  --eval-every N  --lr LR  --name NAME
   --data-dir D  --backend tensorflow|wasm|cpu  --json`;
 
-const int = (v: string | undefined, flag: string) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} needs a non-negative integer, got '${v}'`);
-  return n;
-};
-
 export async function trainLmCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...GLOBAL_OPTIONS,
-      preset: { type: 'string', default: 'quick' },
-      corpus: { type: 'string', default: 'builtin:brown' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'eval-every': { type: 'string' },
-      lr: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
-  if (values.help) return (say(usage), 0);
-  if (!(values.preset in LM_PRESETS))
-    throw new UsageError(`unknown preset '${values.preset}'; choose ${LM_PRESET_NAMES.join(', ')}`);
-  const preset = LM_PRESETS[values.preset as LmPresetName];
-  const steps = int(values.steps, '--steps') ?? preset.schedule.steps;
-  const schedule = {
-    ...preset.schedule,
-    steps,
-    // A shortened schedule keeps the preset's warmup fraction.
-    warmupSteps: values.steps
-      ? Math.min(preset.schedule.warmupSteps, Math.round(steps * 0.1))
-      : preset.schedule.warmupSteps,
-    evalEvery:
-      int(values['eval-every'], '--eval-every') ??
-      Math.min(preset.schedule.evalEvery, Math.max(1, Math.round(steps / 10))),
-    ...(values['batch-size'] ? { batchSize: int(values['batch-size'], '--batch-size') } : {}),
-    ...(values.lr ? { lr: Number(values.lr) } : {}),
-  };
-  const config = LmTrainConfigSchema.parse({
-    preset: values.preset,
-    model: preset.model,
-    schedule,
-    corpus: values.corpus,
-    seed: int(values.seed, '--seed') ?? 0,
-  });
-  const service = openService(values);
+  const { flags, options } = trainLmArgs(argv);
+  if (flags.help) return (say(usage), 0);
+  // Options → spec exactly as the New run form does it (a shortened schedule keeps the preset's warmup fraction).
+  const built = lmJobFromOptions(options);
+  if (!built.ok) throw new UsageError(issuesForCli(built.issues));
+  const service = openService(flags);
   try {
-    const run = await runInForeground(service, {
-      spec: { kind: 'train-lm', config },
-      name: values.name ?? `${values.preset} s${config.seed}`,
-    });
-    return reportLmRun(run, values.json ?? false);
+    const run = await runInForeground(service, { spec: built.spec, name: built.name });
+    return reportLmRun(run, flags.json ?? false);
   } finally {
     await service.close();
   }

@@ -1,15 +1,10 @@
 /** scalar train-sae: train TopK / Staircase (and variants) / Jacobian SAEs on a frozen LM. */
-import { parseArgs } from 'node:util';
-import {
-  SAE_ARCHS,
-  SAE_PRESETS,
-  SAE_SETUPS,
-  SaeTrainConfigSchema,
-  type SaePresetName,
-} from '../../../src-shared/sae.ts';
+import { issuesForCli, saeJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS } from '../../../src-shared/sae.ts';
 import { defaultLmRef } from '../../jobs/lmRef.ts';
 import type { RunRecord } from '../../store/index.ts';
-import { GLOBAL_OPTIONS, openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { trainSaeArgs } from '../args.ts';
+import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 
 export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${SAE_SETUPS.join('|')} [options]
   --lm RUN_ID|resources:NAME|PATH   frozen language model (default: the bundled model)
@@ -20,79 +15,18 @@ export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${S
   --steps N  --seed S  --batch-size B  --seq-len T (default: the LM context)  --eval-every N  --corpus builtin:brown|PATH  --name NAME
   --data-dir D  --backend tensorflow|wasm|cpu  --json`;
 
-const num = (v: string | undefined, flag: string, integer = true) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
-    throw new UsageError(`${flag} needs a non-negative ${integer ? 'integer' : 'number'}, got '${v}'`);
-  return n;
-};
-
 export async function trainSaeCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...GLOBAL_OPTIONS,
-      lm: { type: 'string' },
-      arch: { type: 'string' },
-      setup: { type: 'string' },
-      preset: { type: 'string', default: 'quick' },
-      width: { type: 'string' },
-      k: { type: 'string' },
-      lambda: { type: 'string' },
-      'lambda-norm': { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'seq-len': { type: 'string' },
-      'eval-every': { type: 'string' },
-      corpus: { type: 'string', default: 'builtin:brown' },
-      name: { type: 'string' },
-    },
-  });
-  if (values.help) return (say(usage), 0);
-  if (!values.arch || !(SAE_ARCHS as readonly string[]).includes(values.arch))
-    throw new UsageError(`--arch must be one of ${SAE_ARCHS.join(', ')}`);
-  if (!values.setup || !(SAE_SETUPS as readonly string[]).includes(values.setup))
-    throw new UsageError(`--setup must be one of ${SAE_SETUPS.join(', ')}`);
-  if (!(values.preset in SAE_PRESETS))
-    throw new UsageError(`unknown preset '${values.preset}'; choose ${Object.keys(SAE_PRESETS).join(', ')}`);
-  const lm = values.lm ?? defaultLmRef();
+  const { flags, options } = trainSaeArgs(argv);
+  if (flags.help) return (say(usage), 0);
+  const lm = options.lm ?? defaultLmRef();
   if (!lm) throw new UsageError('no --lm given and no bundled model found under resources/models');
-  const preset = SAE_PRESETS[values.preset as SaePresetName];
-  const steps = num(values.steps, '--steps') ?? preset.steps;
-  const schedule = {
-    ...preset,
-    steps,
-    warmupSteps: values.steps ? Math.min(preset.warmupSteps, Math.round(steps * 0.1)) : preset.warmupSteps,
-    evalEvery:
-      num(values['eval-every'], '--eval-every') ??
-      Math.min(preset.evalEvery, Math.max(1, Math.round(steps / 6))),
-    ...(values['batch-size'] ? { batchSize: num(values['batch-size'], '--batch-size') } : {}),
-    ...(values['seq-len'] ? { seqLen: num(values['seq-len'], '--seq-len') } : {}),
-  };
-  const parsed = SaeTrainConfigSchema.safeParse({
-    preset: values.preset,
-    lm,
-    arch: values.arch,
-    setup: values.setup,
-    width: num(values.width, '--width'),
-    k: num(values.k, '--k'),
-    lambda: num(values.lambda, '--lambda', false),
-    lambdaNorm: values['lambda-norm'],
-    schedule,
-    corpus: values.corpus,
-    seed: num(values.seed, '--seed') ?? 0,
-  });
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
-  const config = parsed.data;
-  const service = openService(values);
+  // Options → spec exactly as the New run form does it (the shared schema refuses impossible arch × setup pairs).
+  const built = saeJobFromOptions({ ...options, lm });
+  if (!built.ok) throw new UsageError(issuesForCli(built.issues));
+  const service = openService(flags);
   try {
-    const run = await runInForeground(service, {
-      spec: { kind: 'train-sae', config },
-      name: values.name ?? `${config.arch} ${config.setup} s${config.seed}`,
-    });
-    return reportSaeRun(run, values.json ?? false);
+    const run = await runInForeground(service, { spec: built.spec, name: built.name });
+    return reportSaeRun(run, flags.json ?? false);
   } finally {
     await service.close();
   }

@@ -1,0 +1,296 @@
+/**
+ * From command options to a job: the one mapping the `scalar` CLI commands and the New run forms both use, so a
+ * form and the command line it shows produce the same spec. Options are typed values (the CLI parses its strings
+ * first); defaults, preset rescaling (e.g. `--steps` shortening warmup and the evaluation interval) and the shared
+ * zod schemas live here. Failures come back as issues per option, worded for a person.
+ */
+import type { z } from 'zod';
+import type { JobSpec } from './jobs.ts';
+import { LM_PRESETS, LM_PRESET_NAMES, LmTrainConfigSchema, type LmPresetName } from './lm.ts';
+import { PipelineConfigSchema, type PipelineJob } from './pipeline.ts';
+import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS, SaeTrainConfigSchema, type SaePresetName } from './sae.ts';
+import { SCALAR_PRESETS, ScalarEvalConfigSchema, type ScalarPresetName } from './scalar.ts';
+
+/** A problem with one option (`field` is the option's camelCase name; the CLI flag is its kebab-case). */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export type Built<S> = { ok: true; spec: S; name: string | undefined } | { ok: false; issues: FieldIssue[] };
+
+export type TrainLmJob = Extract<JobSpec, { kind: 'train-lm' }>;
+export type TrainSaeJob = Extract<JobSpec, { kind: 'train-sae' }>;
+export type ScalarJob = Extract<JobSpec, { kind: 'scalar' }>;
+
+export const BUILTIN_CORPUS = 'builtin:brown';
+
+export interface LmJobOptions {
+  preset: string;
+  corpus?: string;
+  steps?: number;
+  seed?: number;
+  batchSize?: number;
+  evalEvery?: number;
+  lr?: number;
+  name?: string;
+}
+
+export interface SaeJobOptions {
+  /** Run id, `resources:<name>` or a model folder; the CLI fills in the bundled model when absent. */
+  lm?: string;
+  arch: string;
+  setup: string;
+  preset?: string;
+  width?: number;
+  k?: number;
+  lambda?: number;
+  lambdaNorm?: string;
+  steps?: number;
+  seed?: number;
+  batchSize?: number;
+  seqLen?: number;
+  evalEvery?: number;
+  corpus?: string;
+  name?: string;
+}
+
+export interface ScalarJobOptions {
+  sae: string;
+  preset?: string;
+  pairs?: number[];
+  ranking?: string;
+  scaling?: string;
+  steps?: number;
+  grid?: string;
+  target?: string;
+  relu?: boolean;
+  attributionSeqs?: number;
+  evalSeqs?: number;
+  bootstrap?: number;
+  seed?: number;
+  corpus?: string;
+  name?: string;
+}
+
+export interface PipelineJobOptions {
+  preset?: string;
+  lm?: string;
+  seeds?: number;
+  seed?: number;
+  corpus?: string;
+  name?: string;
+}
+
+export interface ImportSaeOptions {
+  /** The folder holding one SAELens folder per hook (on the machine running the main process). */
+  source: string;
+  lm?: string;
+  name?: string;
+}
+
+/** `batchSize` → `batch-size`. */
+export function flagOf(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Issues as one CLI usage message: `--steps: must be a whole number ≥ 1; …`. */
+export function issuesForCli(issues: FieldIssue[]): string {
+  return issues.map((i) => `--${flagOf(i.field)}: ${i.message}`).join('; ');
+}
+
+const fmt = (n: number) => String(n);
+
+/** A zod issue in words, without the field's name (shown beside the field, or after the CLI flag). */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.expected === 'int') return 'must be a whole number';
+      if (/received undefined/.test(issue.message)) return 'is required';
+      if (issue.expected === 'number') return 'must be a number';
+      return `must be a ${issue.expected}`;
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'string')
+        return min <= 1 ? 'is required' : `needs at least ${fmt(min)} characters`;
+      if (issue.origin === 'array') return `needs at least ${fmt(min)} value${min === 1 ? '' : 's'}`;
+      return issue.inclusive ? `must be at least ${fmt(min)}` : `must be greater than ${fmt(min)}`;
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum);
+      if (issue.origin === 'string') return `must be at most ${fmt(max)} characters`;
+      if (issue.origin === 'array') return `takes at most ${fmt(max)} values`;
+      return issue.inclusive ? `must be at most ${fmt(max)}` : `must be less than ${fmt(max)}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
+    default:
+      return issue.message;
+  }
+}
+
+/** Zod issues → option issues; `fieldOf` maps a config path to the option that sets it. */
+function toIssues(error: z.ZodError, fieldOf: (path: PropertyKey[]) => string): FieldIssue[] {
+  return error.issues.map((i) => ({ field: fieldOf(i.path), message: describeIssue(i) }));
+}
+
+const fail = (field: string, message: string): { ok: false; issues: FieldIssue[] } => ({
+  ok: false,
+  issues: [{ field, message }],
+});
+
+/** The schedule fields an option sets (warmup follows --steps). */
+function scheduleField(path: PropertyKey[]): string {
+  if (path[0] === 'model') return 'preset';
+  if (path[0] !== 'schedule') return String(path[0] ?? 'preset');
+  const key = String(path[1] ?? 'steps');
+  return key === 'warmupSteps' ? 'steps' : key;
+}
+
+/** A shortened schedule keeps the preset's warmup fraction and evaluates about `evals` times. */
+function rescaled<S extends { steps: number; warmupSteps: number; evalEvery: number }>(
+  preset: S,
+  steps: number | undefined,
+  evalEvery: number | undefined,
+  evals: number,
+): S {
+  const n = steps ?? preset.steps;
+  return {
+    ...preset,
+    steps: n,
+    warmupSteps: steps !== undefined ? Math.min(preset.warmupSteps, Math.round(n * 0.1)) : preset.warmupSteps,
+    evalEvery: evalEvery ?? Math.min(preset.evalEvery, Math.max(1, Math.round(n / evals))),
+  };
+}
+
+/** `scalar train-lm`. */
+export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
+  if (!(o.preset in LM_PRESETS))
+    return fail('preset', `unknown preset '${o.preset}'; choose ${LM_PRESET_NAMES.join(', ')}`);
+  const preset = LM_PRESETS[o.preset as LmPresetName];
+  const schedule = {
+    ...rescaled(preset.schedule, o.steps, o.evalEvery, 10),
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.lr !== undefined ? { lr: o.lr } : {}),
+  };
+  const parsed = LmTrainConfigSchema.safeParse({
+    preset: o.preset,
+    model: preset.model,
+    schedule,
+    corpus: o.corpus ?? BUILTIN_CORPUS,
+    seed: o.seed ?? 0,
+  });
+  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, scheduleField) };
+  return {
+    ok: true,
+    spec: { kind: 'train-lm', config: parsed.data },
+    name: o.name ?? `${o.preset} s${parsed.data.seed}`,
+  };
+}
+
+/** `scalar train-sae`. */
+export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
+  const issues: FieldIssue[] = [];
+  if (!(SAE_ARCHS as readonly string[]).includes(o.arch))
+    issues.push({ field: 'arch', message: `must be one of ${SAE_ARCHS.join(', ')}` });
+  if (!(SAE_SETUPS as readonly string[]).includes(o.setup))
+    issues.push({ field: 'setup', message: `must be one of ${SAE_SETUPS.join(', ')}` });
+  const presetName = o.preset ?? 'quick';
+  if (!(presetName in SAE_PRESETS))
+    issues.push({
+      field: 'preset',
+      message: `unknown preset '${presetName}'; choose ${Object.keys(SAE_PRESETS).join(', ')}`,
+    });
+  if (!o.lm) issues.push({ field: 'lm', message: 'needs a language model' });
+  if (issues.length) return { ok: false, issues };
+  const preset = SAE_PRESETS[presetName as SaePresetName];
+  const schedule = {
+    ...rescaled(preset, o.steps, o.evalEvery, 6),
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.seqLen !== undefined ? { seqLen: o.seqLen } : {}),
+  };
+  const parsed = SaeTrainConfigSchema.safeParse({
+    preset: presetName,
+    lm: o.lm,
+    arch: o.arch,
+    setup: o.setup,
+    width: o.width,
+    k: o.k,
+    lambda: o.lambda,
+    lambdaNorm: o.lambdaNorm,
+    schedule,
+    corpus: o.corpus ?? BUILTIN_CORPUS,
+    seed: o.seed ?? 0,
+  });
+  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, scheduleField) };
+  const c = parsed.data;
+  return {
+    ok: true,
+    spec: { kind: 'train-sae', config: c },
+    name: o.name ?? `${c.arch} ${c.setup} s${c.seed}`,
+  };
+}
+
+/** `scalar eval`: options left out take the preset's values, then the schema's defaults. */
+export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
+  if (!o.sae) return fail('sae', 'needs an SAE run id (see scalar runs --kind sae)');
+  const presetName = o.preset ?? 'paper';
+  if (!(presetName in SCALAR_PRESETS))
+    return fail('preset', `unknown preset '${presetName}'; choose ${Object.keys(SCALAR_PRESETS).join(', ')}`);
+  const given = Object.fromEntries(
+    Object.entries({
+      sae: o.sae,
+      pairs: o.pairs,
+      ranking: o.ranking,
+      scaling: o.scaling,
+      steps: o.steps,
+      grid: o.grid,
+      target: o.target,
+      relu: o.relu,
+      attributionSeqs: o.attributionSeqs,
+      evalSeqs: o.evalSeqs,
+      bootstrap: o.bootstrap,
+      seed: o.seed,
+      corpus: o.corpus,
+    }).filter(([, v]) => v !== undefined),
+  );
+  const parsed = ScalarEvalConfigSchema.safeParse({
+    ...SCALAR_PRESETS[presetName as ScalarPresetName],
+    preset: presetName,
+    ...given,
+  });
+  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, (p) => String(p[0] ?? 'sae')) };
+  return { ok: true, spec: { kind: 'scalar', config: parsed.data }, name: o.name };
+}
+
+/** `scalar pipeline` (started with `pipelines.start`, not as a worker job). */
+export function pipelineJobFromOptions(o: PipelineJobOptions): Built<PipelineJob> {
+  if (!o.lm) return fail('lm', 'needs a language model');
+  const parsed = PipelineConfigSchema.safeParse({
+    preset: o.preset ?? 'quick',
+    lm: o.lm,
+    seeds: o.seeds,
+    seed: o.seed,
+    corpus: o.corpus,
+  });
+  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, (p) => String(p[0] ?? 'preset')) };
+  return { ok: true, spec: { kind: 'pipeline', config: parsed.data }, name: o.name };
+}
+
+/**
+ * `scalar import-sae`: the request `saes.import` takes. The job itself is built on the main side, which reads the
+ * folders' cfg.json for the architecture, setup, width and k.
+ */
+export function importSaeRequestFromOptions(
+  o: ImportSaeOptions,
+):
+  { ok: true; request: { lm: string; source: string; name?: string } } | { ok: false; issues: FieldIssue[] } {
+  const issues: FieldIssue[] = [];
+  if (!o.source.trim()) issues.push({ field: 'source', message: 'needs the folder to import' });
+  if (!o.lm) issues.push({ field: 'lm', message: 'needs a language model' });
+  if (issues.length) return { ok: false, issues };
+  return {
+    ok: true,
+    request: { lm: o.lm!, source: o.source, ...(o.name !== undefined ? { name: o.name } : {}) },
+  };
+}
