@@ -12,7 +12,10 @@ export const TRAINING_RECORD_FILE = 'training.json';
 export function resourcesDir(): string {
   const packaged = (process as { resourcesPath?: string }).resourcesPath;
   if (packaged && fs.existsSync(path.join(packaged, 'models'))) return packaged;
-  return fileURLToPath(new URL('../resources/', import.meta.url));
+  // From sources this module is src-main/resources.ts; built, it is a chunk in out/main/ (one level deeper).
+  const fromSources = fileURLToPath(new URL('../resources/', import.meta.url));
+  const fromBuild = fileURLToPath(new URL('../../resources/', import.meta.url));
+  return !fs.existsSync(fromSources) && fs.existsSync(fromBuild) ? fromBuild : fromSources;
 }
 
 export function bundledModelsDir(): string {

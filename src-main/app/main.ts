@@ -10,19 +10,14 @@ import { prepareDataDir } from '../store/index.ts';
 import { denyAllPermissions, hardenWebContents } from './hardening.ts';
 import { registerApiIpc } from './ipc.ts';
 import { installMenu } from './menu.ts';
-import { APP_ORIGIN, registerAppScheme, serveRendererFrom } from './rendererProtocol.ts';
+import { registerAppScheme, serveRendererFrom } from './rendererProtocol.ts';
 import { applyDevServerCsp, createMainWindow } from './window.ts';
+import { APP_ORIGIN, navigationPolicy, rendererOrigin } from './windowPolicy.ts';
 
 // Set by `electron-vite dev`: the renderer comes from Vite's dev server with hot reload.
 const devServerUrl = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
-const rendererOrigin = devServerUrl ? new URL(devServerUrl).origin : APP_ORIGIN;
-const isTrustedUrl = (url: string) => {
-  try {
-    return new URL(url).origin === rendererOrigin;
-  } catch {
-    return false;
-  }
-};
+const origin = rendererOrigin(devServerUrl);
+const isTrustedUrl = (url: string) => navigationPolicy(url, origin) === 'allow';
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(1),

@@ -5,11 +5,8 @@
  */
 import fs from 'node:fs/promises';
 import { protocol } from 'electron';
-import { contentSecurityPolicy } from '../server/security.ts';
 import { contentTypeOf, findStaticFile } from '../server/static.ts';
-
-export const APP_SCHEME = 'app';
-export const APP_ORIGIN = `${APP_SCHEME}://renderer`;
+import { APP_SCHEME, rendererCsp } from './windowPolicy.ts';
 
 /** Must run before the app is ready. */
 export function registerAppScheme(): void {
@@ -22,8 +19,7 @@ export function registerAppScheme(): void {
 }
 
 const RESPONSE_HEADERS = {
-  // IPC needs no network: connect-src stays at 'self'.
-  'Content-Security-Policy': contentSecurityPolicy(),
+  'Content-Security-Policy': rendererCsp(),
   'X-Content-Type-Options': 'nosniff',
   'Cache-Control': 'no-store',
 };

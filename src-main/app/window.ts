@@ -1,6 +1,6 @@
 /** The main window, with the renderer locked down: isolated, sandboxed, no Node, web security on. */
 import { BrowserWindow, session } from 'electron';
-import { contentSecurityPolicy } from '../server/security.ts';
+import { devServerCsp, mainWindowOptions } from './windowPolicy.ts';
 
 export interface WindowOptions {
   preloadPath: string;
@@ -9,40 +9,17 @@ export interface WindowOptions {
 }
 
 export function createMainWindow(opts: WindowOptions): BrowserWindow {
-  const win = new BrowserWindow({
-    width: 1280,
-    height: 820,
-    minWidth: 800,
-    minHeight: 500,
-    title: 'SCALAR Workstation',
-    show: false,
-    webPreferences: {
-      preload: opts.preloadPath,
-      contextIsolation: true,
-      nodeIntegration: false,
-      nodeIntegrationInWorker: false,
-      sandbox: true,
-      webSecurity: true,
-      allowRunningInsecureContent: false,
-      webviewTag: false,
-      spellcheck: false,
-    },
-  });
+  const win = new BrowserWindow(mainWindowOptions(opts.preloadPath));
   win.once('ready-to-show', () => win.show());
   void win.loadURL(opts.url);
   return win;
 }
 
-/**
- * The dev server's pages carry no CSP of ours; add one. It must allow Vite's injected <style> tags (HMR) and
- * its HMR WebSocket, so it is looser than the production policy, which the app:// handler sends.
- */
+/** The dev server's pages carry no CSP of ours; add one (windowPolicy.ts's devServerCsp). */
 export function applyDevServerCsp(devServerUrl: string): void {
-  const origin = new URL(devServerUrl);
-  const hmr = `ws://${origin.host}`;
-  const policy = contentSecurityPolicy([hmr]).replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+  const policy = devServerCsp(devServerUrl);
   session.defaultSession.webRequest.onHeadersReceived(
-    { urls: [`${origin.origin}/*`] },
+    { urls: [`${new URL(devServerUrl).origin}/*`] },
     (details, callback) => {
       callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [policy] } });
     },

@@ -1,14 +1,19 @@
 /**
- * Worker threads for engine code. When running from TypeScript sources, a worker needs the tsx loader
- * registered in its own thread before importing its entry: workerBoot.mjs does that.
+ * Worker threads for engine code. Each worker entry is a module next to the code that starts it:
+ * - from TypeScript sources (tsx), `<name>.ts`; the worker needs the tsx loader registered in its own thread
+ *   before importing its entry, which workerBoot.mjs does;
+ * - from the build (`npm run build`), `<name>.js` in out/main/: electron.vite.config.ts builds every worker
+ *   entry as its own output file and writes all chunks flat into out/main/, so the entry is plain JavaScript
+ *   next to the calling chunk and starts directly, with no loader.
  */
 import { Worker } from 'node:worker_threads';
 
+/** Started from sources: registers tsx, then imports the `.ts` entry. */
 const BOOT = new URL('./workerBoot.mjs', import.meta.url);
 
 /** Starts `entry` (a module URL) in a worker thread; `data` arrives as `workerData.init`. */
 export function spawnWorker(entry: URL, data: unknown, transferList: Transferable[] = []): Worker {
-  return new Worker(BOOT, {
+  return new Worker(entry.pathname.endsWith('.ts') ? BOOT : entry, {
     workerData: { entry: entry.href, init: data },
     transferList: transferList as never,
   });
@@ -16,7 +21,7 @@ export function spawnWorker(entry: URL, data: unknown, transferList: Transferabl
 
 /** The module URL of a sibling entry, with the extension of the running code (.ts from sources, .js built). */
 export function siblingEntry(base: string, name: string): URL {
-  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+  return new URL(`./${name}${new URL(base).pathname.endsWith('.ts') ? '.ts' : '.js'}`, base);
 }
 
 /** The parts laid end to end in one array (how per-thread results are joined and flat buffers are packed). */

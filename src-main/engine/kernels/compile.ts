@@ -1,6 +1,9 @@
 /**
- * Builds the SIMD kernel module from the AssemblyScript sources in ./simd with the `asc` compiler, cached
- * by a hash of the sources and flags, so a source edit can never run against a stale binary.
+ * The SIMD kernel module. The build (`npm run build`) compiles it once and writes it next to the built code
+ * (out/main/simd-kernels.wasm, see electron.vite.config.ts); the built app loads that file and needs neither the
+ * AssemblyScript sources nor the compiler. From sources (tsx) there is no such file: the module is built from
+ * the AssemblyScript sources in ./simd with the `asc` compiler, cached by a hash of the sources and flags, so a
+ * source edit can never run against a stale binary.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -30,7 +33,23 @@ function cacheDir(): string {
     : path.join(os.tmpdir(), 'scalar-kernels');
 }
 
+/** Name of the precompiled module in the build output, next to the built code that loads it. */
+export const PREBUILT_KERNELS_FILE = 'simd-kernels.wasm';
+
+/** The kernel module: the precompiled one when running from the build, else compiled from source. */
 export async function kernelBinary(): Promise<Uint8Array> {
+  const prebuilt = fileURLToPath(new URL(`./${PREBUILT_KERNELS_FILE}`, import.meta.url));
+  if (fs.existsSync(prebuilt)) return fs.readFileSync(prebuilt);
+  return compileKernelBinary();
+}
+
+/** Compiles the AssemblyScript sources (or reuses the cached result for the same sources and flags). */
+export async function compileKernelBinary(): Promise<Uint8Array> {
+  if (!fs.existsSync(SIMD_DIR))
+    throw new Error(
+      `SIMD kernels: neither a precompiled ${PREBUILT_KERNELS_FILE} nor the AssemblyScript sources (${SIMD_DIR}) ` +
+        'are next to this code; rebuild with `npm run build`',
+    );
   const files = fs
     .readdirSync(SIMD_DIR)
     .filter((f) => f.endsWith('.ts'))
