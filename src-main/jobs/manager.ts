@@ -189,7 +189,13 @@ export class JobManager {
   /** Starts a queued run's worker; false when another process took the run first. */
   private launch(run: RunRecord): boolean {
     const runId = run.id;
-    const spec = JobSpecSchema.parse(run.config);
+    const parsedSpec = JobSpecSchema.safeParse(run.config);
+    if (!parsedSpec.success) {
+      this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+      this.settle(this.store.failRun(runId, `run ${runId} has no valid job configuration to run`));
+      return true;
+    }
+    const spec = parsedSpec.data;
     const runDir = runArtifactsDir(this.store.dataDir, runId);
     fs.mkdirSync(runDir, { recursive: true });
     const cancelFlag = new SharedArrayBuffer(4);
