@@ -8,10 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ScalarService } from '../api/service.ts';
-import { GLOBAL_OPTIONS, printJson, say } from '../cli/context.ts';
-import { startWebServer } from '../server/webServer.ts';
-import { prepareDataDir } from '../store/index.ts';
+import { GLOBAL_OPTIONS, say } from '../cli/context.ts';
+import { serveUntilStopped } from '../server/serveUntilStopped.ts';
 
 export const usage = `node out/main/serve.js [--port N] [--data-dir D] [--backend B] [--json]   web mode from the build
   --port N      port to listen on, on 127.0.0.1 (default: a free one)
@@ -36,42 +34,13 @@ export async function serveBuilt(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const layout = prepareDataDir({ dataDir: values['data-dir'] });
-  const service = new ScalarService({ dataDir: layout.root, mode: 'web', backend: values.backend });
-  let server;
-  try {
-    server = await startWebServer({ api: service, rendererDir, port });
-  } catch (err) {
-    await service.close();
-    throw err;
-  }
-  say(`SCALAR Workstation (web mode, built app), data dir ${layout.root}`);
-  say(`open ${server.url}`);
-  say(
-    `listening on 127.0.0.1 only; from another machine use an SSH tunnel (ssh -L ${server.port}:127.0.0.1:${server.port} host). Ctrl-C stops.`,
-  );
-  if (values.json) printJson({ url: server.url, port: server.port, dataDir: layout.root });
-
-  await untilSignalled();
-  say('shutting down: stopping jobs (they can be resumed) and closing the server ...');
-  await server.close();
-  await service.close();
-  return 0;
-}
-
-/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
-function untilSignalled(): Promise<void> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.once('SIGINT', () => process.exit(130));
-      process.once('SIGTERM', () => process.exit(143));
-      say(`\n${signal} received`);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  return serveUntilStopped({
+    rendererDir,
+    port,
+    dataDir: values['data-dir'],
+    backend: values.backend,
+    json: values.json,
+    label: 'web mode, built app',
   });
 }
 
