@@ -2,10 +2,16 @@
  * The Api over Electron IPC: one invoke channel for requests, one push channel for job events. Requests are
  * accepted only from our own renderer frame and go through the same validating dispatcher as the WebSocket.
  */
-import { BrowserWindow, ipcMain, type IpcMainInvokeEvent } from 'electron';
+import { BrowserWindow, dialog, ipcMain, type IpcMainInvokeEvent } from 'electron';
 import type { Api } from '../../src-shared/api.ts';
 import { dispatchWireRequest, eventMessage, type WireResponse } from '../server/wire.ts';
-import { API_CALL_CHANNEL, API_EVENT_CHANNEL } from './channels.ts';
+import { API_CALL_CHANNEL, API_EVENT_CHANNEL, PICK_FILE_CHANNEL } from './channels.ts';
+
+/** What the open dialog offers per kind of file. */
+export const PICK_FILTERS: Record<'corpus' | 'bundle', { name: string; extensions: string[] }[]> = {
+  corpus: [{ name: 'Text', extensions: ['txt', 'text', 'md'] }],
+  bundle: [{ name: 'Run bundle', extensions: ['zip'] }],
+};
 
 export function registerApiIpc(api: Api, isTrustedUrl: (url: string) => boolean): () => void {
   ipcMain.handle(
@@ -18,6 +24,14 @@ export function registerApiIpc(api: Api, isTrustedUrl: (url: string) => boolean)
       return dispatchWireRequest(api, message);
     },
   );
+  ipcMain.handle(PICK_FILE_CHANNEL, async (event: IpcMainInvokeEvent, kind: unknown) => {
+    if (!isTrustedUrl(event.senderFrame?.url ?? '')) return null;
+    if (kind !== 'corpus' && kind !== 'bundle') return null;
+    const win = BrowserWindow.fromWebContents(event.sender);
+    const options = { properties: ['openFile' as const], filters: PICK_FILTERS[kind] };
+    const result = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+    return result.canceled ? null : (result.filePaths[0] ?? null);
+  });
   const offEvents = api.onEvent((e) => {
     const message = eventMessage(e);
     for (const win of BrowserWindow.getAllWindows()) {
@@ -27,6 +41,7 @@ export function registerApiIpc(api: Api, isTrustedUrl: (url: string) => boolean)
   });
   return () => {
     ipcMain.removeHandler(API_CALL_CHANNEL);
+    ipcMain.removeHandler(PICK_FILE_CHANNEL);
     offEvents();
   };
 }

@@ -52,7 +52,10 @@ async function start(): Promise<void> {
   denyAllPermissions();
   installMenu({ devTools: !app.isPackaged });
   if (devServerUrl) applyDevServerCsp(devServerUrl);
-  else serveRendererFrom(fileURLToPath(new URL('../renderer/', import.meta.url)));
+  else
+    serveRendererFrom(fileURLToPath(new URL('../renderer/', import.meta.url)), (urlPath) =>
+      service!.download(urlPath),
+    );
   const openWindow = () => {
     window = createMainWindow({
       preloadPath: fileURLToPath(new URL('../preload/index.cjs', import.meta.url)),

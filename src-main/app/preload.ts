@@ -1,12 +1,12 @@
 /**
  * The preload bridge: the renderer's only door to the main process. It exposes exactly `window.scalar =
- * { call, onEvent }` (the shared Api shape) and nothing of Electron itself; the main side validates every
+ * { call, onEvent, pickFile }` (the shared Api shape and the native file dialog) and nothing of Electron itself; the main side validates every
  * message with the shared schemas, and the renderer's client validates every result and event.
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import type { Api, ApiMethod, ApiParams, ApiResult, WireMessage } from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
-import { API_CALL_CHANNEL, API_EVENT_CHANNEL } from './channels.ts';
+import { API_CALL_CHANNEL, API_EVENT_CHANNEL, PICK_FILE_CHANNEL } from './channels.ts';
 
 let nextRequestId = 1;
 
@@ -28,4 +28,11 @@ const bridge: Api = {
   },
 };
 
-contextBridge.exposeInMainWorld('scalar', bridge);
+/** Opens the native file dialog; resolves to the chosen path or null. Only the kind crosses the bridge. */
+function pickFile(options: { kind: 'corpus' | 'bundle' }): Promise<string | null> {
+  return ipcRenderer.invoke(PICK_FILE_CHANNEL, options?.kind === 'bundle' ? 'bundle' : 'corpus') as Promise<
+    string | null
+  >;
+}
+
+contextBridge.exposeInMainWorld('scalar', { ...bridge, pickFile });

@@ -24,10 +24,29 @@ const RESPONSE_HEADERS = {
   'Cache-Control': 'no-store',
 };
 
-export function serveRendererFrom(rendererDir: string): void {
+/**
+ * `download` resolves `/files/…` (a run's artifacts, exported bundles) as web mode's server does, so the
+ * renderer's download links work the same in both.
+ */
+export function serveRendererFrom(
+  rendererDir: string,
+  download?: (urlPath: string) => { file: string; name: string } | null,
+): void {
   protocol.handle(APP_SCHEME, async (request) => {
     const url = new URL(request.url);
     if (url.host !== 'renderer') return new Response('Not Found', { status: 404 });
+    if (url.pathname.startsWith('/files/')) {
+      const found = download?.(url.pathname);
+      if (!found) return new Response('Not Found', { status: 404, headers: RESPONSE_HEADERS });
+      return new Response(await fs.readFile(found.file), {
+        status: 200,
+        headers: {
+          ...RESPONSE_HEADERS,
+          'Content-Type': 'application/octet-stream',
+          'Content-Disposition': `attachment; filename="${found.name.replace(/[^\w.+-]/g, '_')}"`,
+        },
+      });
+    }
     const file = findStaticFile(rendererDir, url.pathname);
     if (!file) return new Response('Not Found', { status: 404, headers: RESPONSE_HEADERS });
     const body = await fs.readFile(file);
