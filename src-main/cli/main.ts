@@ -1,5 +1,6 @@
 /** Entry of the `scalar` command: dispatches to the subcommands. */
 import { benchCommand, benchUsage } from './commands/bench.ts';
+import { bundleCommand, usage as bundleUsage } from './commands/bundle.ts';
 import { compareCommand, usage as compareUsage } from './commands/compare.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
 import { importSaeCommand, usage as importSaeUsage } from './commands/importSae.ts';
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },
+  bundle: { run: bundleCommand, usage: bundleUsage },
   serve: { run: serveCommand, usage: serveUsage },
   bench: { run: benchCommand, usage: benchUsage },
 };
