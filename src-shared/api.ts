@@ -161,10 +161,13 @@ export const BundleExportResultSchema = z.object({
   file: z.string(),
   bytes: z.number(),
   runs: z.array(z.string()),
+  /** Things the user should know that did not stop the export (e.g. a checkpoint rewritten after its hash). */
+  warnings: z.array(z.string()).default([]),
 });
 export const BundleImportResultSchema = z.object({
   imported: z.array(z.string()),
   skipped: z.array(z.object({ id: z.string(), reason: z.string() })),
+  warnings: z.array(z.string()).default([]),
 });
 
 /** An uploaded file on the main side (web mode posts to /upload; Electron picks a path). */

@@ -303,7 +303,7 @@ export class ScalarService implements Api {
         withDeps: p.withDeps,
         appVersion: APP_VERSION,
       });
-      return { file, bytes: result.bytes, runs: result.runs };
+      return { file, bytes: result.bytes, runs: result.runs, warnings: result.warnings };
     },
     'bundles.import': (p) => importBundle(this.store, p.path),
   };
