@@ -41,3 +41,41 @@ export function valLossOf(summary: unknown): number | null {
   const v = (summary as { valLoss?: unknown } | null)?.valLoss;
   return typeof v === 'number' ? v : null;
 }
+
+/** A number to `digits` significant digits without exponent noise for everyday magnitudes: 0.01234, 12.3, 1234. */
+export function formatSig(value: number | null | undefined, digits = 3): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1e6 || abs < 1e-4) return value.toExponential(digits - 1);
+  const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(abs)));
+  return value.toFixed(Math.min(decimals, 8));
+}
+
+/** A fraction as a percentage: 0.9342 → 93.4%. */
+export function formatPercent(fraction: number | null | undefined, decimals = 1): string {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return '—';
+  return `${(fraction * 100).toFixed(decimals)}%`;
+}
+
+/** File sizes: 1.2 MB, 340 kB, 12 B. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
+  return `${bytes} B`;
+}
+
+/** How long ago: "just now", "3 min ago", "5 h ago", "2 d ago", then the date. */
+export function formatAge(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return '—';
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return iso;
+  const s = Math.max(0, (now - t) / 1000);
+  if (s < 45) return 'just now';
+  if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  if (s < 30 * 86400) return `${Math.round(s / 86400)} d ago`;
+  return formatTimestamp(iso).slice(0, 10);
+}
