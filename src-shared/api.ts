@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
+import { LatentApiMethods } from './latents.ts';
 import { PipelineConfigSchema, PipelineJobSchema } from './pipeline.ts';
 import {
   FacetSchema,
@@ -38,6 +39,8 @@ export const RunSummarySchema = z.object({
   setup: z.string().nullable(),
   headline: HeadlineSchema,
   childCount: z.number(),
+  /** The parent run's name ('' when it has none), for lineage links without another request. */
+  parentName: z.string().nullable(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
@@ -260,6 +263,8 @@ export const ApiMethods = {
   },
   /** `path`: an uploaded zip (web mode) or a file the user picked (Electron). */
   'bundles.import': { params: z.object({ path: z.string().min(1) }), result: BundleImportResultSchema },
+  /** Latent statistics, labels, edges per latent, matches and the circuit graph (src-shared/latents.ts). */
+  ...LatentApiMethods,
 } as const;
 
 export type ApiMethod = keyof typeof ApiMethods;

@@ -67,6 +67,7 @@ export function toRunSummary(r: RunRecord): RunSummary {
     setup: r.setup,
     headline: r.headline,
     childCount: r.childCount,
+    parentName: r.parentName,
   };
 }
 

@@ -65,6 +65,7 @@ export interface RunRecord {
   setup: string | null;
   headline: Headline;
   childCount: number;
+  parentName: string | null;
   /** Order among queued runs (smaller starts first); null when not queued. */
   queuePos: number | null;
 }
@@ -141,12 +142,14 @@ export interface RunRow {
   /** Computed columns of RUN_SELECT. */
   tags_json?: string;
   child_count?: number;
+  parent_name?: string | null;
 }
 
 /** Every column of a run plus its tags and number of children; `FROM runs` follows. */
 export const RUN_SELECT = `SELECT runs.*,
   (SELECT json_group_array(tag) FROM (SELECT tag FROM run_tags WHERE run_id = runs.id ORDER BY tag)) AS tags_json,
-  (SELECT COUNT(*) FROM runs AS c WHERE c.parent_id = runs.id) AS child_count`;
+  (SELECT COUNT(*) FROM runs AS c WHERE c.parent_id = runs.id) AS child_count,
+  (SELECT p.name FROM runs AS p WHERE p.id = runs.parent_id) AS parent_name`;
 
 const ID_ATTEMPTS = 8;
 
@@ -537,6 +540,7 @@ export function toRecord(row: RunRow): RunRecord {
     setup: row.setup ?? null,
     headline: row.headline_json ? (JSON.parse(row.headline_json) as Headline) : {},
     childCount: row.child_count ?? 0,
+    parentName: row.parent_name ?? null,
     queuePos: row.queue_pos ?? null,
   };
 }

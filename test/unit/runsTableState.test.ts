@@ -42,6 +42,7 @@ function run(kind: string, headline: RunSummary['headline'] = {}): RunSummary {
     setup: null,
     headline,
     childCount: 0,
+    parentName: null,
   };
 }
 
