@@ -65,6 +65,13 @@ function shapeOf(spec: AnySpec): Shape {
         // A pipeline's length is proportional to its seeds.
         steps: (o) => ((get(o, 'seeds') ?? get(o, 'config', 'seeds')) as number) ?? 1,
       };
+    default:
+      return {
+        kind: spec.kind,
+        describe: spec.kind,
+        matches: (o) => get(o, 'kind') === spec.kind,
+        steps: () => null,
+      };
   }
 }
 
