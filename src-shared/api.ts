@@ -173,6 +173,13 @@ export const BundleImportResultSchema = z.object({
   warnings: z.array(z.string()).default([]),
 });
 
+/**
+ * Largest accepted upload per kind (web mode): a corpus is read whole into memory by the trainer; a bundle is
+ * streamed. The page checks too, because a refused upload is cut off mid-body and the browser then reports a
+ * network error rather than the server's reason.
+ */
+export const UPLOAD_LIMITS = { corpus: 64 * 1024 * 1024, bundle: 4 * 1024 * 1024 * 1024 } as const;
+
 /** An uploaded file on the main side (web mode posts to /upload; Electron picks a path). */
 export const UploadResultSchema = z.object({
   path: z.string(),

@@ -9,17 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import type { UploadResult } from '../../src-shared/api.ts';
+import { UPLOAD_LIMITS, type UploadResult } from '../../src-shared/api.ts';
 import { loadTextFile } from '../engine/text/corpus.ts';
 import type { Store } from '../store/index.ts';
 
 export type UploadKind = 'corpus' | 'bundle';
 
-/** Largest accepted upload per kind: a corpus is read whole into memory by the trainer; a bundle is streamed. */
-export const UPLOAD_LIMITS: Record<UploadKind, number> = {
-  corpus: 64 * 1024 * 1024,
-  bundle: 4 * 1024 * 1024 * 1024,
-};
+export { UPLOAD_LIMITS };
 
 export class UploadError extends Error {
   constructor(

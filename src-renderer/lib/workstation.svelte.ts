@@ -13,10 +13,6 @@ export class Workstation {
   queue = $state<QueueState | null>(null);
   /** Latest progress event per run id (live; the store's copy in run.progress lags behind). */
   progress = $state<Record<string, JobProgress>>({});
-  /** Latest metric values per run id and scope, as they arrive (run pages append them to their curves). */
-  lastMetrics = $state<{ runId: string; step: number; scope: string; values: Record<string, number> } | null>(
-    null,
-  );
   connection = $state<ConnectionState>('connecting');
   /** The last failed request, shown until dismissed or the next success. */
   error = $state<string | null>(null);
@@ -92,8 +88,6 @@ export class Workstation {
   private onJobEvent(e: JobEvent): void {
     if (e.type === 'progress') {
       this.progress[e.runId] = e.progress;
-    } else if (e.type === 'metrics') {
-      this.lastMetrics = { runId: e.runId, step: e.step, scope: e.scope, values: e.values };
     } else if (e.type === 'status') {
       if (e.status !== 'running') delete this.progress[e.runId];
       this.scheduleRefresh();
