@@ -33,6 +33,7 @@ import {
   receiveUpload,
   resolveDownload,
   safeFileName,
+  uploadsDir,
   type Download,
   type UploadKind,
 } from './files.ts';
@@ -306,7 +307,17 @@ export class ScalarService implements Api {
       });
       return { file, bytes: result.bytes, runs: result.runs, warnings: result.warnings };
     },
-    'bundles.import': (p) => importBundle(this.store, p.path),
+    'bundles.import': async (p) => {
+      try {
+        return await importBundle(this.store, p.path);
+      } finally {
+        // An uploaded bundle has done its job once imported or refused; a file the user picked is theirs.
+        if (path.dirname(path.resolve(p.path)) === uploadsDir(this.store.dataDir))
+          fs.rmSync(p.path, { force: true });
+      }
+    },
+    ...compareHandlers(this),
+    ...latentHandlers(this),
   };
 
   async call<M extends ApiMethod>(method: M, params: ApiParams<M>): Promise<ApiResult<M>> {

@@ -9,8 +9,10 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
+import { recordLatentRows } from '../store/latents.ts';
 import { siblingEntry, spawnWorker } from '../engine/threads.ts';
 import { withBusyRetry } from './busyRetry.ts';
+import { defaultRunName } from './runNames.ts';
 import { resolveLmRef, resolveSaeRun } from './lmRef.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
@@ -100,7 +102,7 @@ export class JobManager {
     const seed = 'config' in parsed ? parsed.config.seed : null;
     const run = this.store.createRun({
       kind: RUN_KIND_OF_JOB[parsed.kind],
-      name: meta.name,
+      name: meta.name?.trim() || defaultRunName(parsed, this.store),
       parentId,
       config: parsed,
       seed,
