@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LmTrainConfigSchema } from './lm.ts';
 import { SaeImportConfigSchema, SaeTrainConfigSchema } from './sae.ts';
 import { ScalarEvalConfigSchema } from './scalar.ts';
+import { LatentStatsConfigSchema } from './latents.ts';
 
 export const TrainLmJobSchema = z.object({
   kind: z.literal('train-lm'),
@@ -24,11 +25,18 @@ export const ScalarJobSchema = z.object({
   config: ScalarEvalConfigSchema,
 });
 
+/** Latent statistics of an SAE run (a `latents` run, child of the SAE run). */
+export const LatentStatsJobSchema = z.object({
+  kind: z.literal('latent-stats'),
+  config: LatentStatsConfigSchema,
+});
+
 export const JobSpecSchema = z.discriminatedUnion('kind', [
   TrainLmJobSchema,
   TrainSaeJobSchema,
   ImportSaeJobSchema,
   ScalarJobSchema,
+  LatentStatsJobSchema,
 ]);
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobKind = JobSpec['kind'];
@@ -39,6 +47,7 @@ export const RUN_KIND_OF_JOB: Record<JobKind, string> = {
   'train-sae': 'sae',
   'import-sae': 'sae',
   scalar: 'scalar',
+  'latent-stats': 'latents',
 };
 
 export const JobProgressSchema = z.object({

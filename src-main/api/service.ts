@@ -22,6 +22,7 @@ import {
 import type { JobEvent } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
+import { autoLatentStats, latentHandlers } from './latents.ts';
 import { resolveLmRef, saeImportSpec } from '../jobs/lmRef.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';
 import { runPipeline } from '../jobs/pipeline.ts';
@@ -43,6 +44,8 @@ export const APP_VERSION = '0.1.0';
 export interface ServiceOptions extends JobManagerOptions {
   dataDir: string;
   mode: SystemInfo['mode'];
+  /** Queue the latent-stats job when an SAE run completes (default true; see autoLatentStats). */
+  autoLatentStats?: boolean;
 }
 
 export function toRunSummary(r: RunRecord): RunSummary {
@@ -95,6 +98,8 @@ export class ScalarService implements Api {
       concurrency: options.concurrency ?? settings.concurrency,
     });
     if (adoptQueued && settings.autoResume) this.autoResume();
+    // Latent statistics follow every completed SAE run (see autoLatentStats for when).
+    if (options.autoLatentStats ?? true) this.jobs.onEvent((e) => autoLatentStats(this, e, adoptQueued));
   }
 
   settings(): Settings {

@@ -99,6 +99,13 @@ export class JobManager {
       // A SCALAR run is filed under the architecture and setup of the SAEs it measures.
       archSetup = { arch: sae.config.arch, setup: sae.config.setup };
     }
+    if (parsed.kind === 'latent-stats') {
+      // Latent statistics are a child of the SAE run they describe.
+      const sae = resolveSaeRun(parsed.config.sae, this.store);
+      resolveLmRef(sae.config.lm, this.store);
+      parentId ??= parsed.config.sae;
+      archSetup = { arch: sae.config.arch, setup: sae.config.setup };
+    }
     const seed = 'config' in parsed ? parsed.config.seed : null;
     const run = this.store.createRun({
       kind: RUN_KIND_OF_JOB[parsed.kind],
@@ -206,7 +213,7 @@ export class JobManager {
     try {
       if (spec.kind === 'train-sae' || spec.kind === 'import-sae')
         lmPath = resolveLmRef(spec.config.lm, this.store);
-      if (spec.kind === 'scalar') {
+      if (spec.kind === 'scalar' || spec.kind === 'latent-stats') {
         saeRun = resolveSaeRun(spec.config.sae, this.store);
         lmPath = resolveLmRef(saeRun.config.lm, this.store);
       }
@@ -294,6 +301,9 @@ export class JobManager {
         break;
       case 'edges':
         this.store.recordEdges(runId, m.pair, m);
+        break;
+      case 'latents':
+        recordLatentRows(this.store.db, runId, m.rows);
         break;
       case 'done':
         this.finish(runId, job, () => this.store.finishRun(runId, m.summary));

@@ -1,6 +1,7 @@
 /** Messages between the JobManager (main thread) and a job's worker thread. */
 import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
 import type { SaeStructure } from '../../src-shared/sae.ts';
+import type { LatentRowsBatch } from '../../src-shared/latents.ts';
 import type { BackendReport } from '../engine/backend.ts';
 
 export interface WorkerInit {
@@ -30,6 +31,7 @@ export type WorkerMessage =
       points: { n: number; mean: number; lo: number; hi: number }[];
     }
   | { type: 'edges'; pair: string; i: Int32Array; j: Int32Array; score: Float32Array }
+  | { type: 'latents'; rows: LatentRowsBatch }
   | { type: 'log'; message: string }
   | { type: 'done'; summary: Record<string, unknown> }
   | { type: 'failed'; error: string; errorName: string; cancelled: boolean };

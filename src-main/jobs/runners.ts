@@ -13,6 +13,7 @@ import { trainLm } from '../engine/lm/train.ts';
 import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
 import { runScalar } from './scalarRunner.ts';
+import { runLatentStats } from './latentStatsRunner.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
 export interface JobContext {
@@ -46,6 +47,8 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
       return runImportSae(spec, ctx);
     case 'scalar':
       return runScalar(spec, ctx);
+    case 'latent-stats':
+      return runLatentStats(spec, ctx);
   }
 }
 

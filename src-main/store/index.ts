@@ -89,6 +89,7 @@ export * from './runId.ts';
 export * from './runs.ts';
 export * from './runQuery.ts';
 export * from './scalar.ts';
+export * from './latents.ts';
 
 export interface StoreOptions {
   /** Stamped on runs created through this store (`runs.app_version`). */

@@ -206,6 +206,154 @@ const workstationTables: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [runsMetricsArtifacts, scalarTables, workstationTables];
+const latentTables: Migration = {
+  version: 4,
+  name: 'latent statistics, contexts, histograms, logit effects, Jacobian entries, matches, notes',
+  up(db) {
+    db.exec(`
+      -- Written by a 'latents' run (child of an SAE run); one row per SAE (hook) it describes.
+      CREATE TABLE latent_sets (
+        run_id                TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook                  TEXT NOT NULL,
+        width                 INTEGER NOT NULL,
+        chunk                 INTEGER,                  -- staircase chunk size, NULL otherwise
+        position              INTEGER NOT NULL DEFAULT 0,
+        k                     INTEGER NOT NULL,
+        tokens                INTEGER NOT NULL,         -- evaluation tokens the statistics are over
+        dead                  INTEGER NOT NULL,
+        dense                 INTEGER NOT NULL,
+        tokenizer             TEXT NOT NULL,            -- how token ids read as text ('ascii')
+        logit_effects         INTEGER NOT NULL,         -- 1 where direct logit effects mean something
+        logit_note            TEXT NOT NULL,
+        hist_min_log10        REAL NOT NULL,
+        hist_max_log10        REAL NOT NULL,
+        hist_bins_per_decade  INTEGER NOT NULL,
+        meta_json             TEXT,
+        PRIMARY KEY (run_id, hook)
+      ) WITHOUT ROWID;
+
+      -- The evaluation windows a latents run read (token ids [seqs, seq_len], int32 little-endian): contexts
+      -- point into them instead of repeating their tokens.
+      CREATE TABLE latent_windows (
+        run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seqs       INTEGER NOT NULL,
+        seq_len    INTEGER NOT NULL,
+        tokenizer  TEXT NOT NULL,
+        ids        BLOB NOT NULL,
+        PRIMARY KEY (run_id)
+      );
+
+      CREATE TABLE latent_summary (
+        run_id           TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook             TEXT NOT NULL,
+        latent           INTEGER NOT NULL,
+        count            INTEGER NOT NULL,              -- tokens on which it is active
+        freq             REAL NOT NULL,
+        mean_act         REAL,                          -- over active tokens; NULL when dead
+        max_act          REAL NOT NULL,
+        dead             INTEGER NOT NULL,
+        dense            INTEGER NOT NULL,
+        chunk            INTEGER,                       -- staircase chunk of the latent
+        top_tokens_json  TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (run_id, hook, latent)
+      ) WITHOUT ROWID;
+
+      -- Log-spaced activation histogram (bins in latent_sets), from first_bin on.
+      CREATE TABLE latent_histograms (
+        run_id       TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook         TEXT NOT NULL,
+        latent       INTEGER NOT NULL,
+        first_bin    INTEGER NOT NULL,
+        counts_json  TEXT NOT NULL,
+        PRIMARY KEY (run_id, hook, latent)
+      ) WITHOUT ROWID;
+
+      -- All contexts of a latent in one binary record list (format: store/latents.ts encodeContexts): top
+      -- contexts by rank, then activation-quantile samples; each a window into latent_windows with the
+      -- latent's non-zero activations in it. Rowid tables: rows of a kilobyte would waste most of a
+      -- WITHOUT ROWID table's pages.
+      CREATE TABLE latent_contexts (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook    TEXT NOT NULL,
+        latent  INTEGER NOT NULL,
+        count   INTEGER NOT NULL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (run_id, hook, latent)
+      );
+
+      -- Direct logit effects of a latent: (int32 token id, float32 value) pairs, strongest first.
+      CREATE TABLE latent_logits (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook    TEXT NOT NULL,
+        latent  INTEGER NOT NULL,
+        top     BLOB NOT NULL,
+        bottom  BLOB NOT NULL,
+        PRIMARY KEY (run_id, hook, latent)
+      );
+
+      -- JSAE pairs: the largest mean |J| entries (upstream latent i, downstream latent j).
+      CREATE TABLE latent_jacobian_pairs (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        pair    TEXT NOT NULL,
+        up      TEXT NOT NULL,
+        down    TEXT NOT NULL,
+        tokens  INTEGER NOT NULL,
+        PRIMARY KEY (run_id, pair)
+      ) WITHOUT ROWID;
+      CREATE TABLE latent_jacobian (
+        run_id    TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        pair      TEXT NOT NULL,
+        i         INTEGER NOT NULL,
+        j         INTEGER NOT NULL,
+        mean_abs  REAL NOT NULL,
+        mean      REAL NOT NULL,
+        rank      INTEGER NOT NULL,                     -- among all non-zero entries of the pair
+        PRIMARY KEY (run_id, pair, i, j)
+      ) WITHOUT ROWID;
+      CREATE INDEX latent_jacobian_down ON latent_jacobian(run_id, pair, j);
+
+      -- One-to-one matching of two SAE runs' latents at a hook (run_id = SAE run A, other_run_id = B).
+      CREATE TABLE latent_match_sets (
+        run_id        TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        other_run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook          TEXT NOT NULL,
+        method        TEXT NOT NULL,                    -- hungarian | greedy
+        width_a       INTEGER NOT NULL,
+        width_b       INTEGER NOT NULL,
+        matched       INTEGER NOT NULL,
+        mean_cos      REAL NOT NULL,
+        created_at    TEXT NOT NULL,
+        PRIMARY KEY (run_id, other_run_id, hook)
+      ) WITHOUT ROWID;
+      CREATE TABLE latent_matches (
+        run_id        TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        other_run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hook          TEXT NOT NULL,
+        latent        INTEGER NOT NULL,                 -- latent of run A
+        other_latent  INTEGER NOT NULL,                 -- its match in run B
+        cos           REAL NOT NULL,
+        PRIMARY KEY (run_id, other_run_id, hook, latent)
+      ) WITHOUT ROWID;
+      CREATE INDEX latent_matches_other ON latent_matches(other_run_id, hook, other_latent);
+
+      -- Longer notes beside a latent's label (labels, schema v2, keeps the short label text).
+      CREATE TABLE latent_notes (
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- the SAE run, as labels
+        hook        TEXT NOT NULL,
+        latent      INTEGER NOT NULL,
+        note        TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (run_id, hook, latent)
+      ) WITHOUT ROWID;
+    `);
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [
+  runsMetricsArtifacts,
+  scalarTables,
+  workstationTables,
+  latentTables,
+];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -125,13 +125,98 @@ const FIXTURES: Record<number, { seed(db: Db): void; check(db: Db): void }> = {
       });
       expect(db.prepare('SELECT tag FROM run_tags').all()).toEqual([{ tag: 'baseline' }]);
       expect(
-        db.prepare(`SELECT COUNT(*) AS n FROM run_status_history WHERE at = '2026-01-03T00:00:00.000Z'`).get(),
+        db
+          .prepare(`SELECT COUNT(*) AS n FROM run_status_history WHERE at = '2026-01-03T00:00:00.000Z'`)
+          .get(),
       ).toEqual({
         n: 1,
       });
       expect(db.prepare(`SELECT value_json FROM settings WHERE key = 'concurrency'`).get()).toEqual({
         value_json: '2',
       });
+    },
+  },
+  4: {
+    seed(db) {
+      const sae = 'sae-20260102-030500-bbbb';
+      const at = '2026-01-04T00:00:00.000Z';
+      db.prepare(
+        `INSERT INTO runs (id, kind, parent_id, status, created_at, updated_at)
+         VALUES ('latents-20260104-000000-cccc', 'latents', ?, 'completed', ?, ?)`,
+      ).run(sae, at, at);
+      const run = 'latents-20260104-000000-cccc';
+      const hook = 'blocks.0.hook_resid_pre';
+      db.prepare(
+        `INSERT INTO latent_sets VALUES (?, ?, 512, NULL, 0, 10, 4096, 7, 2, 'ascii', 1, 'direct', -3, 3, 5, '{}')`,
+      ).run(run, hook);
+      db.prepare(
+        `INSERT INTO latent_summary VALUES (?, ?, 3, 40, 0.009765625, 1.5, 4.25, 0, 0, NULL, '["e"]')`,
+      ).run(run, hook);
+      db.prepare(`INSERT INTO latent_histograms VALUES (?, ?, 3, 16, '[30,10]')`).run(run, hook);
+      db.prepare(`INSERT INTO latent_windows VALUES (?, 2, 3, 'ascii', ?)`).run(
+        run,
+        Buffer.from(Int32Array.of(104, 105, 33, 65, 66, 67).buffer),
+      );
+      db.prepare(`INSERT INTO latent_contexts VALUES (?, ?, 3, 1, ?)`).run(
+        run,
+        hook,
+        Buffer.from([1, 2, 3, 4]),
+      );
+      db.prepare(`INSERT INTO latent_logits VALUES (?, ?, 3, ?, ?)`).run(
+        run,
+        hook,
+        Buffer.from(Int32Array.of(122, 0).buffer),
+        Buffer.alloc(0),
+      );
+      db.prepare(
+        `INSERT INTO latent_jacobian_pairs VALUES (?, 'fflayer:0', 'blocks.0.ln2.hook_normalized', 'blocks.0.hook_mlp_out', 99)`,
+      ).run(run);
+      db.prepare(`INSERT INTO latent_jacobian VALUES (?, 'fflayer:0', 1, 2, 0.5, -0.25, 0)`).run(run);
+      db.prepare(
+        `INSERT INTO latent_match_sets VALUES (?, 'lm-20260102-030405-aaaa', ?, 'hungarian', 512, 512, 512, 0.8, ?)`,
+      ).run(sae, hook, at);
+      db.prepare(`INSERT INTO latent_matches VALUES (?, 'lm-20260102-030405-aaaa', ?, 3, 17, 0.875)`).run(
+        sae,
+        hook,
+      );
+      db.prepare(`INSERT INTO latent_notes VALUES (?, ?, 3, 'fires on digits in dates', ?)`).run(
+        sae,
+        hook,
+        at,
+      );
+    },
+    check(db) {
+      expect(
+        db.prepare('SELECT width, dead, dense, tokenizer, logit_effects FROM latent_sets').all(),
+      ).toEqual([{ width: 512, dead: 7, dense: 2, tokenizer: 'ascii', logit_effects: 1 }]);
+      expect(
+        db.prepare('SELECT latent, count, freq, max_act, top_tokens_json FROM latent_summary').all(),
+      ).toEqual([{ latent: 3, count: 40, freq: 0.009765625, max_act: 4.25, top_tokens_json: '["e"]' }]);
+      expect(db.prepare('SELECT first_bin, counts_json FROM latent_histograms').all()).toEqual([
+        { first_bin: 16, counts_json: '[30,10]' },
+      ]);
+      expect(
+        db.prepare('SELECT seqs, seq_len, tokenizer, length(ids) AS bytes FROM latent_windows').all(),
+      ).toEqual([{ seqs: 2, seq_len: 3, tokenizer: 'ascii', bytes: 24 }]);
+      expect(db.prepare('SELECT count, hex(data) AS data FROM latent_contexts').all()).toEqual([
+        { count: 1, data: '01020304' },
+      ]);
+      expect(
+        db.prepare('SELECT length(top) AS top, length(bottom) AS bottom FROM latent_logits').all(),
+      ).toEqual([{ top: 8, bottom: 0 }]);
+      expect(db.prepare('SELECT tokens FROM latent_jacobian_pairs').all()).toEqual([{ tokens: 99 }]);
+      expect(db.prepare('SELECT i, j, mean_abs, mean, rank FROM latent_jacobian').all()).toEqual([
+        { i: 1, j: 2, mean_abs: 0.5, mean: -0.25, rank: 0 },
+      ]);
+      expect(db.prepare('SELECT method, matched, mean_cos FROM latent_match_sets').all()).toEqual([
+        { method: 'hungarian', matched: 512, mean_cos: 0.8 },
+      ]);
+      expect(db.prepare('SELECT latent, other_latent, cos FROM latent_matches').all()).toEqual([
+        { latent: 3, other_latent: 17, cos: 0.875 },
+      ]);
+      expect(db.prepare('SELECT latent, note FROM latent_notes').all()).toEqual([
+        { latent: 3, note: 'fires on digits in dates' },
+      ]);
     },
   },
 };
@@ -172,7 +257,18 @@ describe('migrations', () => {
           'comparisons',
           'edges',
           'labels',
+          'latent_contexts',
+          'latent_histograms',
+          'latent_jacobian',
+          'latent_jacobian_pairs',
+          'latent_logits',
+          'latent_match_sets',
+          'latent_matches',
+          'latent_notes',
+          'latent_sets',
           'latent_stats',
+          'latent_summary',
+          'latent_windows',
           'metrics',
           'run_status_history',
           'run_tags',
