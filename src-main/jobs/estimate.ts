@@ -4,7 +4,7 @@
  * measurement, no guess: the figure is null and the basis says so.
  */
 import type { Estimate } from '../../src-shared/api.ts';
-import type { JobSpec } from '../../src-shared/jobs.ts';
+import { RUN_KIND_OF_JOB, type JobSpec } from '../../src-shared/jobs.ts';
 import type { PipelineJob } from '../../src-shared/pipeline.ts';
 import type { RunRecord, Store } from '../store/index.ts';
 
@@ -67,7 +67,7 @@ function shapeOf(spec: AnySpec): Shape {
       };
     default:
       return {
-        kind: spec.kind,
+        kind: RUN_KIND_OF_JOB[spec.kind],
         describe: spec.kind,
         matches: (o) => get(o, 'kind') === spec.kind,
         steps: () => null,
