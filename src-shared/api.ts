@@ -85,9 +85,11 @@ export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 export const SystemInfoSchema = z.object({
   appVersion: z.string(),
   dataDir: z.string(),
-  /** Backend jobs will use: forced (SCALAR_BACKEND) or 'auto' (ladder: tensorflow → wasm → cpu). */
+  /** Backend jobs will use: forced (SCALAR_BACKEND) or 'auto' (ladder: tensorflow-gpu → webgpu → wasm → tensorflow-cpu → cpu). */
   backendPreference: z.string(),
   lastBackend: z.string().nullable(),
+  /** What the latest run that recorded one computed on: GPU adapter (vendor, architecture, driver) or CPU. */
+  lastDevice: z.string().nullable().optional(),
   node: z.string(),
   platform: z.string(),
   mode: z.enum(['electron', 'web', 'cli']),

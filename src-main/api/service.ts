@@ -215,6 +215,7 @@ export class ScalarService implements Api {
       dataDir: this.store.dataDir,
       backendPreference: this.options.backend ?? process.env.SCALAR_BACKEND ?? 'auto',
       lastBackend: this.store.listRuns({ limit: 20 }).find((r) => r.backend)?.backend ?? null,
+      lastDevice: lastDeviceOf(this.store.listRuns({ limit: 20 })),
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       mode: this.options.mode,
@@ -375,5 +376,14 @@ function lmRefOf(run: RunRecord): string | null {
   if (run.kind === 'sae' && typeof c?.lm === 'string') return c.lm;
   const lm = (run.config as { lm?: unknown } | null)?.lm;
   if (run.kind === 'pipeline' && typeof lm === 'string') return lm;
+  return null;
+}
+
+/** The device the latest run recorded in its summary (worker.ts adds it), if any. */
+function lastDeviceOf(runs: { summary: unknown }[]): string | null {
+  for (const r of runs) {
+    const device = (r.summary as { device?: unknown } | null)?.device;
+    if (typeof device === 'string') return device;
+  }
   return null;
 }

@@ -1,29 +1,56 @@
 /**
- * Compute backend ladder: native TensorFlow (GPU, then CPU build) → wasm (SIMD) → cpu, chosen at run time and
- * overridable with SCALAR_BACKEND. The SIMD kernel module (kernels/) is attached to whichever backend loads.
- * The resulting report travels with every run.
+ * Compute backend ladder, chosen at run time and overridable with SCALAR_BACKEND:
+ *
+ *   tensorflow-gpu  native TensorFlow (tfjs-node-gpu), only when TensorFlow really registered a GPU device
+ *   webgpu          Dawn + tfjs-backend-webgpu with our WGSL kernels, on a hardware adapter (a software one,
+ *                   e.g. SwiftShader, only when forced: SCALAR_BACKEND=webgpu)
+ *   wasm            tfjs-wasm (SIMD) with our AssemblyScript SIMD kernels in its memory
+ *   tensorflow-cpu  a CPU-only libtensorflow: below wasm unless forced
+ *   cpu             plain JS, SIMD kernels on staged copies
+ *
+ * `tensorflow` (or `native`) forces native TensorFlow with or without a GPU. The resulting report (with the
+ * device or adapter it computes on) travels with every run.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { kernelBinary } from './kernels/compile.ts';
 import { stagingHost, wasmHost } from './kernels/host.ts';
 import { setKernelMode } from './kernels/ops.ts';
 import { registerSimdKernels } from './kernels/registry.ts';
+import { describeAdapter, openWebGpu, type GpuAdapterReport } from './webgpu/device.ts';
+import { registerWgslKernels } from './webgpu/kernels.ts';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'tensorflow-gpu' | 'webgpu' | 'wasm' | 'tensorflow-cpu' | 'cpu';
+/** The automatic ladder, best first. */
+export const BACKEND_NAMES: readonly BackendName[] = [
+  'tensorflow-gpu',
+  'webgpu',
+  'wasm',
+  'tensorflow-cpu',
+  'cpu',
+];
+/** What SCALAR_BACKEND / --backend accept: a rung, or `tensorflow` (native TensorFlow, GPU or not). */
+export const BACKEND_CHOICES: readonly string[] = ['tensorflow', ...BACKEND_NAMES];
 
 export interface BackendReport {
   name: BackendName;
-  /** Where the SIMD kernels run: inside tfjs-wasm's memory, or on copies staged through their own memory. */
-  kernels: 'simd-zero-copy' | 'simd-staged';
-  /** The differentiable ops' formulation: SIMD kernels, or composite tfjs ops (SCALAR_KERNELS=tfjs, and the
-   * default on native TensorFlow, whose own kernels are fast). Sparse SAE, JSAE and SCALAR kernels are SIMD. */
-  ops: 'simd' | 'tfjs';
-  /** e.g. 'tfjs-node-gpu', 'wasm simd', 'cpu'. */
+  /** Where our kernels run: inside tfjs-wasm's memory, on copies staged through their own memory, or as WGSL
+   * compute shaders on the tfjs-webgpu device. */
+  kernels: 'simd-zero-copy' | 'simd-staged' | 'wgsl';
+  /** The differentiable ops' formulation: our kernels (SIMD or, on webgpu, WGSL where a WGSL twin exists,
+   * composite tfjs ops elsewhere), or composite tfjs ops (SCALAR_KERNELS=tfjs, and the default on native
+   * TensorFlow, whose own kernels are fast). Sparse SAE, JSAE and SCALAR kernels are SIMD. */
+  ops: 'simd' | 'wgsl' | 'tfjs';
+  /** e.g. 'tfjs-node-gpu', 'dawn vulkan', 'wasm simd', 'cpu'. */
   detail: string;
+  /** What computes, in words: the GPU adapter (vendor, architecture, driver) or the CPU. */
+  device: string;
+  /** The WebGPU adapter (webgpu rung only). */
+  adapter?: GpuAdapterReport;
   /** Rungs of the ladder that were tried before this one, and why they were skipped. */
   skipped: { name: string; reason: string }[];
   tfjsVersion: string;
@@ -36,25 +63,55 @@ export function backendReport(): BackendReport {
   return current;
 }
 
-function parseBackend(value: string | undefined): BackendName | undefined {
+type Choice = BackendName | 'tensorflow';
+
+function parseBackend(value: string | undefined): Choice | undefined {
   if (!value) return undefined;
   const v = value.trim().toLowerCase();
   const name = v === 'native' || v === 'tfjs-node' ? 'tensorflow' : v;
-  if (!BACKEND_NAMES.includes(name as BackendName)) {
+  if (!BACKEND_CHOICES.includes(name)) {
     throw new Error(
-      `unknown compute backend '${value}' (SCALAR_BACKEND): use one of ${BACKEND_NAMES.join(', ')}`,
+      `unknown compute backend '${value}' (SCALAR_BACKEND): use one of ${BACKEND_CHOICES.join(', ')}`,
     );
   }
-  return name as BackendName;
+  return name as Choice;
 }
 
-async function tryNative(): Promise<string> {
+interface Loaded {
+  name: BackendName;
+  detail: string;
+  device: string;
+  adapter?: GpuAdapterReport;
+}
+
+const cpuDevice = (what: string) =>
+  `CPU: ${os.cpus()[0]?.model.trim() || os.arch()}, ${os.availableParallelism()} threads (${what})`;
+
+/**
+ * Native TensorFlow. tfjs-node-gpu without a usable CUDA/cuDNN silently computes on the CPU, so a GPU is
+ * claimed only when TensorFlow reports that it placed work on a GPU device.
+ */
+async function tryNative(want: 'gpu' | 'cpu' | 'any'): Promise<Loaded> {
   const failures: string[] = [];
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  const pkgs =
+    want === 'cpu' ? ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'] : ['@tensorflow/tfjs-node-gpu'];
+  if (want === 'any') pkgs.push('@tensorflow/tfjs-node');
+  for (const pkg of pkgs) {
     try {
       await import(pkg);
-      if (await tf.setBackend('tensorflow')) return pkg.replace('@tensorflow/', '');
-      failures.push(`${pkg}: backend did not initialise`);
+      if (!(await tf.setBackend('tensorflow'))) {
+        failures.push(`${pkg}: backend did not initialise`);
+        continue;
+      }
+      const gpu = (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+      const detail = pkg.replace('@tensorflow/', '');
+      if (want === 'gpu' && !gpu) {
+        failures.push(`${pkg}: TensorFlow registered no GPU device (it would compute on the CPU)`);
+        break; // the native backend is loaded now; the CPU build is the tensorflow-cpu rung's business
+      }
+      return gpu
+        ? { name: 'tensorflow-gpu', detail, device: 'CUDA GPU (TensorFlow)' }
+        : { name: 'tensorflow-cpu', detail, device: cpuDevice('libtensorflow') };
     } catch (err) {
       failures.push(`${pkg}: ${firstLine(err)}`);
     }
@@ -62,7 +119,35 @@ async function tryNative(): Promise<string> {
   throw new Error(failures.join('; '));
 }
 
-async function tryWasm(): Promise<string> {
+/**
+ * On Linux a hardware GPU shows up as a device node; without one, probing Dawn's adapters only finds software
+ * rasterisers (and prints their drivers' complaints), so the automatic ladder skips the rung.
+ */
+function linuxGpuNode(): string | null {
+  if (process.platform !== 'linux') return 'n/a';
+  try {
+    const dri = fs.existsSync('/dev/dri')
+      ? fs.readdirSync('/dev/dri').filter((f) => f.startsWith('renderD'))
+      : [];
+    if (dri.length) return `/dev/dri/${dri[0]}`;
+    const nv = fs.readdirSync('/dev').find((f) => /^nvidia\d+$/.test(f));
+    return nv ? `/dev/${nv}` : null;
+  } catch {
+    return null;
+  }
+}
+
+async function tryWebGpu(forced: boolean): Promise<Loaded> {
+  if (!forced && !linuxGpuNode())
+    throw new Error(
+      'no GPU device node (/dev/dri/renderD*, /dev/nvidia*); force a software adapter with SCALAR_BACKEND=webgpu',
+    );
+  const adapter = await openWebGpu(forced);
+  if (!(await tf.setBackend('webgpu'))) throw new Error('the tfjs webgpu backend did not initialise');
+  return { name: 'webgpu', detail: `dawn ${adapter.api}`, device: describeAdapter(adapter), adapter };
+}
+
+async function tryWasm(): Promise<Loaded> {
   const dist = path.join(
     path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')),
     'dist',
@@ -70,17 +155,21 @@ async function tryWasm(): Promise<string> {
   setWasmPaths(dist + path.sep);
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');
   const simdOk = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  return simdOk ? 'wasm simd' : 'wasm';
+  const detail = simdOk ? 'wasm simd' : 'wasm';
+  return { name: 'wasm', detail, device: cpuDevice(detail) };
 }
 
-async function tryCpu(): Promise<string> {
+async function tryCpu(): Promise<Loaded> {
   if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not initialise');
-  return 'cpu';
+  return { name: 'cpu', detail: 'cpu', device: cpuDevice('plain JS') };
 }
 
-const RUNGS: Record<BackendName, () => Promise<string>> = {
-  tensorflow: tryNative,
+const RUNGS: Record<Choice, (forced: boolean) => Promise<Loaded>> = {
+  'tensorflow-gpu': () => tryNative('gpu'),
+  webgpu: tryWebGpu,
   wasm: tryWasm,
+  'tensorflow-cpu': () => tryNative('cpu'),
+  tensorflow: () => tryNative('any'),
   cpu: tryCpu,
 };
 
@@ -90,34 +179,49 @@ const RUNGS: Record<BackendName, () => Promise<string>> = {
  */
 export async function initBackend(prefer?: string): Promise<BackendReport> {
   const forced = parseBackend(prefer ?? process.env.SCALAR_BACKEND);
-  if (current && (!forced || forced === current.name)) return current;
-  const ladder = forced ? [forced] : BACKEND_NAMES;
+  if (
+    current &&
+    (!forced || forced === current.name || (forced === 'tensorflow' && current.name.startsWith('tensorflow')))
+  )
+    return current;
+  const ladder: readonly Choice[] = forced ? [forced] : BACKEND_NAMES;
   const skipped: BackendReport['skipped'] = [];
-  for (const name of ladder) {
-    let detail: string;
+  for (const rung of ladder) {
+    let loaded: Loaded;
     try {
-      detail = await RUNGS[name]();
+      loaded = await RUNGS[rung](forced !== undefined);
     } catch (err) {
-      if (forced) throw new Error(`compute backend '${name}' (forced) is unavailable: ${firstLine(err)}`);
-      skipped.push({ name, reason: firstLine(err) });
+      if (forced) throw new Error(`compute backend '${rung}' (forced) is unavailable: ${firstLine(err)}`);
+      skipped.push({ name: rung, reason: firstLine(err) });
       continue;
     }
-    const binary = await kernelBinary();
-    registerSimdKernels(
-      name,
-      name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary),
-    );
+    const { name } = loaded;
+    const tfName = tf.getBackend();
+    // WGSL kernels on the GPU; the SIMD module on CPU memory everywhere else (tfjs-webgpu cannot read
+    // tensors synchronously, so the staged SIMD host would not work there).
+    if (name === 'webgpu') registerWgslKernels();
+    else {
+      const binary = await kernelBinary();
+      registerSimdKernels(
+        tfName,
+        name === 'wasm' ? await wasmHost(binary, tf.backend()) : await stagingHost(binary),
+      );
+    }
+    const native = name.startsWith('tensorflow');
     const ops =
-      process.env.SCALAR_KERNELS === 'tfjs' ||
-      (name === 'tensorflow' && process.env.SCALAR_KERNELS !== 'simd')
+      process.env.SCALAR_KERNELS === 'tfjs' || (native && process.env.SCALAR_KERNELS !== 'simd')
         ? 'tfjs'
-        : 'simd';
+        : name === 'webgpu'
+          ? 'wgsl'
+          : 'simd';
     setKernelMode(ops === 'tfjs' ? 'tfjs' : null);
     current = {
       name,
-      kernels: name === 'wasm' ? 'simd-zero-copy' : 'simd-staged',
+      kernels: name === 'webgpu' ? 'wgsl' : name === 'wasm' ? 'simd-zero-copy' : 'simd-staged',
       ops,
-      detail,
+      detail: loaded.detail,
+      device: loaded.device,
+      ...(loaded.adapter ? { adapter: loaded.adapter } : {}),
       skipped,
       tfjsVersion: tf.version.tfjs,
     };
@@ -126,6 +230,16 @@ export async function initBackend(prefer?: string): Promise<BackendReport> {
   throw new Error(
     `no compute backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
   );
+}
+
+/**
+ * True when the backend computes on one CPU core (wasm, cpu): only then does a second thread (data-parallel
+ * LM halves, the SAE activation pipeline, SCALAR's pair pool) add compute. Native TensorFlow is multithreaded
+ * and a GPU backend would only contend for its device.
+ */
+export function singleCoreBackend(): boolean {
+  const name = backendReport().name;
+  return name === 'wasm' || name === 'cpu';
 }
 
 function firstLine(err: unknown): string {

@@ -3,7 +3,7 @@
  * learning-rate schedule used by every trainer here (SPEC §1.2, §3.4).
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelMode } from './kernels/ops.ts';
+import { useKernel } from './kernels/ops.ts';
 import { runScalarKernel } from './kernels/registry.ts';
 
 export interface AdamWConfig {
@@ -56,7 +56,7 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
     const scale = norm > clip ? clip / (norm + 1e-6) : 1; // torch.nn.utils.clip_grad_norm_
-    const fused = kernelMode() === 'simd';
+    const fused = useKernel('ScalarAdamW');
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
         const g0 = grads[name];

@@ -275,7 +275,7 @@ export class JobManager {
         this.emit({
           type: 'log',
           runId,
-          message: `backend ${m.backend.name} (${m.backend.detail}, kernels ${m.backend.kernels})`,
+          message: `backend ${m.backend.name} (${m.backend.detail}, kernels ${m.backend.kernels}) on ${m.backend.device}`,
         });
         break;
       case 'progress':

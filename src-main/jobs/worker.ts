@@ -30,7 +30,15 @@ try {
     post,
     backend,
   });
-  post({ type: 'done', summary: { ...summary, backend: backend.name } });
+  post({
+    type: 'done',
+    summary: {
+      ...summary,
+      backend: backend.name,
+      device: backend.device,
+      ...(backend.adapter ? { adapter: backend.adapter } : {}),
+    },
+  });
 } catch (err) {
   const e = err instanceof Error ? err : new Error(String(err));
   post({ type: 'failed', error: e.message, errorName: e.name, cancelled: e.name === 'CancelledError' });

@@ -115,7 +115,7 @@ describe('scalar train-sae --arch staircase --setup tblock', () => {
       error: null,
     });
     expect(full.run_id).toMatch(/^sae-/);
-    expect(['wasm', 'cpu', 'tensorflow']).toContain(full.backend);
+    expect(['wasm', 'cpu', 'webgpu', 'tensorflow-gpu', 'tensorflow-cpu']).toContain(full.backend);
     // Shared dictionary 2 · 16 · 48 + b_enc 16 + 32 + 48 + b_dec 3 · 16.
     expect(full.params).toBe(2 * 16 * 48 + 96 + 48);
     expect(full.saes.map((s) => [s.hook, s.d_sae])).toEqual([

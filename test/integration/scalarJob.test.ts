@@ -102,7 +102,7 @@ describe('scalar eval', () => {
     expect(evalJson.status).toBe('completed');
     expect(evalJson.error).toBeNull();
     expect(evalJson.sae).toBe(saeRun);
-    expect(['wasm', 'cpu', 'tensorflow']).toContain(evalJson.backend);
+    expect(['wasm', 'cpu', 'webgpu', 'tensorflow-gpu', 'tensorflow-cpu']).toContain(evalJson.backend);
     expect(evalJson.scalar.map((s) => [s.setup, s.pair, s.arch])).toEqual([
       ['ffblock', 0, 'topk'],
       ['ffblock', 1, 'topk'],

@@ -66,7 +66,7 @@ describe('switching backends', () => {
 
   it('an unknown backend name is an error naming the choices', async () => {
     await expect(initBackend('gpu-please')).rejects.toThrow(
-      /unknown compute backend 'gpu-please'.*tensorflow, wasm, cpu/,
+      /unknown compute backend 'gpu-please'.*tensorflow, tensorflow-gpu, webgpu, wasm, tensorflow-cpu, cpu/,
     );
   });
 });

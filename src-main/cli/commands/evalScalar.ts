@@ -55,6 +55,7 @@ export function reportScalarRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
+    device: (run.summary as { device?: string } | null)?.device ?? null,
     sae: cfg.sae ?? null,
     scalar: pairs.map((p) => ({
       setup: cfg.setup,

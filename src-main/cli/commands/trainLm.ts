@@ -35,6 +35,7 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
+    device: (run.summary as { device?: string } | null)?.device ?? null,
     params: s.params ?? null,
     steps: s.steps ?? null,
     train_loss: s.trainLoss ?? null,
@@ -50,7 +51,7 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
   };
   if (run.status === 'completed') {
     say(
-      `run ${run.id}: val loss ${Number(out.val_loss).toFixed(4)} nats/char (best step ${out.best_step}), ${out.steps} steps, backend ${out.backend}`,
+      `run ${run.id}: val loss ${Number(out.val_loss).toFixed(4)} nats/char (best step ${out.best_step}), ${out.steps} steps, backend ${out.backend}${out.device ? ` on ${out.device}` : ''}`,
     );
     say(`checkpoint: ${out.checkpoint}`);
   } else {

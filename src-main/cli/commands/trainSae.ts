@@ -53,6 +53,7 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
+    device: (run.summary as { device?: string } | null)?.device ?? null,
     arch: s.arch ?? null,
     setup: s.setup ?? null,
     lm: s.lm ?? null,
@@ -89,7 +90,7 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
       );
     }
     say(
-      `compound ΔCE ${Number(out.compound_ce_loss_increase).toFixed(4)}  (clean CE ${Number(out.clean_ce).toFixed(4)}), backend ${out.backend}; SAELens folders in ${out.export_dir}`,
+      `compound ΔCE ${Number(out.compound_ce_loss_increase).toFixed(4)}  (clean CE ${Number(out.clean_ce).toFixed(4)}), backend ${out.backend}${out.device ? ` on ${out.device}` : ''}; SAELens folders in ${out.export_dir}`,
     );
   } else {
     say(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);

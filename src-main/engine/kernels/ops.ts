@@ -1,10 +1,11 @@
 /**
  * The differentiable building blocks the models are written in. Each op has two formulations with the same
- * maths: the SIMD kernels (wasm / cpu backends, fast, custom gradients) and plain composite tfjs ops (native
- * TensorFlow backend, and the independent oracle the kernel tests compare against).
+ * maths: our kernels (SIMD on the wasm / cpu backends, WGSL on webgpu where a WGSL twin exists; fast, custom
+ * gradients) and plain composite tfjs ops (native TensorFlow backend, ops without a WGSL twin, and the
+ * independent oracle the kernel tests compare against).
  */
 import * as tf from '@tensorflow/tfjs';
-import { runScalarKernel, simdKernelsRegistered } from './registry.ts';
+import { runScalarKernel, scalarKernelRegistered, simdKernelsRegistered } from './registry.ts';
 
 export type KernelMode = 'simd' | 'tfjs';
 let forcedMode: KernelMode | null = null;
@@ -14,12 +15,23 @@ export function setKernelMode(mode: KernelMode | null): void {
   forcedMode = mode;
 }
 
+/** 'simd' when our kernels serve this backend (SIMD or WGSL), unless forced. */
 export function kernelMode(): KernelMode {
   if (forcedMode) return forcedMode;
-  return simdKernelsRegistered(tf.getBackend()) ? 'simd' : 'tfjs';
+  const backend = tf.getBackend();
+  return simdKernelsRegistered(backend) || scalarKernelRegistered('ScalarTopK', backend) ? 'simd' : 'tfjs';
 }
 
-const simd = () => kernelMode() === 'simd';
+/** The SIMD (CPU) kernel set, with its CPU-specific formulations (e.g. tanh through sigmoid). */
+const simd = () => kernelMode() === 'simd' && simdKernelsRegistered(tf.getBackend());
+
+/**
+ * Whether to call our kernel `name`: not switched to the composite formulation, and registered for the
+ * active backend (every kernel on wasm / cpu; on webgpu those with a WGSL twin).
+ */
+export function useKernel(name: string): boolean {
+  return kernelMode() === 'simd' && scalarKernelRegistered(name, tf.getBackend());
+}
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 type OpBody = (
@@ -60,7 +72,7 @@ const transposeSimd = customOp(([x]) => ({
 }));
 
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
-  return (simd() ? transposeSimd(x) : tf.transpose(x)) as tf.Tensor2D;
+  return (useKernel('ScalarTranspose2D') ? transposeSimd(x) : tf.transpose(x)) as tf.Tensor2D;
 }
 
 const linearFastGrad = customOp(([x, w, b], save) => {
@@ -122,7 +134,7 @@ export function causalSelfAttention(qkv: tf.Tensor3D, nHead: number): tf.Tensor3
   const D = D3 / 3;
   const hd = D / nHead;
   // The kernel works on 4-lane vectors along the head dimension: other head sizes would read past each head.
-  if (simd() && hd % 4 === 0) return attentionSimd(nHead)(qkv) as tf.Tensor3D;
+  if (useKernel('ScalarAttention') && hd % 4 === 0) return attentionSimd(nHead)(qkv) as tf.Tensor3D;
   const heads = (t: tf.Tensor) => t.reshape([B, T, nHead, hd]).transpose([0, 2, 1, 3]); // [B, H, T, hd]
   const [q, k, v] = tf.split(qkv, 3, -1).map(heads);
   const future = tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)); // 1 above the diagonal
@@ -143,7 +155,7 @@ const geluSimd = customOp(([x], save) => {
 });
 
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (simd()) return geluSimd(x);
+  if (useKernel('ScalarGelu')) return geluSimd(x);
   const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 }
@@ -166,7 +178,7 @@ const layerNormSimd = memoize((eps: number) =>
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const D = x.shape[x.shape.length - 1];
   // The kernel walks rows in 4-lane vectors: other widths would read and write past each row.
-  if (simd() && D % 4 === 0) return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
+  if (useKernel('ScalarLayerNorm') && D % 4 === 0) return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }
@@ -191,7 +203,7 @@ function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
 export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   const [V, D] = table.shape;
   // The gradient kernel accumulates rows in 4-lane vectors: other widths would write past each row.
-  if (!simd() || D % 4 !== 0) return tf.matMul(oneHotFloat(ids, V), table);
+  if (!useKernel('ScalarEmbedding') || D % 4 !== 0) return tf.matMul(oneHotFloat(ids, V), table);
   // ids is not a differentiable input, but the gradient needs it: save() keeps it alive past the forward pass.
   const lookup = customOp(([t], save) => {
     save([ids]);
@@ -207,7 +219,7 @@ export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
 /** Mean over rows of −log softmax(logits)[target]; logits [N, V], targets int32 [N]. */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const [N, V] = logits.shape;
-  if (!simd()) {
+  if (!useKernel('ScalarXent')) {
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), oneHotFloat(targets, V)), -1))) as tf.Scalar;
   }
   const xent = customOp(([l], save) => {

@@ -358,6 +358,11 @@ export function simdKernelsRegistered(backendName: string): boolean {
   return hosts.has(backendName);
 }
 
+/** Whether a Scalar* kernel (SIMD or WGSL) is registered for `backendName`. */
+export function scalarKernelRegistered(name: string, backendName: string): boolean {
+  return tf.getKernel(name, backendName) !== undefined;
+}
+
 export function runScalarKernel(
   name: string,
   inputs: Record<string, tf.Tensor>,

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { backendReport, tidy } from '../backend.ts';
+import { backendReport, singleCoreBackend, tidy } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
 import { concatFloat32, siblingEntry, spawnWorker } from '../threads.ts';
 import type { Batch } from '../text/index.ts';
@@ -95,7 +95,7 @@ export class GradientSplitter {
   static async start(
     gpt: Gpt,
     batchSize: number,
-    parallel = backendReport().name !== 'tensorflow' && os.availableParallelism() > 1,
+    parallel = singleCoreBackend() && os.availableParallelism() > 1,
   ): Promise<GradientSplitter> {
     if (!parallel || batchSize % 2 !== 0) return new GradientSplitter(null);
     const worker = spawnWorker(siblingEntry(import.meta.url, 'gradientWorker'), {

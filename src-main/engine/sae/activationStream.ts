@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { backendReport } from '../backend.ts';
+import { backendReport, singleCoreBackend } from '../backend.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { siblingEntry, spawnWorker } from '../threads.ts';
 import type { Batch } from '../text/index.ts';
@@ -125,5 +125,5 @@ export async function activationSource(
 
 /** Pipelining pays off when the backend is single-threaded (wasm, cpu) and a second core exists. */
 export function pipelineByDefault(): boolean {
-  return backendReport().name !== 'tensorflow' && os.availableParallelism() > 1;
+  return singleCoreBackend() && os.availableParallelism() > 1;
 }

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
-import { kernelMode, stopGradient, transpose2d } from '../kernels/ops.ts';
+import { stopGradient, transpose2d, useKernel } from '../kernels/ops.ts';
 import { runScalarKernel } from '../kernels/registry.ts';
 import { Rng } from '../random.ts';
 
@@ -50,7 +50,7 @@ export function encodePre(x: tf.Tensor2D, w: SaeWeights): tf.Tensor2D {
  * `pre` is used as given (no ReLU): SCALAR's subcircuit selects TopK of raw pre-activations (SPEC §4.3).
  */
 export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
-  if (kernelMode() === 'simd') {
+  if (useKernel('ScalarTopK')) {
     const [idx, val] = runScalarKernel('ScalarTopK', { xw: pre }, { topk: k, relu: 0 });
     return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
   }
@@ -61,7 +61,7 @@ export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
 /** TopK codes of x; the SIMD path fuses + b_enc, the ReLU and the selection into one pass. */
 export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
   return tidy(() => {
-    if (kernelMode() !== 'simd') return topk(encodePre(x, w), k);
+    if (!useKernel('ScalarTopK')) return topk(encodePre(x, w), k);
     const [idx, val] = runScalarKernel(
       'ScalarTopK',
       { xw: tf.matMul(tf.sub(x, w.bDec), w.wEnc), bEnc: w.bEnc },
@@ -75,7 +75,7 @@ export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
  * The SIMD decode and backward kernels walk rows of D in 4-lane vectors: other model widths would read and
  * write past each row, so they take the composite formulation (as layerNorm and embedding do in ops.ts).
  */
-const simdRows = (D: number) => kernelMode() === 'simd' && D % 4 === 0;
+const simdRows = (D: number, kernel: string) => useKernel(kernel) && D % 4 === 0;
 
 /** Dense codes [N, F] from sparse ones. */
 export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
@@ -88,7 +88,7 @@ export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
 
 /** xhat = z W_dec + b_dec, by gathering the k active rows (SIMD) or as a dense matmul (tfjs). */
 export function decode(codes: SparseCodes, w: SaeWeights): tf.Tensor2D {
-  if (simdRows(w.wDec.shape[1])) {
+  if (simdRows(w.wDec.shape[1], 'ScalarSparseDecode')) {
     const [xhat] = runScalarKernel('ScalarSparseDecode', {
       idx: codes.idx,
       val: codes.val,
@@ -114,7 +114,7 @@ export interface TopkStepResult {
  */
 export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelow = 0): TopkStepResult {
   const [N, D] = x.shape;
-  if (simdRows(D)) {
+  if (simdRows(D, 'ScalarTopKSaeBackward') && useKernel('ScalarTopK')) {
     return tidy(() => {
       const codes = encode(x, w, k);
       const [xhat, err] = runScalarKernel('ScalarSparseDecode', {

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { GptConfig } from '../../../src-shared/lm.ts';
-import { backendReport } from '../backend.ts';
+import { backendReport, singleCoreBackend } from '../backend.ts';
 import type { SaePair } from '../sae/positions.ts';
 import { siblingEntry, spawnWorker } from '../threads.ts';
 import type { PairModel, PairSae } from './pair.ts';
@@ -61,7 +61,7 @@ export class PairPool {
   /** A pool with a worker thread when a second core exists and the backend is single-threaded. */
   static async start(
     pm: PairModel,
-    parallel = backendReport().name !== 'tensorflow' && os.availableParallelism() > 1,
+    parallel = singleCoreBackend() && os.availableParallelism() > 1,
   ): Promise<PairPool> {
     if (!parallel) return new PairPool(pm, null);
     const init: PairWorkerInit = {
