@@ -3,6 +3,7 @@
  * requests and events, validated on both sides with these schemas.
  */
 import { z } from 'zod';
+import { CompareApiMethods } from './compare/api.ts';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
 import { LatentApiMethods } from './latents.ts';
 import { PipelineConfigSchema, PipelineJobSchema } from './pipeline.ts';
@@ -272,6 +273,8 @@ export const ApiMethods = {
   },
   /** `path`: an uploaded zip (web mode) or a file the user picked (Electron). */
   'bundles.import': { params: z.object({ path: z.string().min(1) }), result: BundleImportResultSchema },
+  /** The comparer: `scalar compare`'s reductions with CIs, and metric summaries of several runs. */
+  ...CompareApiMethods,
   /** Latent statistics, labels, edges per latent, matches and the circuit graph (src-shared/latents.ts). */
   ...LatentApiMethods,
 } as const;

@@ -22,6 +22,7 @@ import {
 import type { JobEvent } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
+import { compareHandlers } from './compare.ts';
 import { autoLatentStats, latentHandlers } from './latents.ts';
 import { resolveLmRef, saeImportSpec } from '../jobs/lmRef.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';

@@ -5,6 +5,7 @@ import { compareCommand, usage as compareUsage } from './commands/compare.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
 import { importSaeCommand, usage as importSaeUsage } from './commands/importSae.ts';
 import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
+import { reportCommand, usage as reportUsage } from './commands/report.ts';
 import {
   exportCommand,
   exportUsage,
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   'import-sae': { run: importSaeCommand, usage: importSaeUsage },
   eval: { run: evalScalarCommand, usage: evalUsage },
   compare: { run: compareCommand, usage: compareUsage },
+  report: { run: reportCommand, usage: reportUsage },
   pipeline: { run: pipelineCommand, usage: pipelineUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { curveSvg } from '../../src-shared/figures/curveSvg.ts';
+import { lineFigure } from '../../src-shared/figures/line.ts';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import { PIPELINE_MATRIX, PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
 import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
@@ -23,6 +23,7 @@ import type { ScalarService } from '../api/service.ts';
 import { runArtifactsDir, type RunRecord } from '../store/index.ts';
 import { resolveLmRef } from './lmRef.ts';
 import { compareRuns } from './scalarResults.ts';
+import { figureSvg } from '../figures/render.ts';
 import { TRAINING_RECORD_FILE } from '../resources.ts';
 
 interface Step {
@@ -202,11 +203,16 @@ function writeReport(
           const file = `figures/${setup}_pair${p.pair}.svg`;
           const series = archs.map((arch) => ({
             label: arch,
-            points: store.getScalarCurves(runs[arch].id).find((curve) => curve.pair === p.label)!.points,
+            points: store
+              .getScalarCurves(runs[arch].id)
+              .find((curve) => curve.pair === p.label)!
+              .points.map((q) => ({ x: q.n, y: q.mean, lo: q.lo, hi: q.hi })),
           }));
+          const title = `SCALAR curve — ${setup} pair ${p.pair} (seed ${seed})`;
+          const axes = { xLabel: 'edges kept N', yLabel: 'mean KL(full model ‖ subcircuit)', logX: true };
           fs.writeFileSync(
             path.join(dir, file),
-            curveSvg({ title: `SCALAR curve — ${setup} pair ${p.pair} (seed ${seed})`, series }),
+            figureSvg((doc, w) => lineFigure(series, { ...axes, xBase: 2 }, w, doc, title), 640),
           );
           figures.push(file);
         }

@@ -52,13 +52,17 @@ export interface RunComparison {
   aggregate: { abs: ReturnType<typeof aggregate>; rel: ReturnType<typeof aggregate> };
 }
 
-/** X vs baseline per shared pair (paired bootstrap) plus the aggregates; recorded in the comparisons table. */
+/**
+ * X vs baseline per shared pair (paired bootstrap) plus the aggregates; recorded in the comparisons table unless
+ * `record: false` (the compare page's reads, which would otherwise add the same rows on every view).
+ */
 export function compareRuns(
   store: Store,
   runId: string,
   baselineId: string,
   resamples: number,
   seed: number,
+  opts: { record?: boolean } = {},
 ): RunComparison {
   const run = store.requireRun(runId);
   const base = store.requireRun(baselineId);
@@ -73,19 +77,20 @@ export function compareRuns(
     label: xs.get(p)!.label,
     ...comparePair(b.get(p)!, x.get(p)!, resamples, seed),
   }));
-  store.recordComparisons(
-    pairs.flatMap((c) =>
-      (['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const).map((metric) => ({
-        runId,
-        baselineRunId: baselineId,
-        setup: c.label.split(':')[0],
-        pair: c.label,
-        metric,
-        value: c[metric],
-        meta: { ci: c[metric.replace('_pct', '_ci') as 'reduction_abs_ci'] },
-      })),
-    ),
-  );
+  if (opts.record !== false)
+    store.recordComparisons(
+      pairs.flatMap((c) =>
+        (['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const).map((metric) => ({
+          runId,
+          baselineRunId: baselineId,
+          setup: c.label.split(':')[0],
+          pair: c.label,
+          metric,
+          value: c[metric],
+          meta: { ci: c[metric.replace('_pct', '_ci') as 'reduction_abs_ci'] },
+        })),
+      ),
+    );
   const col = (m: Map<number, ScalarPairSummary>, key: 'scalar_auc_abs' | 'scalar_auc_rel') =>
     shared.map((p) => m.get(p)![key]);
   return {

@@ -1,6 +1,7 @@
 /**
  * The SCALAR report (Tables 1–3 with SPEC §4.5's published values beside ours, Table 7 raw scores, Table 8 SAE
- * quality) on a small hand-made input, and the SVG curve figure (well-formed, one polyline per series).
+ * quality) on a small hand-made input, and the pipeline's curve figure (the shared Plot figure rendered in Node:
+ * well-formed SVG, one line per series, log₂ edge ticks).
  */
 import { describe, expect, it } from 'vitest';
 
@@ -9,7 +10,8 @@ import {
   type ReportComparison,
   type ReportInput,
 } from '../../src-main/engine/scalar/report.ts';
-import { curveSvg } from '../../src-shared/figures/curveSvg.ts';
+import { figureSvg } from '../../src-main/figures/render.ts';
+import { lineFigure } from '../../src-shared/figures/line.ts';
 
 function comparison(
   setup: string,
@@ -179,40 +181,40 @@ function checkXml(xml: string): { tags: string[] } {
   return { tags };
 }
 
-describe('curveSvg', () => {
+describe('pipeline curve figure', () => {
   const series = [
     {
       label: 'topk & <x8>',
-      points: [1, 2, 4, 1024].map((n, i) => ({ n, mean: 1 / (i + 1), lo: 0.8 / (i + 1), hi: 1.2 / (i + 1) })),
+      points: [1, 2, 4, 1024].map((n, i) => ({ x: n, y: 1 / (i + 1), lo: 0.8 / (i + 1), hi: 1.2 / (i + 1) })),
     },
-    // A degenerate interval (lo = hi): no band.
-    { label: 'staircase', points: [1, 8, 64].map((n) => ({ n, mean: 0.5, lo: 0.5, hi: 0.5 })) },
-    { label: 'jsae', points: [1, 2].map((n) => ({ n, mean: 0.2, lo: NaN, hi: NaN })) },
+    { label: 'staircase', points: [1, 8, 64].map((n) => ({ x: n, y: 0.5, lo: 0.4, hi: 0.6 })) },
+    // No interval: no band.
+    { label: 'jsae', points: [1, 2].map((n) => ({ x: n, y: 0.2, lo: NaN, hi: NaN })) },
   ];
-  const svg = curveSvg({ title: 'SCALAR "ffblock" pair 0', series });
+  const svg = figureSvg(
+    (doc, w) =>
+      lineFigure(
+        series,
+        { xLabel: 'edges kept N', yLabel: 'mean KL', logX: true, xBase: 2 },
+        w,
+        doc,
+        'SCALAR "ffblock" pair 0',
+      ),
+    640,
+  );
 
-  it('is well-formed XML with one <svg> root, one polyline per series, bands only for real intervals', () => {
+  it('is well-formed XML with one <svg> root, a line per series, bands only for real intervals', () => {
     const { tags } = checkXml(svg);
     expect(tags[0]).toBe('svg');
-    expect(tags.filter((t) => t === 'polyline')).toHaveLength(series.length);
-    expect(tags.filter((t) => t === 'polygon')).toHaveLength(1);
+    expect(svg.match(/aria-label="line"/g)).toHaveLength(series.length);
+    expect(svg.match(/aria-label="area"/g)).toHaveLength(2);
     expect(svg).toContain('topk &amp; &lt;x8&gt;');
-    expect(svg).toContain('SCALAR &quot;ffblock&quot; pair 0');
+    expect(svg).toContain('SCALAR "ffblock" pair 0');
+    expect(svg).toMatch(/^<svg [^>]*width="640"/);
   });
 
-  it('places N on a log₂ axis: N = 1 at the left edge, the largest N at the right; KL 0 at the bottom', () => {
-    // Default 640 × 400 with margins left 64, right 16, top 40, bottom 52: plot x ∈ [64, 624], y(0) = 348.
-    const polylines = [...svg.matchAll(/<polyline points="([^"]*)"/g)].map((m) =>
-      m[1].split(' ').map((p) => p.split(',').map(Number)),
-    );
-    expect(polylines[0][0][0]).toBe(64);
-    expect(polylines[0].at(-1)![0]).toBe(624);
-    // N = 8 of the second series: log₂ 8 / log₂ 1024 = 0.3 of the width.
-    expect(polylines[1][1][0]).toBeCloseTo(64 + 0.3 * 560, 9);
-    const flat = curveSvg({
-      title: 't',
-      series: [{ label: 'zero', points: [{ n: 1, mean: 0, lo: 0, hi: 0 }] }],
-    });
-    expect(flat).toMatch(/<polyline points="64,348"/);
+  it('puts N on a log₂ axis with powers of two as ticks (every other one over 2⁰…2¹⁰)', () => {
+    const ticks = [...svg.matchAll(/<text[^>]*>(2[⁰¹²³⁴⁵⁶⁷⁸⁹]+)<\/text>/g)].map((m) => m[1]);
+    expect(ticks).toEqual(['2⁰', '2²', '2⁴', '2⁶', '2⁸', '2¹⁰']);
   });
 });

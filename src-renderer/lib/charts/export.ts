@@ -1,7 +1,15 @@
-/** Figures out of the app: a chart as SVG or PNG, and the data behind it as CSV. */
+/**
+ * Figures out of the app: a figure as SVG or PNG (2×, drawn from the SVG on a canvas), the data behind it as
+ * CSV and JSON, and several files as one zip (fflate). The SVG text is the shared one (src-shared/figures/dom.ts),
+ * the same the CLI report writes.
+ */
+import { svgText } from '../../../src-shared/figures/dom.ts';
+import { seriesCsv } from '../../../src-shared/compare/tables.ts';
 import type { ChartSeries } from './plot.ts';
 
-function download(blob: Blob, fileName: string): void {
+export { svgText, seriesCsv };
+
+export function download(blob: Blob, fileName: string): void {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
@@ -17,21 +25,14 @@ export function fileStem(name: string): string {
   return name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'chart';
 }
 
-function svgText(svg: SVGSVGElement): string {
-  const copy = svg.cloneNode(true) as SVGSVGElement;
-  copy.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  // The hover tip is not part of the figure (the pointer has left the chart by the time a button is clicked).
-  copy.querySelectorAll('[aria-label="tip"]').forEach((n) => n.remove());
-  return new XMLSerializer().serializeToString(copy);
-}
-
 export function downloadSvg(svg: SVGSVGElement, name: string): void {
   download(new Blob([svgText(svg)], { type: 'image/svg+xml' }), `${fileStem(name)}.svg`);
 }
 
-/** PNG at twice the on-screen size, on a white background. */
-export async function downloadPng(svg: SVGSVGElement, name: string, scale = 2): Promise<void> {
-  const { width, height } = svg.getBoundingClientRect();
+/** A PNG of an SVG figure at `scale` × its size (width/height attributes), on a white background. */
+export async function pngBlob(svg: SVGSVGElement, scale = 2): Promise<Blob> {
+  const width = Number(svg.getAttribute('width')) || svg.getBoundingClientRect().width;
+  const height = Number(svg.getAttribute('height')) || svg.getBoundingClientRect().height;
   const url = URL.createObjectURL(new Blob([svgText(svg)], { type: 'image/svg+xml' }));
   try {
     const img = new Image();
@@ -48,27 +49,26 @@ export async function downloadPng(svg: SVGSVGElement, name: string, scale = 2): 
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
     const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
-    if (blob) download(blob, `${fileStem(name)}.png`);
+    if (!blob) throw new Error('could not encode the PNG');
+    return blob;
   } finally {
     URL.revokeObjectURL(url);
   }
 }
 
-const csvCell = (v: string | number | null | undefined): string => {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
+/** PNG at twice the figure's size. */
+export async function downloadPng(svg: SVGSVGElement, name: string, scale = 2): Promise<void> {
+  download(await pngBlob(svg, scale), `${fileStem(name)}.png`);
+}
 
-/** Long format, one row per point: series,x,y,lo,hi. */
-export function seriesCsv(series: ChartSeries[], xLabel = 'x', yLabel = 'y'): string {
-  const lines = [['series', xLabel, yLabel, 'lo', 'hi'].map(csvCell).join(',')];
-  for (const s of series)
-    for (const p of s.points)
-      lines.push([s.label, p.x, p.y, p.lo ?? null, p.hi ?? null].map(csvCell).join(','));
-  return `${lines.join('\n')}\n`;
+export function downloadText(text: string, fileName: string, type = 'text/plain'): void {
+  download(new Blob([text], { type }), fileName);
 }
 
 export function downloadCsv(series: ChartSeries[], name: string, xLabel?: string, yLabel?: string): void {
-  download(new Blob([seriesCsv(series, xLabel, yLabel)], { type: 'text/csv' }), `${fileStem(name)}.csv`);
+  downloadText(seriesCsv(series, xLabel, yLabel), `${fileStem(name)}.csv`, 'text/csv');
+}
+
+export function downloadJson(value: unknown, name: string): void {
+  downloadText(`${JSON.stringify(value, null, 2)}\n`, `${fileStem(name)}.json`, 'application/json');
 }

@@ -1,0 +1,9 @@
+/** State shared by the compare page's sections. */
+import type { ScalarComparison } from '../../../src-shared/compare/api.ts';
+
+export interface ComparisonState {
+  run: string;
+  baseline: string;
+  result: ScalarComparison | null;
+  error: string | null;
+}
