@@ -60,6 +60,18 @@ export const StatusChangeSchema = z.object({
   error: z.string().nullable(),
 });
 
+export const RunInputSchema = z.object({
+  path: z.string(),
+  role: z.string(),
+  sha256: z.string(),
+  bytes: z.number(),
+  pinnedAt: z.string(),
+  note: z.string().nullable(),
+  /** Identities a resume accepted to replace (`--accept-changed-inputs`), oldest first. */
+  replaced: z.array(z.object({ sha256: z.string(), bytes: z.number(), at: z.string() })),
+});
+export type RunInput = z.infer<typeof RunInputSchema>;
+
 export const RunDetailSchema = RunSummarySchema.extend({
   metricKeys: z.array(z.object({ scope: z.string(), key: z.string() })),
   artifacts: z.array(ArtifactSchema),
@@ -69,6 +81,8 @@ export const RunDetailSchema = RunSummarySchema.extend({
   statusHistory: z.array(StatusChangeSchema),
   /** The LM a SAE or SCALAR run depends on when it is not a run (e.g. `resources:ascii-64x4-brown`). */
   lmRef: z.string().nullable(),
+  /** Files the run reads from outside its folder, pinned when it was submitted (sha256, size). */
+  inputs: z.array(RunInputSchema).optional(),
 });
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 
@@ -244,7 +258,11 @@ export const ApiMethods = {
     result: RunSummarySchema,
   },
   'jobs.cancel': { params: z.object({ id: z.string() }), result: z.object({ ok: z.literal(true) }) },
-  'jobs.resume': { params: z.object({ id: z.string() }), result: RunSummarySchema },
+  /** `acceptChangedInputs`: continue although an input file changed since the run was submitted (recorded). */
+  'jobs.resume': {
+    params: z.object({ id: z.string(), acceptChangedInputs: z.boolean().optional() }),
+    result: RunSummarySchema,
+  },
   'jobs.queue': { params: z.object({}), result: QueueStateSchema },
   /** Moves a queued run to position `index` of the queue (0 = starts next). */
   'jobs.reorder': {

@@ -5,7 +5,8 @@
  * zod schemas live here. Failures come back as issues per option, worded for a person.
  */
 import type { z } from 'zod';
-import type { JobSpec } from './jobs.ts';
+import { describeIssue, formatIssues, pathName } from './issues.ts';
+import { JobSpecSchema, type JobSpec } from './jobs.ts';
 import { LM_PRESETS, LM_PRESET_NAMES, LmTrainConfigSchema, type LmPresetName } from './lm.ts';
 import { PipelineConfigSchema, type PipelineJob } from './pipeline.ts';
 import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS, SaeTrainConfigSchema, type SaePresetName } from './sae.ts';
@@ -94,44 +95,59 @@ export function flagOf(field: string): string {
   return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** Issues as one CLI usage message: `--steps: must be a whole number ≥ 1; …`. */
+/** One option's problem as a sentence: `option --k must be an integer ≥ 1 (got 2.5)`. */
+export function optionSentence(issue: FieldIssue): string {
+  return `option --${flagOf(issue.field)} ${issue.message}`;
+}
+
+/** Issues as the CLI prints them: one sentence per option, `; ` between them. */
 export function issuesForCli(issues: FieldIssue[]): string {
-  return issues.map((i) => `--${flagOf(i.field)}: ${i.message}`).join('; ');
+  return issues.map(optionSentence).join('; ');
 }
 
-const fmt = (n: number) => String(n);
+export { describeIssue };
 
-/** A zod issue in words, without the field's name (shown beside the field, or after the CLI flag). */
-export function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.expected === 'int') return 'must be a whole number';
-      if (/received undefined/.test(issue.message)) return 'is required';
-      if (issue.expected === 'number') return 'must be a number';
-      return `must be a ${issue.expected}`;
-    case 'too_small': {
-      const min = Number(issue.minimum);
-      if (issue.origin === 'string')
-        return min <= 1 ? 'is required' : `needs at least ${fmt(min)} characters`;
-      if (issue.origin === 'array') return `needs at least ${fmt(min)} value${min === 1 ? '' : 's'}`;
-      return issue.inclusive ? `must be at least ${fmt(min)}` : `must be greater than ${fmt(min)}`;
-    }
-    case 'too_big': {
-      const max = Number(issue.maximum);
-      if (issue.origin === 'string') return `must be at most ${fmt(max)} characters`;
-      if (issue.origin === 'array') return `takes at most ${fmt(max)} values`;
-      return issue.inclusive ? `must be at most ${fmt(max)}` : `must be less than ${fmt(max)}`;
-    }
-    case 'invalid_value':
-      return `must be one of ${issue.values.map(String).join(', ')}`;
-    default:
-      return issue.message;
+/**
+ * Zod issues → option issues (the first per option); `fieldOf` maps a config path to the option that sets it.
+ * The schema and the input make each message whole: the full requirement and the value that was given.
+ */
+function toIssues(
+  error: z.ZodError,
+  fieldOf: (path: PropertyKey[]) => string,
+  ctx: { schema: z.core.$ZodType; input: unknown },
+): FieldIssue[] {
+  const seen = new Set<string>();
+  const out: FieldIssue[] = [];
+  for (const i of error.issues) {
+    const field = fieldOf(i.path);
+    if (seen.has(field)) continue;
+    seen.add(field);
+    out.push({ field, message: describeIssue(i, ctx) });
   }
+  return out;
 }
 
-/** Zod issues → option issues; `fieldOf` maps a config path to the option that sets it. */
-function toIssues(error: z.ZodError, fieldOf: (path: PropertyKey[]) => string): FieldIssue[] {
-  return error.issues.map((i) => ({ field: fieldOf(i.path), message: describeIssue(i) }));
+/** The option that sets a job config's field (`schedule.batchSize` → `batchSize`; warmup follows --steps). */
+export function fieldOfConfigPath(path: readonly PropertyKey[]): string {
+  return scheduleField([...path]);
+}
+
+/**
+ * A job spec's validation failure as sentences naming the options (what the Api answers for `jobs.start`, so a
+ * request from any client reads like the CLI): `option --k must be an integer ≥ 1 (got 2.5)`.
+ */
+export function specIssuesText(error: z.ZodError, spec: unknown): string {
+  return formatIssues(error.issues, {
+    schema: JobSpecSchema,
+    input: spec,
+    subject: (p) =>
+      p[0] === 'config' && p.length > 1
+        ? `option --${flagOf(fieldOfConfigPath(p.slice(1)))}`
+        : p[0] === 'kind'
+          ? 'the job kind'
+          : `'${pathName(p)}'`,
+    root: 'the job spec',
+  });
 }
 
 const fail = (field: string, message: string): { ok: false; issues: FieldIssue[] } => ({
@@ -173,14 +189,19 @@ export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.lr !== undefined ? { lr: o.lr } : {}),
   };
-  const parsed = LmTrainConfigSchema.safeParse({
+  const input = {
     preset: o.preset,
     model: preset.model,
     schedule,
     corpus: o.corpus ?? BUILTIN_CORPUS,
     seed: o.seed ?? 0,
-  });
-  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, scheduleField) };
+  };
+  const parsed = LmTrainConfigSchema.safeParse(input);
+  if (!parsed.success)
+    return {
+      ok: false,
+      issues: toIssues(parsed.error, scheduleField, { schema: LmTrainConfigSchema, input }),
+    };
   return {
     ok: true,
     spec: { kind: 'train-lm', config: parsed.data },
@@ -209,7 +230,7 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.seqLen !== undefined ? { seqLen: o.seqLen } : {}),
   };
-  const parsed = SaeTrainConfigSchema.safeParse({
+  const input = {
     preset: presetName,
     lm: o.lm,
     arch: o.arch,
@@ -221,8 +242,13 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
     schedule,
     corpus: o.corpus ?? BUILTIN_CORPUS,
     seed: o.seed ?? 0,
-  });
-  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, scheduleField) };
+  };
+  const parsed = SaeTrainConfigSchema.safeParse(input);
+  if (!parsed.success)
+    return {
+      ok: false,
+      issues: toIssues(parsed.error, scheduleField, { schema: SaeTrainConfigSchema, input }),
+    };
   const c = parsed.data;
   return {
     ok: true,
@@ -254,26 +280,29 @@ export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
       corpus: o.corpus,
     }).filter(([, v]) => v !== undefined),
   );
-  const parsed = ScalarEvalConfigSchema.safeParse({
-    ...SCALAR_PRESETS[presetName as ScalarPresetName],
-    preset: presetName,
-    ...given,
-  });
-  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, (p) => String(p[0] ?? 'sae')) };
+  const input = { ...SCALAR_PRESETS[presetName as ScalarPresetName], preset: presetName, ...given };
+  const parsed = ScalarEvalConfigSchema.safeParse(input);
+  if (!parsed.success)
+    return {
+      ok: false,
+      issues: toIssues(parsed.error, (p) => String(p[0] ?? 'sae'), { schema: ScalarEvalConfigSchema, input }),
+    };
   return { ok: true, spec: { kind: 'scalar', config: parsed.data }, name: o.name };
 }
 
 /** `scalar pipeline` (started with `pipelines.start`, not as a worker job). */
 export function pipelineJobFromOptions(o: PipelineJobOptions): Built<PipelineJob> {
   if (!o.lm) return fail('lm', 'needs a language model');
-  const parsed = PipelineConfigSchema.safeParse({
-    preset: o.preset ?? 'quick',
-    lm: o.lm,
-    seeds: o.seeds,
-    seed: o.seed,
-    corpus: o.corpus,
-  });
-  if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, (p) => String(p[0] ?? 'preset')) };
+  const input = { preset: o.preset ?? 'quick', lm: o.lm, seeds: o.seeds, seed: o.seed, corpus: o.corpus };
+  const parsed = PipelineConfigSchema.safeParse(input);
+  if (!parsed.success)
+    return {
+      ok: false,
+      issues: toIssues(parsed.error, (p) => String(p[0] ?? 'preset'), {
+        schema: PipelineConfigSchema,
+        input,
+      }),
+    };
   return { ok: true, spec: { kind: 'pipeline', config: parsed.data }, name: o.name };
 }
 

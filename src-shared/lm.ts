@@ -33,16 +33,25 @@ export const LmScheduleSchema = z.object({
 });
 export type LmSchedule = z.infer<typeof LmScheduleSchema>;
 
-export const LmTrainConfigSchema = z.object({
-  preset: z.string(),
-  model: GptConfigSchema,
-  schedule: LmScheduleSchema,
-  /** `builtin:brown` or a path to a UTF-8 text file. */
-  corpus: z.string().default('builtin:brown'),
-  tokenizer: z.literal('ascii').default('ascii'),
-  seed: z.number().int().nonnegative().default(0),
-  trainFraction: z.number().gt(0).lt(1).default(0.9),
-});
+export const LmTrainConfigSchema = z
+  .object({
+    preset: z.string(),
+    model: GptConfigSchema,
+    schedule: LmScheduleSchema,
+    /** `builtin:brown` or a path to a UTF-8 text file. */
+    corpus: z.string().default('builtin:brown'),
+    tokenizer: z.literal('ascii').default('ascii'),
+    seed: z.number().int().nonnegative().default(0),
+    trainFraction: z.number().gt(0).lt(1).default(0.9),
+  })
+  .superRefine((c, ctx) => {
+    if (c.schedule.seqLen > c.model.contextLength)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'seqLen'],
+        message: `must be ≤ the model's context length ${c.model.contextLength} (got ${c.schedule.seqLen})`,
+      });
+  });
 export type LmTrainConfig = z.infer<typeof LmTrainConfigSchema>;
 
 const ascii64x4: GptConfig = {

@@ -66,6 +66,13 @@ export const SaeTrainConfigSchema = z
   .superRefine((c, ctx) => {
     const problem = archSetupProblem(c.arch, c.setup);
     if (problem) ctx.addIssue({ code: 'custom', path: ['setup'], message: problem });
+    // TopK keeps k latents of the smallest SAE (a staircase's first position has `width`): more cannot fire.
+    if (c.k > c.width)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['k'],
+        message: `must be ≤ the width, ${c.width} latents${c.arch.startsWith('staircase') ? ' (the first staircase position)' : ''} (got ${c.k})`,
+      });
   });
 export type SaeTrainConfig = z.infer<typeof SaeTrainConfigSchema>;
 

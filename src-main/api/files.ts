@@ -64,9 +64,11 @@ export async function receiveUpload(
       `the ${kind} is ${mib(declaredBytes)}; uploads of a ${kind} are limited to ${mib(limit)}`,
     );
   const dir = uploadsDir(dataDir);
+  // A refused first upload leaves the data dir as it found it: the folder goes again when it was made for it.
+  const madeDir = !fs.existsSync(dir);
   fs.mkdirSync(dir, { recursive: true });
   const name = safeFileName(fileName, kind === 'corpus' ? 'corpus.txt' : 'bundle.zip');
-  const tmp = path.join(dir, `.upload-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, `.upload-${process.pid}-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   let bytes = 0;
   try {
@@ -110,6 +112,12 @@ export async function receiveUpload(
     return { path: final, name, bytes, sha256 };
   } catch (err) {
     fs.rmSync(tmp, { force: true });
+    if (madeDir)
+      try {
+        fs.rmdirSync(dir); // only when empty (another upload may have started meanwhile)
+      } catch {
+        /* kept */
+      }
     if (err instanceof UploadError) throw err;
     throw new UploadError(400, `the upload of '${name}' failed: ${(err as Error).message}`);
   }

@@ -24,7 +24,11 @@ import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
 import { compareHandlers } from './compare.ts';
 import { autoLatentStats, latentHandlers } from './latents.ts';
-import { resolveLmRef, saeImportSpec } from '../jobs/lmRef.ts';
+import { saeImportSpec } from '../jobs/lmRef.ts';
+import { preflightPipeline } from '../jobs/preflight.ts';
+import { InputError, userMessage } from '../userErrors.ts';
+import { paramsIssuesText } from '../../src-shared/apiIssues.ts';
+import { isZodError } from '../../src-shared/issues.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';
 import { runPipeline } from '../jobs/pipeline.ts';
 import { BUNDLED_PREFIX, listBundledModels } from '../resources.ts';
@@ -130,10 +134,10 @@ export class ScalarService implements Api {
     }
   }
 
-  /** Resumes a job or a pipeline. */
-  resume(id: string): RunRecord {
+  /** Resumes a job or a pipeline (`acceptChangedInputs`: continue although an input file changed; recorded). */
+  resume(id: string, opts: { acceptChangedInputs?: boolean } = {}): RunRecord {
     const run = this.store.requireRun(id);
-    if (run.kind !== 'pipeline') return this.jobs.resume(id);
+    if (run.kind !== 'pipeline') return this.jobs.resume(id, opts);
     if (this.pipelines.has(id)) throw new Error(`pipeline ${id} is already running`);
     if (!['failed', 'cancelled', 'interrupted'].includes(run.status))
       throw new Error(
@@ -144,7 +148,8 @@ export class ScalarService implements Api {
 
   /** Starts (or resumes) a pipeline in the background; returns its run once it is recorded as running. */
   private launchPipeline(config: PipelineConfig, opts: { resume?: string; name?: string }): RunRecord {
-    resolveLmRef(config.lm, this.store); // refuse a missing LM before a run exists
+    // Refuse a missing or broken LM or corpus before a run exists.
+    preflightPipeline(config, this.store, { backend: this.options.backend });
     let started: RunRecord | undefined;
     const done = runPipeline(this, config, {
       ...opts,
@@ -232,6 +237,7 @@ export class ScalarService implements Api {
       children: this.store.childrenOf(p.id),
       statusHistory: this.store.statusHistory(p.id),
       lmRef: lmRefOf(this.store.requireRun(p.id)),
+      inputs: this.store.runInputs(p.id),
       artifacts: this.store.listArtifacts(p.id).map((a) => ({
         id: a.id,
         kind: a.kind,
@@ -287,7 +293,7 @@ export class ScalarService implements Api {
       this.cancel(p.id);
       return { ok: true as const };
     },
-    'jobs.resume': (p) => toRunSummary(this.resume(p.id)),
+    'jobs.resume': (p) => toRunSummary(this.resume(p.id, { acceptChangedInputs: p.acceptChangedInputs })),
     'jobs.queue': () => this.queueState(),
     'jobs.reorder': (p) => {
       this.jobs.reorder(p.id, p.index);
@@ -330,8 +336,17 @@ export class ScalarService implements Api {
   async call<M extends ApiMethod>(method: M, params: ApiParams<M>): Promise<ApiResult<M>> {
     const spec = ApiMethods[method];
     if (!spec) throw new Error(`unknown api method ${String(method)}`);
-    const parsed = spec.params.parse(params ?? {}) as ApiResultParams<M>;
-    const result = await (this.handlers[method] as (p: ApiResultParams<M>) => Promise<ApiResult<M>>)(parsed);
+    const checked = spec.params.safeParse(params ?? {});
+    // Refusals read like the CLI's: "option --k must be an integer ≥ 1 (got 2.5)", never a raw issue list.
+    if (!checked.success) throw new InputError(paramsIssuesText(method, checked.error, params));
+    const parsed = checked.data as ApiResultParams<M>;
+    let result: ApiResult<M>;
+    try {
+      result = await (this.handlers[method] as (p: ApiResultParams<M>) => Promise<ApiResult<M>>)(parsed);
+    } catch (err) {
+      if (isZodError(err)) throw new InputError(userMessage(err));
+      throw err;
+    }
     return spec.result.parse(result) as ApiResult<M>;
   }
 

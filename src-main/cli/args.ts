@@ -17,6 +17,8 @@ export const GLOBAL_OPTIONS = {
   backend: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  /** Errors with their stack trace and raw details (for bug reports). */
+  debug: { type: 'boolean', default: false },
 } as const;
 
 export interface GlobalFlags {
@@ -24,27 +26,32 @@ export interface GlobalFlags {
   backend?: string;
   json?: boolean;
   help?: boolean;
+  debug?: boolean;
 }
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** A non-negative integer flag (train-lm, train-sae). */
-function nonNegative(v: string | undefined, flag: string, integer = true): number | undefined {
+/**
+ * A numeric flag as given: only text that is not a number at all is refused here; ranges and whole numbers are
+ * the shared schema's to judge, so the CLI and the forms word them the same ("option --k must be an integer ≥ 1
+ * (got 2.5)").
+ */
+export function numberFlag(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
-    throw new UsageError(`${flag} needs a non-negative ${integer ? 'integer' : 'number'}, got '${v}'`);
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`option ${flag} must be a number (got '${v}')`);
   return n;
 }
 
-/** A positive integer flag (import-sae's evaluation windows). */
-function positive(v: string | undefined, flag: string): number | undefined {
+/** `--pairs 0,2`: pair numbers separated by commas. */
+function pairsFlag(v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
-  return n;
+  const parts = v.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '' || !Number.isFinite(Number(p))))
+    throw new UsageError(`option --pairs must be pair numbers separated by commas, e.g. 0,2 (got '${v}')`);
+  return parts.map(Number);
 }
 
 /** `scalar train-lm` flags. */
@@ -68,11 +75,11 @@ export function trainLmArgs(argv: string[]): { flags: GlobalFlags; options: LmJo
     options: {
       preset: values.preset,
       corpus: values.corpus,
-      steps: nonNegative(values.steps, '--steps'),
-      seed: nonNegative(values.seed, '--seed'),
-      batchSize: values['batch-size'] ? nonNegative(values['batch-size'], '--batch-size') : undefined,
-      evalEvery: nonNegative(values['eval-every'], '--eval-every'),
-      lr: values.lr ? Number(values.lr) : undefined,
+      steps: numberFlag(values.steps, '--steps'),
+      seed: numberFlag(values.seed, '--seed'),
+      batchSize: numberFlag(values['batch-size'], '--batch-size'),
+      evalEvery: numberFlag(values['eval-every'], '--eval-every'),
+      lr: numberFlag(values.lr, '--lr'),
       name: values.name,
     },
   };
@@ -108,15 +115,15 @@ export function trainSaeArgs(argv: string[]): { flags: GlobalFlags; options: Sae
       arch: values.arch ?? '',
       setup: values.setup ?? '',
       preset: values.preset,
-      width: nonNegative(values.width, '--width'),
-      k: nonNegative(values.k, '--k'),
-      lambda: nonNegative(values.lambda, '--lambda', false),
+      width: numberFlag(values.width, '--width'),
+      k: numberFlag(values.k, '--k'),
+      lambda: numberFlag(values.lambda, '--lambda'),
       lambdaNorm: values['lambda-norm'],
-      steps: nonNegative(values.steps, '--steps'),
-      seed: nonNegative(values.seed, '--seed'),
-      batchSize: values['batch-size'] ? nonNegative(values['batch-size'], '--batch-size') : undefined,
-      seqLen: values['seq-len'] ? nonNegative(values['seq-len'], '--seq-len') : undefined,
-      evalEvery: nonNegative(values['eval-every'], '--eval-every'),
+      steps: numberFlag(values.steps, '--steps'),
+      seed: numberFlag(values.seed, '--seed'),
+      batchSize: numberFlag(values['batch-size'], '--batch-size'),
+      seqLen: numberFlag(values['seq-len'], '--seq-len'),
+      evalEvery: numberFlag(values['eval-every'], '--eval-every'),
       corpus: values.corpus,
       name: values.name,
     },
@@ -146,23 +153,22 @@ export function evalScalarArgs(argv: string[]): { flags: GlobalFlags; options: S
       name: { type: 'string' },
     },
   });
-  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   return {
     flags: values,
     options: {
       sae: values.sae ?? '',
       preset: values.preset,
-      pairs: values.pairs?.split(',').map(Number),
+      pairs: pairsFlag(values.pairs),
       ranking: values.ranking,
       scaling: values.scaling,
-      steps: num(values.steps),
+      steps: numberFlag(values.steps, '--steps'),
       grid: values.grid,
       target: values.target,
       relu: values.relu,
-      attributionSeqs: num(values['attribution-seqs']),
-      evalSeqs: num(values['eval-seqs']),
-      bootstrap: num(values.bootstrap),
-      seed: num(values.seed),
+      attributionSeqs: numberFlag(values['attribution-seqs'], '--attribution-seqs'),
+      evalSeqs: numberFlag(values['eval-seqs'], '--eval-seqs'),
+      bootstrap: numberFlag(values.bootstrap, '--bootstrap'),
+      seed: numberFlag(values.seed, '--seed'),
       corpus: values.corpus,
       name: values.name,
     },
@@ -188,8 +194,8 @@ export function pipelineArgs(argv: string[]): { flags: GlobalFlags; options: Pip
     options: {
       preset: values.preset,
       lm: values.lm,
-      seeds: values.seeds ? Number(values.seeds) : undefined,
-      seed: values.seed ? Number(values.seed) : undefined,
+      seeds: numberFlag(values.seeds, '--seeds'),
+      seed: numberFlag(values.seed, '--seed'),
       corpus: values.corpus,
       name: values.name,
     },
@@ -220,9 +226,9 @@ export function importSaeArgs(argv: string[]): {
     flags: values,
     options: { source: positionals[0] ?? '', lm: values.lm, name: values.name },
     evaluation: {
-      batchSize: positive(values['batch-size'], '--batch-size'),
-      evalBatches: positive(values['eval-batches'], '--eval-batches'),
-      seqLen: positive(values['seq-len'], '--seq-len'),
+      batchSize: numberFlag(values['batch-size'], '--batch-size'),
+      evalBatches: numberFlag(values['eval-batches'], '--eval-batches'),
+      seqLen: numberFlag(values['seq-len'], '--seq-len'),
       corpus: values.corpus,
     },
   };

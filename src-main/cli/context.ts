@@ -1,5 +1,5 @@
 /** What every CLI command shares: global options, the service, and running a job in the foreground. */
-import type { JobSpec } from '../../src-shared/jobs.ts';
+import type { JobEvent, JobSpec } from '../../src-shared/jobs.ts';
 import { ScalarService } from '../api/service.ts';
 import { prepareDataDir, type RunRecord } from '../store/index.ts';
 import type { GlobalFlags } from './args.ts';
@@ -24,21 +24,34 @@ export function say(message: string): void {
  */
 export async function runInForeground(
   service: ScalarService,
-  start: { spec: JobSpec; name?: string; parentId?: string } | { resume: string },
+  start:
+    { spec: JobSpec; name?: string; parentId?: string } | { resume: string; acceptChangedInputs?: boolean },
 ): Promise<RunRecord> {
   const line = new ProgressLine();
   let runId = '';
-  const off = service.onEvent((e) => {
-    if (e.runId !== runId) return;
+  // Events sent while the run is being created (e.g. warnings about its inputs) wait until its id is known.
+  const early: JobEvent[] = [];
+  const show = (e: JobEvent) => {
     if (e.type === 'progress') line.update(e.progress);
     else if (e.type === 'log') line.log(e.message);
+  };
+  const off = service.onEvent((e) => {
+    if (!runId) early.push(e);
+    else if (e.runId === runId) show(e);
   });
-  const run =
-    'resume' in start
-      ? service.jobs.resume(start.resume)
-      : service.jobs.submit(start.spec, { name: start.name, parentId: start.parentId });
+  let run: RunRecord;
+  try {
+    run =
+      'resume' in start
+        ? service.jobs.resume(start.resume, { acceptChangedInputs: start.acceptChangedInputs })
+        : service.jobs.submit(start.spec, { name: start.name, parentId: start.parentId });
+  } catch (err) {
+    off();
+    throw err;
+  }
   runId = run.id;
   line.log(`${'resume' in start ? 'resuming' : 'started'} run ${runId}`);
+  for (const e of early.splice(0)) if (e.runId === runId && e.type === 'log') show(e);
   let interrupts = 0;
   const onSigint = () => {
     interrupts += 1;

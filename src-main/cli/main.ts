@@ -17,6 +17,7 @@ import {
 import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
+import { userMessage } from '../userErrors.ts';
 import { say, UsageError } from './context.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
@@ -66,7 +67,8 @@ export async function main(argv: string[]): Promise<number> {
       say(`scalar ${name}: ${e.message}\n\n${command.usage}`);
       return 2;
     }
-    say(`scalar ${name}: ${e.message}`);
+    // One sentence for the user; the stack and raw details only with --debug.
+    say(`scalar ${name}: ${userMessage(e, { debug: rest.includes('--debug') })}`);
     return 1;
   }
 }

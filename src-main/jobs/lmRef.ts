@@ -11,6 +11,9 @@ import { SaeImportConfigSchema, SaeTrainConfigSchema, type SaeStructure } from '
 import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
 import { inspectSaeLensSet } from '../engine/io/saelensImport.ts';
 import { runArtifactsDir, type Store } from '../store/index.ts';
+import { formatIssues } from '../../src-shared/issues.ts';
+import { flagOf } from '../../src-shared/jobBuilders.ts';
+import { InputError } from '../userErrors.ts';
 
 export function defaultLmRef(): string | null {
   const bundled = listBundledModels();
@@ -22,29 +25,29 @@ export function resolveLmRef(ref: string, store: Store): string {
     const dir = path.join(bundledModelsDir(), ref.slice(BUNDLED_PREFIX.length));
     if (!fs.existsSync(path.join(dir, 'config.json'))) {
       const names = listBundledModels().map((m) => BUNDLED_PREFIX + m.name);
-      throw new Error(`no bundled model '${ref}' (available: ${names.join(', ') || 'none'})`);
+      throw new InputError(`no bundled model '${ref}' (available: ${names.join(', ') || 'none'})`);
     }
     return dir;
   }
   const run = store.getRun(ref);
   if (run) {
     if (run.kind !== 'lm' || run.status !== 'completed')
-      throw new Error(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
+      throw new InputError(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
     return path.join(runArtifactsDir(store.dataDir, ref), 'best');
   }
   const p = path.resolve(ref);
   const dir = p.endsWith('.safetensors') ? path.dirname(p) : p;
   if (fs.existsSync(path.join(dir, 'config.json'))) return p;
-  throw new Error(
+  throw new InputError(
     `cannot find language model '${ref}': give a completed LM run id, ${BUNDLED_PREFIX}<name>, or a folder with config.json + model.safetensors`,
   );
 }
 
 export function resolveSaeRun(runId: string, store: Store): { dir: string; config: SaeStructure } {
   const run = store.getRun(runId);
-  if (!run) throw new Error(`no SAE run '${runId}' in ${store.dataDir}`);
+  if (!run) throw new InputError(`no SAE run '${runId}' in ${store.dataDir}`);
   if (run.kind !== 'sae' || run.status !== 'completed')
-    throw new Error(`run ${runId} is a ${run.status} ${run.kind} run, not a completed SAE run`);
+    throw new InputError(`run ${runId} is a ${run.status} ${run.kind} run, not a completed SAE run`);
   const spec = run.config as { kind?: string; config?: unknown };
   const config =
     spec.kind === 'import-sae'
@@ -63,18 +66,29 @@ export function saeImportSpec(
   store: Store,
   evaluation: { batchSize?: number; seqLen?: number; evalBatches?: number; corpus?: string } = {},
 ): Extract<JobSpec, { kind: 'import-sae' }> {
-  const lmConfig = readLmConfig(resolveLmRef(lm, store));
-  const { arch, setup, width, k } = inspectSaeLensSet(path.resolve(source), lmConfig);
-  return {
-    kind: 'import-sae',
-    config: SaeImportConfigSchema.parse({
-      ...evaluation,
-      lm,
-      source: path.resolve(source),
-      arch,
-      setup,
-      width,
-      k,
-    }),
-  };
+  const where = resolveLmRef(lm, store);
+  let lmConfig;
+  try {
+    lmConfig = readLmConfig(where);
+  } catch (err) {
+    throw new InputError(`language model ${lm}: ${(err as Error).message}`);
+  }
+  let info;
+  try {
+    info = inspectSaeLensSet(path.resolve(source), lmConfig);
+  } catch (err) {
+    throw new InputError(`cannot import ${path.resolve(source)}: ${(err as Error).message}`);
+  }
+  const { arch, setup, width, k } = info;
+  const input = { ...evaluation, lm, source: path.resolve(source), arch, setup, width, k };
+  const parsed = SaeImportConfigSchema.safeParse(input);
+  if (!parsed.success)
+    throw new InputError(
+      formatIssues(parsed.error.issues, {
+        schema: SaeImportConfigSchema,
+        input,
+        subject: (p) => `option --${flagOf(String(p[0]))}`,
+      }),
+    );
+  return { kind: 'import-sae', config: parsed.data };
 }

@@ -8,7 +8,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
-import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
+import { specIssuesText } from '../../src-shared/jobBuilders.ts';
+import {
+  removeTempFiles,
+  runArtifactsDir,
+  sweepLeftovers,
+  type InputCheck,
+  type RunRecord,
+  type Store,
+} from '../store/index.ts';
+import { InputError } from '../userErrors.ts';
+import { preflightJob } from './preflight.ts';
 import { recordLatentRows } from '../store/latents.ts';
 import { siblingEntry, spawnWorker } from '../engine/threads.ts';
 import { withBusyRetry } from './busyRetry.ts';
@@ -54,6 +64,8 @@ export class JobManager {
     this.concurrency = options.concurrency ?? 1;
     // Runs a killed process left 'running' become 'interrupted' and can be resumed.
     this.interruptedAtStart = store.markInterruptedRuns();
+    // Half-written files, unfinished bundle imports and uploads of processes that are gone.
+    sweepLeftovers(store.db, store.dataDir);
     // The queue lives in the store: queued runs stay queued across restarts and start in their stored order.
     if (options.adoptQueued) setImmediate(() => this.pump());
   }
@@ -82,9 +94,16 @@ export class JobManager {
     this.events.emit('event', e);
   }
 
-  /** Validates the spec, records a queued run and schedules it. */
+  /**
+   * Validates the spec and every input it names (preflight.ts: files, shapes, values, memory) before anything
+   * is written, then records a queued run with its inputs pinned and schedules it. A refusal (InputError) leaves
+   * the store as it was.
+   */
   submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
-    const parsed = JobSpecSchema.parse(spec);
+    const valid = JobSpecSchema.safeParse(spec);
+    if (!valid.success) throw new InputError(specIssuesText(valid.error, spec));
+    const parsed = valid.data;
+    const checked = preflightJob(parsed, this.store, { backend: this.options.backend });
     let parentId = meta.parentId ?? null;
     let archSetup: { arch?: string | null; setup?: string | null } = {};
     if (parsed.kind === 'train-sae' || parsed.kind === 'import-sae') {
@@ -107,22 +126,31 @@ export class JobManager {
       archSetup = { arch: sae.config.arch, setup: sae.config.setup };
     }
     const seed = 'config' in parsed ? parsed.config.seed : null;
-    const run = this.store.createRun({
-      kind: RUN_KIND_OF_JOB[parsed.kind],
-      name: meta.name?.trim() || defaultRunName(parsed, this.store),
-      parentId,
-      config: parsed,
-      seed,
-      ...archSetup,
-    });
+    const run = this.store.db.transaction(() => {
+      const created = this.store.createRun({
+        kind: RUN_KIND_OF_JOB[parsed.kind],
+        name: meta.name?.trim() || defaultRunName(parsed, this.store),
+        parentId,
+        config: parsed,
+        seed,
+        ...archSetup,
+      });
+      this.store.recordRunInputs(created.id, checked.inputs);
+      return created;
+    })();
     this.owned.add(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
+    for (const w of checked.warnings) this.emit({ type: 'log', runId: run.id, message: `warning: ${w}` });
     this.pump();
     return run;
   }
 
-  /** Re-queues a failed, cancelled or interrupted run; its worker continues from the run's saved state. */
-  resume(runId: string): RunRecord {
+  /**
+   * Re-queues a failed, cancelled or interrupted run; its worker continues from the run's saved state. The
+   * run's pinned inputs must be the files it started with: a changed one is refused (naming the file and both
+   * hashes) unless `acceptChangedInputs`, which continues on the new file and records the one it replaced.
+   */
+  resume(runId: string, opts: { acceptChangedInputs?: boolean } = {}): RunRecord {
     const run = this.store.requireRun(runId);
     if (!['failed', 'cancelled', 'interrupted'].includes(run.status)) {
       throw new Error(
@@ -131,6 +159,18 @@ export class JobManager {
     }
     if (run.kind === 'pipeline')
       throw new Error(`run ${runId} is a pipeline; resume it through the Api or 'scalar resume'`);
+    const changed = this.store.checkRunInputs(runId).filter((c) => c.changed);
+    const gone = changed.filter((c) => !c.now);
+    if (gone.length || (changed.length && !opts.acceptChangedInputs))
+      throw new InputError(changedInputsMessage(runId, gone.length ? gone : changed, 'resumed'));
+    for (const c of changed) {
+      this.store.acceptChangedInput(runId, c.input.path, c.now!);
+      this.emit({
+        type: 'log',
+        runId,
+        message: `continuing on the changed ${c.input.role} ${c.input.path} (sha256 ${c.now!.sha256}, was ${c.input.sha256}); recorded in the run's inputs`,
+      });
+    }
     const queued = this.store.updateRunStatus(runId, 'queued');
     this.owned.add(runId);
     this.emit({ type: 'status', runId, status: 'queued' });
@@ -205,7 +245,16 @@ export class JobManager {
       return true;
     }
     const spec = parsedSpec.data;
+    // The files it was submitted (or last resumed) with: a run never silently continues on other inputs.
+    const changed = this.store.checkRunInputs(runId).filter((c) => c.changed);
+    if (changed.length) {
+      this.store.startRun(runId, { ownerPid: process.pid, ownerHost: os.hostname() });
+      this.settle(this.store.failRun(runId, changedInputsMessage(runId, changed, 'started')));
+      return true;
+    }
     const runDir = runArtifactsDir(this.store.dataDir, runId);
+    // A resumed run's folder may hold half-written files of the attempt that was killed.
+    if (run.startedAt) removeTempFiles(runDir);
     fs.mkdirSync(runDir, { recursive: true });
     const cancelFlag = new SharedArrayBuffer(4);
     let lmPath: string | undefined;
@@ -338,4 +387,26 @@ export class JobManager {
     for (const resolve of this.waiters.get(record.id) ?? []) resolve(record);
     this.waiters.delete(record.id);
   }
+}
+
+/** Why a run cannot go on: each changed input named with both identities, and what the user can do. */
+export function changedInputsMessage(
+  runId: string,
+  changed: InputCheck[],
+  verb: 'resumed' | 'started',
+): string {
+  const each = changed.map(({ input, now }) =>
+    now
+      ? `its ${input.role} ${input.path} changed since the run was submitted (sha256 ${input.sha256} then, ${now.sha256} now; ${input.bytes} bytes then, ${now.bytes} now)`
+      : `its ${input.role} ${input.path} is gone (sha256 ${input.sha256}, ${input.bytes} bytes when the run was submitted)`,
+  );
+  const gone = changed.some((c) => !c.now);
+  return (
+    `run ${runId} cannot be ${verb}: ${each.join('; ')}. ` +
+    (gone
+      ? 'Put the file back, or start a new run.'
+      : verb === 'resumed'
+        ? 'Put the original file back, or resume with --accept-changed-inputs to continue on the new file (the run records that it did).'
+        : 'Put the original file back and resume it, or resume with --accept-changed-inputs to run on the new file.')
+  );
 }

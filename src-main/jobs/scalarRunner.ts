@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
-import { writeSafetensorsFile } from '../engine/io/safetensors.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../engine/io/safetensors.ts';
 import { loadSaeSet } from '../engine/sae/checkpoint.ts';
 import { evaluatePair, topEdges } from '../engine/scalar/evaluate.ts';
 import { asciiTokenizer, evalBatches, loadCorpus, prepareSplits, type Batch } from '../engine/text/index.ts';
@@ -49,6 +49,29 @@ export async function runScalar(
     const results = [];
     for (const pair of pairs) {
       const label = `${set.spec.setup}:${pair.index}`;
+      const dir = path.join(ctx.runDir, `pair${pair.index}`);
+      // A pair finished before an interruption is not measured again: its checkpoint holds everything it gave.
+      const key = JSON.stringify({ config, setup: set.spec.setup, pair: pair.index, seqLen });
+      const done = readPairCheckpoint(dir, key);
+      if (done) {
+        ctx.post({
+          type: 'log',
+          message: `pair ${label}: finished before the run stopped; kept from its checkpoint`,
+        });
+        ctx.post({ type: 'curve', pair: label, target: config.target, points: done.points });
+        ctx.post({ type: 'edges', pair: label, ...done.edges });
+        for (const file of ['kl.safetensors', 'edge_scores.safetensors'])
+          if (fs.existsSync(path.join(dir, file)))
+            ctx.post({
+              type: 'artifact',
+              kind: 'scalar',
+              name: `pair${pair.index}/${file}`,
+              meta: { pair: label },
+            });
+        ctx.post({ type: 'metrics', step: 0, scope: label, values: done.metrics });
+        results.push(done.result);
+        continue;
+      }
       const r = await evaluatePair({
         lm,
         set,
@@ -68,15 +91,10 @@ export async function runScalar(
           }
         },
       });
-      ctx.post({
-        type: 'curve',
-        pair: label,
-        target: config.target,
-        points: r.grid.map((n, g) => ({ n, ...r.curve[g] })),
-      });
+      const points = r.grid.map((n, g) => ({ n, ...r.curve[g] }));
+      ctx.post({ type: 'curve', pair: label, target: config.target, points });
       const edges = topEdges(r.ranking, r.edgeScores, r.f1, config.keepEdges);
       ctx.post({ type: 'edges', pair: label, ...edges });
-      const dir = path.join(ctx.runDir, `pair${pair.index}`);
       fs.mkdirSync(dir, { recursive: true });
       const klFile = path.join(dir, 'kl.safetensors');
       const kl = new Float32Array(r.grid.length * r.perTokenKl[0].length);
@@ -129,7 +147,7 @@ export async function runScalar(
         ablation_seconds: r.seconds.ablation,
       };
       ctx.post({ type: 'metrics', step: 0, scope: label, values: metrics });
-      results.push({
+      const result = {
         pair: pair.index,
         label,
         up: r.up,
@@ -138,7 +156,9 @@ export async function runScalar(
         f1: r.f1,
         edges: r.f0 * r.f1,
         ...metrics,
-      });
+      };
+      writePairCheckpoint(dir, key, { points, metrics, result, edges });
+      results.push(result);
     }
     // The SAELens / SAEBench style evaluation record.
     return {
@@ -156,5 +176,62 @@ export async function runScalar(
   } finally {
     set.dispose();
     lm.dispose();
+  }
+}
+
+/** Everything a finished pair gave the run, written last (atomically) so that resume can skip the pair. */
+export const PAIR_CHECKPOINT = 'done.safetensors';
+
+interface PairCheckpoint {
+  points: { n: number; mean: number; lo: number; hi: number }[];
+  metrics: Record<string, number>;
+  result: Record<string, unknown>;
+  edges: { i: Int32Array; j: Int32Array; score: Float32Array };
+}
+
+// JSON has no NaN or ±Infinity; they are kept as strings so a restored pair equals a measured one exactly.
+const NON_FINITE = new Map<string, number>([
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+]);
+const keepNonFinite = (_: string, v: unknown) =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
+const reviveNonFinite = (_: string, v: unknown) =>
+  typeof v === 'string' && NON_FINITE.has(v) ? NON_FINITE.get(v) : v;
+
+function writePairCheckpoint(dir: string, key: string, c: PairCheckpoint): void {
+  writeSafetensorsFile(
+    path.join(dir, PAIR_CHECKPOINT),
+    {
+      i: { dtype: 'I32', shape: [c.edges.i.length], data: c.edges.i },
+      j: { dtype: 'I32', shape: [c.edges.j.length], data: c.edges.j },
+      score: { dtype: 'F32', shape: [c.edges.score.length], data: c.edges.score },
+    },
+    {
+      key,
+      pair: JSON.stringify({ points: c.points, metrics: c.metrics, result: c.result }, keepNonFinite),
+    },
+  );
+}
+
+/** The checkpoint of a finished pair measured with these settings, or null (none, another config, unreadable). */
+function readPairCheckpoint(dir: string, key: string): PairCheckpoint | null {
+  const file = path.join(dir, PAIR_CHECKPOINT);
+  if (!fs.existsSync(file)) return null;
+  try {
+    const f = readSafetensorsFile(file);
+    if (f.metadata.key !== key) return null;
+    const saved = JSON.parse(f.metadata.pair, reviveNonFinite) as Omit<PairCheckpoint, 'edges'>;
+    return {
+      ...saved,
+      edges: {
+        i: f.tensors.i.data as Int32Array,
+        j: f.tensors.j.data as Int32Array,
+        score: f.tensors.score.data as Float32Array,
+      },
+    };
+  } catch {
+    return null; // measured again
   }
 }

@@ -3,7 +3,8 @@
  * Electron IPC handler) do with a message from the renderer. Nothing reaches the Api unless it parses as a
  * request of a known method with valid params; errors come back as messages, never as stack traces.
  */
-import { z } from 'zod';
+import { paramsIssuesText } from '../../src-shared/apiIssues.ts';
+import { formatIssues } from '../../src-shared/issues.ts';
 import {
   ApiMethods,
   WireMessageSchema,
@@ -12,6 +13,7 @@ import {
   type WireMessage,
 } from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
+import { userMessage } from '../userErrors.ts';
 
 export type WireResponse = Extract<WireMessage, { type: 'response' }>;
 
@@ -29,18 +31,24 @@ function requestIdOf(message: unknown): number {
 export async function dispatchWireRequest(api: Api, message: unknown): Promise<WireResponse> {
   const parsed = WireMessageSchema.safeParse(message);
   if (!parsed.success)
-    return failure(requestIdOf(message), `invalid message: ${z.prettifyError(parsed.error)}`);
+    return failure(
+      requestIdOf(message),
+      `invalid message: ${formatIssues(parsed.error.issues, { input: message, root: 'the message' })}`,
+    );
   const request = parsed.data;
   if (request.type !== 'request') return failure(-1, `expected a request, got a ${request.type}`);
   if (!isApiMethod(request.method)) return failure(request.id, `unknown method '${request.method}'`);
   const params = ApiMethods[request.method].params.safeParse(request.params ?? {});
   if (!params.success)
-    return failure(request.id, `invalid params for ${request.method}: ${z.prettifyError(params.error)}`);
+    return failure(
+      request.id,
+      `invalid params for ${request.method}: ${paramsIssuesText(request.method, params.error, request.params)}`,
+    );
   try {
     const result = await api.call(request.method, params.data as never);
     return { type: 'response', id: request.id, ok: true, result };
   } catch (err) {
-    return failure(request.id, err instanceof Error ? err.message : String(err));
+    return failure(request.id, userMessage(err));
   }
 }
 

@@ -201,7 +201,8 @@ async function importFrom(store: Store, fh: FileHandle, file: string): Promise<I
 
   // 5. Extract (runs to import) or just check (runs already present) every listed file.
   const importing = new Set(toImport.map((r) => r.id));
-  const temp = importing.size > 0 ? fs.mkdtempSync(path.join(store.dataDir, '.bundle-import-')) : null;
+  const temp =
+    importing.size > 0 ? fs.mkdtempSync(path.join(store.dataDir, `.bundle-import-${process.pid}-`)) : null;
   try {
     const tableData = new Map<string, Buffer>();
     const ordered = [...listed].sort(

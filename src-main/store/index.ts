@@ -33,6 +33,16 @@ import {
   type RunRefRow,
 } from './runQuery.ts';
 import { openDatabase, schemaVersion, type Db } from './db.ts';
+import {
+  acceptChangedInput,
+  checkRunInputs,
+  recordRunInputs,
+  runInputs,
+  type FileIdentity,
+  type InputCheck,
+  type NewRunInputRow,
+  type RunInput,
+} from './inputs.ts';
 import type { Migration } from './migrations.ts';
 import {
   getMetricSeries,
@@ -90,6 +100,8 @@ export * from './runs.ts';
 export * from './runQuery.ts';
 export * from './scalar.ts';
 export * from './latents.ts';
+export * from './inputs.ts';
+export * from './leftovers.ts';
 
 export interface StoreOptions {
   /** Stamped on runs created through this store (`runs.app_version`). */
@@ -239,6 +251,21 @@ export class Store {
   }
   setSetting(key: string, value: unknown): void {
     setSetting(this.db, key, value);
+  }
+
+  // Inputs pinned to runs
+
+  recordRunInputs(runId: string, inputs: NewRunInputRow[]): void {
+    recordRunInputs(this.db, runId, inputs, this.now());
+  }
+  runInputs(runId: string): RunInput[] {
+    return runInputs(this.db, runId);
+  }
+  checkRunInputs(runId: string): InputCheck[] {
+    return checkRunInputs(this.db, runId);
+  }
+  acceptChangedInput(runId: string, path: string, now: FileIdentity): void {
+    acceptChangedInput(this.db, runId, path, now, this.now());
   }
 
   // Metrics

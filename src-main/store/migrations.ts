@@ -349,11 +349,33 @@ const latentTables: Migration = {
   },
 };
 
+const runInputs: Migration = {
+  version: 5,
+  name: 'run inputs: the identity of every file a run reads from outside its folder',
+  up(db) {
+    db.exec(`
+      -- Pinned when the run is submitted; checked again before it starts and when it is resumed.
+      CREATE TABLE run_inputs (
+        run_id         TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        path           TEXT NOT NULL,             -- absolute path as it was given
+        role           TEXT NOT NULL,             -- corpus | lm | sae | ...
+        sha256         TEXT NOT NULL,
+        bytes          INTEGER NOT NULL,
+        pinned_at      TEXT NOT NULL,
+        note           TEXT,                      -- e.g. what reading it warned about
+        replaced_json  TEXT,                      -- [{sha256, bytes, at}]: identities a resume accepted to replace
+        PRIMARY KEY (run_id, path)
+      ) WITHOUT ROWID;
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   runsMetricsArtifacts,
   scalarTables,
   workstationTables,
   latentTables,
+  runInputs,
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -241,16 +241,18 @@ describe('the shared builders match the CLI documented behaviour', () => {
     const steps = lmJobFromOptions({ preset: 'quick', steps: 0, batchSize: 2.5 });
     if (steps.ok) throw new Error('expected refusal');
     expect(steps.issues).toEqual([
-      { field: 'steps', message: 'must be greater than 0' },
-      { field: 'batchSize', message: 'must be a whole number' },
+      { field: 'steps', message: 'must be an integer ≥ 1 (got 0)' },
+      { field: 'batchSize', message: 'must be an integer ≥ 1 (got 2.5)' },
     ]);
     expect(issuesForCli(steps.issues)).toBe(
-      '--steps: must be greater than 0; --batch-size: must be a whole number',
+      'option --steps must be an integer ≥ 1 (got 0); option --batch-size must be an integer ≥ 1 (got 2.5)',
     );
     const grid = scalarJobFromOptions({ sae: 's', grid: 'huge', pairs: [-1] });
     if (grid.ok) throw new Error('expected refusal');
     expect(grid.issues.map((i) => i.field).sort()).toEqual(['grid', 'pairs']);
-    expect(grid.issues.find((i) => i.field === 'grid')!.message).toBe('must be one of paper, full');
+    expect(grid.issues.find((i) => i.field === 'grid')!.message).toBe(
+      "must be one of paper, full (got 'huge')",
+    );
     expect(lmJobFromOptions({ preset: 'nope' })).toMatchObject({ ok: false, issues: [{ field: 'preset' }] });
   });
 });

@@ -219,6 +219,28 @@ const FIXTURES: Record<number, { seed(db: Db): void; check(db: Db): void }> = {
       ]);
     },
   },
+  5: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO run_inputs VALUES ('lm-20260102-030405-aaaa', '/data/sonnets.txt', 'corpus', ?, 1234,
+           '2026-01-05T00:00:00.000Z', '2 ill-formed UTF-8 sequence(s) were replaced', ?)`,
+      ).run('ab'.repeat(32), JSON.stringify([{ sha256: 'cd'.repeat(32), bytes: 1200, at: '2026-01-06' }]));
+    },
+    check(db) {
+      expect(
+        db.prepare('SELECT run_id, path, role, bytes, note, replaced_json FROM run_inputs').all(),
+      ).toEqual([
+        {
+          run_id: 'lm-20260102-030405-aaaa',
+          path: '/data/sonnets.txt',
+          role: 'corpus',
+          bytes: 1234,
+          note: '2 ill-formed UTF-8 sequence(s) were replaced',
+          replaced_json: JSON.stringify([{ sha256: 'cd'.repeat(32), bytes: 1200, at: '2026-01-06' }]),
+        },
+      ]);
+    },
+  },
 };
 
 function schemaOf(db: Db): unknown[] {
@@ -270,6 +292,7 @@ describe('migrations', () => {
           'latent_summary',
           'latent_windows',
           'metrics',
+          'run_inputs',
           'run_status_history',
           'run_tags',
           'runs',

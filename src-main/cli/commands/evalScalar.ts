@@ -4,6 +4,7 @@ import { SCALAR_PRESETS } from '../../../src-shared/scalar.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { evalScalarArgs } from '../args.ts';
 import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { fixed } from './trainSae.ts';
 
 export const usage = `scalar eval --sae SAE_RUN_ID [options]
   --preset ${Object.keys(SCALAR_PRESETS).join('|')}       paper: 576 attribution × 50 evaluation windows (default paper)
@@ -75,7 +76,7 @@ export function reportScalarRun(run: RunRecord, json: boolean): number {
   if (run.status === 'completed') {
     for (const p of out.scalar) {
       say(
-        `${String(p.setup)} pair ${p.pair} (${String(p.arch)}): SCALAR abs ${p.auc_abs.toFixed(2)} [${p.auc_abs_ci.map((v) => v.toFixed(2)).join(', ')}]  rel ${p.auc_rel.toExponential(3)}  log2 ${p.auc_log2.toFixed(3)}  KL(full circuit) ${p.full_circuit_kl.toFixed(4)}`,
+        `${String(p.setup)} pair ${p.pair} (${String(p.arch)}): SCALAR abs ${fixed(p.auc_abs, 2)} [${p.auc_abs_ci.map((v) => fixed(v, 2)).join(', ')}]  rel ${typeof p.auc_rel === 'number' && Number.isFinite(p.auc_rel) ? p.auc_rel.toExponential(3) : 'n/a'}  log2 ${fixed(p.auc_log2, 3)}  KL(full circuit) ${fixed(p.full_circuit_kl, 4)}`,
       );
     }
   } else {

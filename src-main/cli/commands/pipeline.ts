@@ -1,4 +1,5 @@
 /** scalar pipeline: LM → SAEs → SCALAR for the paper's comparisons → report (Tables 1–3, 7–8, figures). */
+import { preflightPipeline } from '../../jobs/preflight.ts';
 import { issuesForCli, pipelineJobFromOptions } from '../../../src-shared/jobBuilders.ts';
 import type { PipelineConfig } from '../../../src-shared/pipeline.ts';
 import type { ScalarService } from '../../api/service.ts';
@@ -25,6 +26,7 @@ export async function pipelineCommand(argv: string[]): Promise<number> {
   if (!built.ok) throw new UsageError(issuesForCli(built.issues));
   const service = openService(flags);
   try {
+    preflightPipeline(built.spec.config, service.store, { backend: flags.backend }); // before a run exists
     const run = await runPipelineInForeground(service, built.spec.config, { name: built.name });
     return reportPipelineRun(run, flags.json ?? false);
   } finally {

@@ -14,7 +14,9 @@ import { reportPipelineRun, runPipelineInForeground } from './pipeline.ts';
 import { PipelineConfigSchema } from '../../../src-shared/pipeline.ts';
 
 export const runsUsage = `scalar runs [--kind lm|sae|scalar|pipeline] [--status S] [--search TEXT] [--limit N] [--json]`;
-export const resumeUsage = `scalar resume RUN_ID [--json]   continue a failed, cancelled or interrupted run from its last checkpoint`;
+export const resumeUsage = `scalar resume RUN_ID [--accept-changed-inputs] [--json]   continue a failed, cancelled or interrupted run from its last checkpoint
+  A run continues only on the files it started with (corpus, model, SAEs: checked by sha256); with
+  --accept-changed-inputs it continues on changed files and records the identities they replaced.`;
 export const exportUsage = `scalar export RUN_ID --out DIR [--json]   write a trained LM's best checkpoint + training record`;
 
 export async function runsCommand(argv: string[]): Promise<number> {
@@ -57,7 +59,11 @@ export async function runsCommand(argv: string[]): Promise<number> {
 }
 
 export async function resumeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: GLOBAL_OPTIONS, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...GLOBAL_OPTIONS, 'accept-changed-inputs': { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
   if (values.help) return (say(resumeUsage), 0);
   const id = positionals[0];
   if (!id) throw new UsageError(resumeUsage);
@@ -71,7 +77,10 @@ export async function resumeCommand(argv: string[]): Promise<number> {
         values.json ?? false,
       );
     }
-    const run = await runInForeground(service, { resume: id });
+    const run = await runInForeground(service, {
+      resume: id,
+      acceptChangedInputs: values['accept-changed-inputs'],
+    });
     if (run.kind === 'lm') return reportLmRun(run, values.json ?? false);
     if (run.kind === 'sae') return reportSaeRun(run, values.json ?? false);
     if (run.kind === 'scalar') return reportScalarRun(run, values.json ?? false);

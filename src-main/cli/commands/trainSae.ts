@@ -86,15 +86,20 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
   if (run.status === 'completed') {
     for (const x of out.saes) {
       say(
-        `${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${x.l0.toFixed(2)}  EV ${x.explained_variance.toFixed(4)}  ΔCE ${x.ce_loss_increase.toFixed(4)}  ${x.frac_alive === null ? '' : `alive ${(100 * x.frac_alive).toFixed(1)}%`}`,
+        `${x.hook.padEnd(30)} F ${String(x.d_sae).padStart(5)}  l0 ${fixed(x.l0, 2)}  EV ${fixed(x.explained_variance, 4)}  ΔCE ${fixed(x.ce_loss_increase, 4)}  ${x.frac_alive === null ? '' : `alive ${fixed(100 * x.frac_alive, 1)}%`}`,
       );
     }
     say(
-      `compound ΔCE ${Number(out.compound_ce_loss_increase).toFixed(4)}  (clean CE ${Number(out.clean_ce).toFixed(4)}), backend ${out.backend}${out.device ? ` on ${out.device}` : ''}; SAELens folders in ${out.export_dir}`,
+      `compound ΔCE ${fixed(out.compound_ce_loss_increase, 4)}  (clean CE ${fixed(out.clean_ce, 4)}), backend ${out.backend}${out.device ? ` on ${out.device}` : ''}; SAELens folders in ${out.export_dir}`,
     );
   } else {
     say(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);
   }
   if (json) printJson(out);
   return run.status === 'completed' ? 0 : run.status === 'cancelled' ? 130 : 1;
+}
+
+/** A number for a result line; a metric that is missing (null: NaN in the store) reads "n/a", never a crash. */
+export function fixed(v: unknown, digits: number): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a';
 }

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
+import { formatIssues, showValue } from '../../../src-shared/issues.ts';
 import { GptConfigSchema, type GptConfig } from '../../../src-shared/lm.ts';
 import { Gpt } from '../lm/gpt.ts';
 import { expectTensor, readSafetensorsFile, SafetensorsError, writeSafetensorsFile } from './safetensors.ts';
@@ -45,15 +46,32 @@ export function toHfConfig(c: GptConfig): HfGpt2Config {
   };
 }
 
+/** Our config fields → the HF keys they are read from, so a problem names the key the file has. */
+const HF_KEY: Record<string, string> = {
+  vocabSize: 'vocab_size',
+  contextLength: 'n_positions',
+  dModel: 'n_embd',
+  nLayer: 'n_layer',
+  nHead: 'n_head',
+  dMlp: 'n_inner',
+  lnEps: 'layer_norm_epsilon',
+  norm2: 'scalar.norm2',
+  dytAlphaInit: 'scalar.dyt_alpha_init',
+};
+
 /** Reads an HF GPT-2 config.json (n_inner null means 4·n_embd, as in transformers). */
 export function fromHfConfig(raw: Record<string, unknown>, source: string): GptConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error(`${source} must hold a JSON object (got ${showValue(raw)})`);
   const need = (k: string) => {
-    if (typeof raw[k] !== 'number') throw new Error(`${source}: config.json lacks a numeric '${k}'`);
+    if (raw[k] === undefined) throw new Error(`'${k}' is missing in ${source}`);
+    if (typeof raw[k] !== 'number')
+      throw new Error(`'${k}' must be a number (got ${showValue(raw[k])}) in ${source}`);
     return raw[k] as number;
   };
   const nEmbd = need('n_embd');
   const scalar = (raw.scalar ?? {}) as { norm2?: string; dyt_alpha_init?: number };
-  return GptConfigSchema.parse({
+  const input = {
     vocabSize: need('vocab_size'),
     contextLength: need('n_positions'),
     dModel: nEmbd,
@@ -63,7 +81,22 @@ export function fromHfConfig(raw: Record<string, unknown>, source: string): GptC
     lnEps: typeof raw.layer_norm_epsilon === 'number' ? raw.layer_norm_epsilon : 1e-5,
     norm2: scalar.norm2 ?? 'layernorm',
     dytAlphaInit: scalar.dyt_alpha_init ?? 10,
-  });
+  };
+  const parsed = GptConfigSchema.safeParse(input);
+  if (!parsed.success)
+    throw new Error(
+      formatIssues(parsed.error.issues, {
+        schema: GptConfigSchema,
+        input,
+        subject: (p) => `'${HF_KEY[String(p[0])] ?? String(p[0])}'`,
+        where: `in ${source}`,
+      }),
+    );
+  if (parsed.data.dModel % parsed.data.nHead !== 0)
+    throw new Error(
+      `'n_embd' (${parsed.data.dModel}) must be a multiple of 'n_head' (${parsed.data.nHead}) in ${source}`,
+    );
+  return parsed.data;
 }
 
 /** Expected tensor names and shapes of a GPT with this config. */
@@ -107,18 +140,30 @@ export function readLmConfig(location: string): GptConfig {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const configPath = path.join(dir, CONFIG_FILE);
   if (!fs.existsSync(configPath)) throw new Error(`no config.json in ${dir}`);
-  return fromHfConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')), configPath);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${configPath} is not valid JSON (${(err as Error).message})`);
+  }
+  return fromHfConfig(raw as Record<string, unknown>, configPath);
 }
 
 /**
- * Loads a model folder (or a model.safetensors path with config.json beside it). HF checkpoints' attention
- * mask buffers (`attn.bias`, `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are
- * accepted and ignored; any other unexpected, missing or mis-shaped tensor is an error naming it.
+ * The tensors of a model folder, checked without tfjs: every expected name with its shape and dtype F32, no
+ * unexpected one, and every value finite. HF checkpoints' attention mask buffers (`attn.bias`,
+ * `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are accepted and ignored; anything
+ * else that is wrong is an error naming the file and the tensor.
  */
-export function loadLmModel(location: string): Gpt {
+export function readLmWeights(location: string): {
+  config: GptConfig;
+  file: string;
+  tensors: Record<string, Float32Array>;
+} {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const file = location.endsWith('.safetensors') ? location : path.join(dir, MODEL_FILE);
   if (!fs.existsSync(file)) throw new Error(`no model file at ${file}`);
+  if (!fs.statSync(file).isFile()) throw new Error(`${file} is not a file`);
   const config = readLmConfig(location);
   const decoded = readSafetensorsFile(file);
   const renamed: typeof decoded = { tensors: {}, metadata: decoded.metadata };
@@ -133,11 +178,31 @@ export function loadLmModel(location: string): Gpt {
     throw new SafetensorsError(
       `${file}: unexpected tensors for this config: ${unexpected.slice(0, 5).join(', ')}`,
     );
-  const tensors: Record<string, tf.Tensor> = {};
+  const tensors: Record<string, Float32Array> = {};
   for (const [name, shape] of Object.entries(shapes)) {
     if (!(name in renamed.tensors)) throw new SafetensorsError(`${file}: missing tensor ${name}`);
     const t = expectTensor(renamed, name, 'F32', shape);
-    tensors[name] = tf.tensor(t.data, shape, 'float32');
+    const bad = firstNonFinite(t.data);
+    if (bad >= 0)
+      throw new SafetensorsError(
+        `${file}: tensor ${name} holds ${t.data[bad]} at index ${bad}; the model's weights must all be finite`,
+      );
+    tensors[name] = t.data;
   }
-  return Gpt.fromTensors(config, tensors);
+  return { config, file, tensors };
+}
+
+/** Index of the first NaN or ±Infinity, or -1. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
+
+/** Loads a model folder (or a model.safetensors path with config.json beside it), checked as readLmWeights. */
+export function loadLmModel(location: string): Gpt {
+  const { config, tensors } = readLmWeights(location);
+  const shapes = expectedShapes(config);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, shape] of Object.entries(shapes)) out[name] = tf.tensor(tensors[name], shape, 'float32');
+  return Gpt.fromTensors(config, out);
 }

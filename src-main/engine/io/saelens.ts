@@ -7,9 +7,12 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
+import { formatIssues } from '../../../src-shared/issues.ts';
+import { SAE_ARCHS, SAE_SETUPS } from '../../../src-shared/sae.ts';
 import type { SaeSet, SaeView } from '../sae/saeSet.ts';
 import type { SaeWeights } from '../sae/topk.ts';
-import { expectTensor, readSafetensorsFile, writeSafetensorsFile } from './safetensors.ts';
+import { expectTensor, readSafetensorsFile, SafetensorsError, writeSafetensorsFile } from './safetensors.ts';
 import { tensorInputs, writeJsonAtomic } from './trainingState.ts';
 
 export const SAE_CFG_FILE = 'cfg.json';
@@ -61,29 +64,145 @@ export function writeSaeLens(dir: string, cfg: SaeLensCfg, w: SaeWeights): void 
   writeJsonAtomic(path.join(dir, SAE_CFG_FILE), cfg);
 }
 
-/** Reads a SAELens folder, checking every tensor's shape against cfg.json. */
-export function readSaeLens(dir: string): { cfg: SaeLensCfg; weights: SaeWeights } {
+const PositiveInt = z.number().int().min(1);
+
+/**
+ * What we read from a SAELens cfg.json (other keys are kept and ignored). Checked before anything is loaded, so
+ * a wrong value is named with its key and folder: "'k' must be an integer ≥ 1 (got 2.5) in cfg.json of …".
+ */
+export const SaeLensCfgSchema = z.looseObject({
+  architecture: z.string().optional(),
+  d_in: PositiveInt,
+  d_sae: PositiveInt,
+  hook_name: z.string().min(1),
+  k: PositiveInt.nullish(),
+  activation_fn_kwargs: z.looseObject({ k: PositiveInt.nullish() }).nullish(),
+  apply_b_dec_to_input: z.boolean().optional(),
+  normalize_activations: z.string().nullish(),
+  hook_head_index: z.number().int().nullish(),
+  scalar: z
+    .looseObject({
+      arch: z.enum(SAE_ARCHS),
+      setup: z.enum(SAE_SETUPS),
+      run_id: z.string().optional(),
+      staircase: z
+        .object({ name: z.string().min(1), position: z.number().int().min(0), chunk: PositiveInt })
+        .optional(),
+    })
+    .optional(),
+});
+
+/** The folder a message names: its last path component (the hook folder, e.g. blocks.0.hook_mlp_out). */
+const folderName = (dir: string) => path.basename(path.resolve(dir));
+
+/**
+ * Reads and checks a folder's cfg.json: valid JSON holding an object with sensible values, a TopK k with
+ * 1 ≤ k ≤ d_sae, and not an architecture we cannot run (JumpReLU, gated) — refused by name.
+ */
+export function readSaeLensCfg(dir: string): SaeLensCfg {
   const cfgPath = path.join(dir, SAE_CFG_FILE);
+  const where = `in ${SAE_CFG_FILE} of ${folderName(dir)}`;
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir} is not a SAELens folder (no ${SAE_CFG_FILE})`);
-  const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as SaeLensCfg;
-  for (const key of ['d_in', 'd_sae', 'hook_name'] as const)
-    if (cfg[key] === undefined) throw new Error(`${cfgPath} lacks '${key}'`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${SAE_CFG_FILE} of ${folderName(dir)} is not valid JSON (${(err as Error).message})`);
+  }
+  const arch = (raw as { architecture?: unknown } | null)?.architecture;
+  if (typeof arch === 'string' && UNSUPPORTED_ARCHS[arch.toLowerCase()])
+    throw new Error(
+      `${folderName(dir)} is ${UNSUPPORTED_ARCHS[arch.toLowerCase()]} (architecture '${arch}' ${where})`,
+    );
+  const parsed = SaeLensCfgSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new Error(
+      formatIssues(parsed.error.issues, {
+        schema: SaeLensCfgSchema,
+        input: raw,
+        root: `${SAE_CFG_FILE} of ${folderName(dir)}`,
+        where: parsed.error.issues.every((i) => i.path.length === 0) ? '' : where,
+      }).replace(/^(cfg\.json of \S+) must be an object/, '$1 must hold a JSON object'),
+    );
+  const cfg = parsed.data;
   const k = cfg.k ?? cfg.activation_fn_kwargs?.k;
   if (typeof k !== 'number')
     throw new Error(`${cfgPath} gives no TopK k (neither 'k' nor activation_fn_kwargs.k)`);
-  const file = readSafetensorsFile(path.join(dir, SAE_WEIGHTS_FILE));
+  if (k > cfg.d_sae)
+    throw new Error(
+      `'k' must be ≤ d_sae (${cfg.d_sae}) (got ${k}) ${where}: TopK cannot keep more latents than it has`,
+    );
+  return { ...(cfg as unknown as SaeLensCfg), k };
+}
+
+/** Architectures with tensors our TopK reader does not have, refused by name instead of read wrongly. */
+const UNSUPPORTED_ARCHS: Record<string, string> = {
+  jumprelu: 'a JumpReLU SAE, which cannot be imported yet (its threshold would be dropped)',
+  gated: 'a gated SAE, which cannot be imported (only TopK SAEs can)',
+};
+/** Tensors that mark such architectures even when cfg.json does not say so. */
+const UNSUPPORTED_TENSORS: Record<string, string> = {
+  threshold: 'a JumpReLU SAE, which cannot be imported yet (its threshold would be dropped)',
+  log_threshold: 'a JumpReLU SAE, which cannot be imported yet (its threshold would be dropped)',
+  b_gate: 'a gated SAE, which cannot be imported (only TopK SAEs can)',
+  r_mag: 'a gated SAE, which cannot be imported (only TopK SAEs can)',
+  b_mag: 'a gated SAE, which cannot be imported (only TopK SAEs can)',
+};
+
+/**
+ * A SAELens folder as plain arrays, checked without tfjs: cfg.json (readSaeLensCfg), then the weights file's
+ * header, every tensor's presence, dtype (F32) and shape against cfg.json, and that every weight is finite.
+ */
+export function readSaeLensArrays(dir: string): {
+  cfg: SaeLensCfg;
+  weights: { wEnc: Float32Array; bEnc: Float32Array; wDec: Float32Array; bDec: Float32Array };
+} {
+  const cfg = readSaeLensCfg(dir);
+  const name = folderName(dir);
+  const file = path.join(dir, SAE_WEIGHTS_FILE);
+  if (!fs.existsSync(file)) throw new Error(`${name} has ${SAE_CFG_FILE} but no ${SAE_WEIGHTS_FILE}`);
+  if (!fs.statSync(file).isFile()) throw new Error(`${SAE_WEIGHTS_FILE} of ${name} is not a file`);
+  const decoded = readSafetensorsFile(file);
+  for (const t of Object.keys(decoded.tensors))
+    if (UNSUPPORTED_TENSORS[t])
+      throw new Error(`${name} is ${UNSUPPORTED_TENSORS[t]} (tensor '${t}' in ${SAE_WEIGHTS_FILE})`);
   const { d_in: D, d_sae: F } = cfg;
-  const t = (name: string, shape: number[]) => {
-    const e = expectTensor(file, name, 'F32', shape);
-    return tf.tensor(e.data, shape);
+  const t = (tensor: string, shape: number[]) => {
+    let e;
+    try {
+      e = expectTensor(decoded, tensor, 'F32', shape);
+    } catch (err) {
+      throw new SafetensorsError(`${(err as Error).message} in ${SAE_WEIGHTS_FILE} of ${name}`);
+    }
+    for (let i = 0; i < e.data.length; i++)
+      if (!Number.isFinite(e.data[i]))
+        throw new SafetensorsError(
+          `tensor '${tensor}' holds ${e.data[i]} at index ${i} in ${SAE_WEIGHTS_FILE} of ${name}; SAE weights must all be finite`,
+        );
+    return e.data;
   };
   return {
-    cfg: { ...cfg, k },
+    cfg,
     weights: {
-      wEnc: t('W_enc', [D, F]) as tf.Tensor2D,
-      bEnc: t('b_enc', [F]) as tf.Tensor1D,
-      wDec: t('W_dec', [F, D]) as tf.Tensor2D,
-      bDec: t('b_dec', [D]) as tf.Tensor1D,
+      wEnc: t('W_enc', [D, F]),
+      bEnc: t('b_enc', [F]),
+      wDec: t('W_dec', [F, D]),
+      bDec: t('b_dec', [D]),
+    },
+  };
+}
+
+/** Reads a SAELens folder, checking every tensor's shape against cfg.json (readSaeLensArrays), as tensors. */
+export function readSaeLens(dir: string): { cfg: SaeLensCfg; weights: SaeWeights } {
+  const { cfg, weights: w } = readSaeLensArrays(dir);
+  const { d_in: D, d_sae: F } = cfg;
+  return {
+    cfg,
+    weights: {
+      wEnc: tf.tensor2d(w.wEnc, [D, F]),
+      bEnc: tf.tensor1d(w.bEnc),
+      wDec: tf.tensor2d(w.wDec, [F, D]),
+      bDec: tf.tensor1d(w.bDec),
     },
   };
 }

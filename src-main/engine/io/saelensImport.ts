@@ -21,7 +21,7 @@ import {
 } from '../../../src-shared/sae.ts';
 import { setupPositions } from '../sae/positions.ts';
 import { SaeSet, type SaeView } from '../sae/saeSet.ts';
-import { readSaeLens, SAE_CFG_FILE, type SaeLensCfg } from './saelens.ts';
+import { readSaeLens, readSaeLensArrays, readSaeLensCfg, SAE_CFG_FILE, SAE_WEIGHTS_FILE } from './saelens.ts';
 
 export interface SaeLensSetInfo extends Omit<SaeStructure, 'lm' | 'seed'> {
   /** Folder (absolute) of each hook's SAE. */
@@ -63,12 +63,13 @@ function matchSetup(
   return null;
 }
 
-function readCfg(dir: string): Omit<SaeLensCfg, 'architecture'> & { architecture?: string } {
-  const file = path.join(dir, SAE_CFG_FILE);
+/** The raw cfg.json of a folder, or null when it is not JSON of an object (readSaeLensCfg says why). */
+function rawCfg(dir: string): Record<string, unknown> | null {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, SAE_CFG_FILE), 'utf8')) as unknown;
+    return raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -76,22 +77,27 @@ function readCfg(dir: string): Omit<SaeLensCfg, 'architecture'> & { architecture
 export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
   if (!fs.existsSync(source) || !fs.statSync(source).isDirectory())
     throw new Error(`${source} is not a folder`);
-  const candidates = fs.existsSync(path.join(source, SAE_CFG_FILE))
-    ? [source]
+  const hasCfg = (dir: string) => fs.existsSync(path.join(dir, SAE_CFG_FILE));
+  const subdirs = hasCfg(source)
+    ? []
     : fs
         .readdirSync(source, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && fs.existsSync(path.join(source, e.name, SAE_CFG_FILE)))
+        .filter((e) => e.isDirectory())
         .map((e) => path.join(source, e.name));
+  // A folder with weights but no cfg.json is a broken SAE, not something to skip.
+  for (const dir of subdirs)
+    if (!hasCfg(dir) && fs.existsSync(path.join(dir, SAE_WEIGHTS_FILE)))
+      throw new Error(`${path.basename(dir)} has ${SAE_WEIGHTS_FILE} but no ${SAE_CFG_FILE}`);
+  const candidates = hasCfg(source) ? [source] : subdirs.filter(hasCfg);
   const saes = candidates
-    .map((dir) => ({ dir, cfg: readCfg(dir) }))
     // The shared form of a staircase (staircase.safetensors) is redundant with its per-position folders.
-    .filter((s) => s.cfg.architecture !== 'staircase');
+    .filter((dir) => rawCfg(dir)?.architecture !== 'staircase')
+    .map((dir) => ({ dir, cfg: readSaeLensCfg(dir) }));
   if (saes.length === 0)
     throw new Error(`${source} holds no SAELens folders (sub-folders with ${SAE_CFG_FILE})`);
 
   for (const { dir, cfg } of saes) {
-    const where = path.join(dir, SAE_CFG_FILE);
-    if (typeof cfg.hook_name !== 'string') throw new Error(`${where} lacks 'hook_name'`);
+    const where = `${SAE_CFG_FILE} of ${path.basename(dir)}`;
     if (cfg.d_in !== lm.dModel)
       throw new Error(`${where}: d_in ${cfg.d_in} does not match the language model's d_model ${lm.dModel}`);
     if (cfg.normalize_activations && cfg.normalize_activations !== 'none')
@@ -102,6 +108,11 @@ export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
       throw new Error(`${where}: per-head SAEs (hook_head_index) are not supported`);
   }
   const hooks = saes.map((s) => s.cfg.hook_name);
+  const twice = hooks.find((h, i) => hooks.indexOf(h) !== i);
+  if (twice) {
+    const dirs = saes.filter((s) => s.cfg.hook_name === twice).map((s) => path.basename(s.dir));
+    throw new Error(`two SAEs for ${twice}: ${dirs.join(' and ')}`);
+  }
   const matched = matchSetup(
     saes.map((s) => ({ dir: s.dir, hook: s.cfg.hook_name })),
     lm.nLayer,
@@ -126,7 +137,9 @@ export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
 
   const ks = new Set(saes.map((s) => s.cfg.k ?? s.cfg.activation_fn_kwargs?.k));
   if (ks.size !== 1 || typeof [...ks][0] !== 'number')
-    throw new Error(`the SAEs in ${source} need one TopK k (found ${[...ks].join(', ')})`);
+    throw new Error(
+      `the SAEs in ${source} need one TopK k (found ${[...ks].sort((a, b) => Number(a) - Number(b)).join(', ')})`,
+    );
   const k = [...ks][0] as number;
 
   // Width: d_sae of a TopK / JSAE SAE; the chunk n of a staircase (position p has n·(p+1) latents).
@@ -135,7 +148,7 @@ export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
   );
   if (widths.size !== 1 || typeof [...widths][0] !== 'number')
     throw new Error(
-      `the SAEs in ${source} need one ${arch.startsWith('staircase') ? 'staircase chunk' : 'd_sae'} (found ${[...widths].join(', ')})`,
+      `the SAEs in ${source} need one ${arch.startsWith('staircase') ? 'staircase chunk' : 'd_sae'} (found ${[...widths].sort((a, b) => Number(a) - Number(b)).join(', ')})`,
     );
   return { arch, setup, width: [...widths][0] as number, k, folders };
 }
@@ -243,4 +256,52 @@ export function foldDecoderBias(
 
 function sameValues(a: Float32Array, b: Float32Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Everything loadSaeLensSet would refuse, checked on plain arrays (no tfjs, nothing built): every folder's
+ * cfg.json and weights (readSaeLensArrays: header, dtypes, shapes, finite values), each SAE's width against the
+ * architecture's structure, and for staircases that the positions are slices of one shared dictionary.
+ */
+export function checkSaeLensSet(info: SaeLensSetInfo, lm: LmShape): void {
+  const { hooks, pairs } = setupPositions(info.setup, lm.nLayer);
+  const n = info.width;
+  const staircase = info.arch.startsWith('staircase');
+  const groups = !staircase
+    ? hooks.map((h) => [h])
+    : info.setup === 'tblock'
+      ? [hooks]
+      : pairs.map((p) => [p.up, p.down]);
+  for (const group of groups) {
+    const P = group.length;
+    let prev: { hook: string; w: number; wEnc: Float32Array; wDec: Float32Array; bDec: Float32Array } | null =
+      null;
+    group.forEach((hook, p) => {
+      const dir = info.folders[hook];
+      const { cfg, weights } = readSaeLensArrays(dir);
+      const w = !staircase ? n : info.arch === 'staircase-tied-all' ? n * P : n * (p + 1);
+      if (cfg.d_sae !== w)
+        throw new Error(
+          `${SAE_CFG_FILE} of ${path.basename(dir)}: d_sae ${cfg.d_sae}, but ${info.arch} position ${p} at ${hook} has ${w} latents`,
+        );
+      if (prev && info.arch !== 'staircase-untied') {
+        const D = lm.dModel;
+        const shared = Math.min(prev.w, w);
+        for (let j = 0; j < shared; j++)
+          for (let d = 0; d < D; d++)
+            if (
+              weights.wEnc[d * w + j] !== prev.wEnc[d * prev.w + j] ||
+              weights.wDec[j * D + d] !== prev.wDec[j * D + d]
+            )
+              throw new Error(
+                `latent ${j} of ${hook} differs from latent ${j} of ${prev.hook}: these folders are not slices of one ${info.arch} dictionary`,
+              );
+        if (info.arch === 'staircase-shared-bias' && !sameValues(weights.bDec, prev.bDec))
+          throw new Error(
+            `${hook} and ${prev.hook} should share b_dec (${info.arch}) but their values differ`,
+          );
+      }
+      prev = { hook, w, wEnc: weights.wEnc, wDec: weights.wDec, bDec: weights.bDec };
+    });
+  }
 }

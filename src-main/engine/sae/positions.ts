@@ -63,3 +63,29 @@ export function setupPositions(setup: SaeSetup, nLayer: number): SetupPositions 
     }
   }
 }
+
+/**
+ * The staircases of a setup (one over every tblock hook, one per ffblock layer) and the latents each hook's SAE
+ * has: `width` for TopK and JSAE; `width`·(p+1) at staircase position p (`width`·P when tied-all).
+ */
+export function saeWidths(
+  arch: string,
+  setup: SaeSetup,
+  width: number,
+  nLayer: number,
+): { hook: string; width: number; group: string; position: number }[] {
+  const { hooks, pairs } = setupPositions(setup, nLayer);
+  if (!arch.startsWith('staircase')) return hooks.map((hook) => ({ hook, width, group: hook, position: 0 }));
+  const groups =
+    setup === 'tblock'
+      ? [{ name: 'staircase', hooks }]
+      : pairs.map((p) => ({ name: `staircase${p.layer}`, hooks: [p.up, p.down] }));
+  return groups.flatMap((g) =>
+    g.hooks.map((hook, p) => ({
+      hook,
+      width: arch === 'staircase-tied-all' ? width * g.hooks.length : width * (p + 1),
+      group: g.name,
+      position: p,
+    })),
+  );
+}

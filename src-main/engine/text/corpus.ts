@@ -62,6 +62,14 @@ export function loadTextFile(pathArg: string): Corpus {
   const kib = (SNIFF_BYTES / 1024).toFixed(0);
   if (bytes.length === 0) throw new CorpusError('empty', `Corpus file is empty (0 bytes): ${path}`);
 
+  const utf16 = utf16Kind(bytes);
+  if (utf16) {
+    throw new CorpusError(
+      'encoding',
+      `Corpus file is UTF-16 text (${utf16}), not UTF-8; convert it to UTF-8 first ` +
+        `(e.g. iconv -f UTF-16 -t UTF-8 in.txt > out.txt): ${path}`,
+    );
+  }
   const report = inspectBytes(bytes);
   if (report.nulBytes > 0) {
     throw new CorpusError(
@@ -103,10 +111,40 @@ export function loadTextFile(pathArg: string): Corpus {
   };
 }
 
+/**
+ * The largest corpus file read: the text is held whole in memory as one string (V8 caps a string at about 2²⁹
+ * characters) beside its tokens.
+ */
+export const MAX_CORPUS_BYTES = 512 * 1024 * 1024;
+
+/** 'little-endian, with a byte-order mark' etc. when the bytes look like UTF-16 text, else null. */
+function utf16Kind(bytes: Uint8Array): string | null {
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe)
+    return 'little-endian, with a byte-order mark';
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff)
+    return 'big-endian, with a byte-order mark';
+  // Without a mark: ASCII-range text in UTF-16 has a NUL in every other byte and (almost) none in the others.
+  const n = Math.min(bytes.length - (bytes.length % 2), 4096);
+  if (n < 8) return null;
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (bytes[i] === 0) even++;
+    if (bytes[i + 1] === 0) odd++;
+  }
+  const pairs = n / 2;
+  if (odd > 0.9 * pairs && even < 0.1 * pairs) return 'little-endian';
+  if (even > 0.9 * pairs && odd < 0.1 * pairs) return 'big-endian';
+  return null;
+}
+
 function readBytes(path: string): Uint8Array {
   let isFile: boolean;
+  let size = 0;
   try {
-    isFile = statSync(path).isFile();
+    const st = statSync(path);
+    isFile = st.isFile();
+    size = st.size;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -116,6 +154,12 @@ function readBytes(path: string): Uint8Array {
   }
   if (!isFile)
     throw new CorpusError('unreadable', `Corpus path is not a regular file (a directory?): ${path}`);
+  if (size > MAX_CORPUS_BYTES)
+    throw new CorpusError(
+      'too-large',
+      `Corpus file is ${(size / 2 ** 20).toFixed(0)} MiB; a corpus is read whole into memory and may be at most ` +
+        `${MAX_CORPUS_BYTES / 2 ** 20} MiB (use a part of it): ${path}`,
+    );
   try {
     return readFileSync(path);
   } catch (error) {
