@@ -7,7 +7,7 @@ import type { RunDetail, ScalarResult } from '../api.ts';
 import type { ChartSeries } from '../figures/line.ts';
 import type { ReuseCell, ScatterPoint, SeedGroupStat } from '../figures/charts.ts';
 import { PALETTE, seriesColor } from '../figures/theme.ts';
-import type { ScalarComparison } from './api.ts';
+import { COMPARE_DEFAULTS, type ScalarComparison } from './api.ts';
 import { jobConfigOf } from './configDiff.ts';
 import { meanSd, seedGroups, type MeanSd, type SeedGroup } from './seeds.ts';
 
@@ -90,26 +90,51 @@ export function groupsOf(runs: CompareRun[]): SeedGroup[] {
 }
 
 /**
- * Which SCALAR run is compared with which baseline: every other completed SCALAR run of the same setup, against
- * the baseline group's run of the same seed when the baseline has seeds (as `scalar compare --run a,b --baseline
- * x,y` pairs them), else against the baseline itself.
+ * Which SCALAR run is compared with which baseline: every other completed SCALAR run against the baseline when it
+ * is of the baseline's setup, else against the first TopK run of its own setup (pairs only exist within a setup);
+ * within that baseline's seed group, against the run of the same seed when there is one (as `scalar compare --run
+ * a,b --baseline x,y` pairs them).
  */
 export function comparisonPlan(
   runs: CompareRun[],
   baseline: string | null,
 ): { run: string; baseline: string }[] {
-  if (!baseline) return [];
   const base = runs.find((r) => r.detail.id === baseline);
   if (!base) return [];
-  const group = groupsOf(runs).find((g) => g.runIds.includes(baseline));
-  const bySeed = new Map<number | null, string>();
-  for (const id of group?.runIds ?? [baseline]) {
-    const r = runs.find((x) => x.detail.id === id)!;
-    if (!bySeed.has(r.detail.seed)) bySeed.set(r.detail.seed, id);
+  const scalar = runs.filter(isScalar);
+  const groups = groupsOf(runs);
+  const perSetup = new Map<string | null, { members: CompareRun[]; fallback: string }>();
+  const baseOf = (setup: string | null) => {
+    if (!perSetup.has(setup)) {
+      const b =
+        setupOf(base) === setup ? base : scalar.find((r) => setupOf(r) === setup && archOf(r) === 'topk');
+      const group = b && groups.find((g) => g.runIds.includes(b.detail.id));
+      const members = group ? scalar.filter((r) => group.runIds.includes(r.detail.id)) : [];
+      perSetup.set(setup, { members, fallback: b?.detail.id ?? '' });
+    }
+    return perSetup.get(setup)!;
+  };
+  const out: { run: string; baseline: string }[] = [];
+  for (const r of scalar) {
+    const b = baseOf(setupOf(r));
+    if (!b.fallback || b.members.includes(r)) continue;
+    const sameSeed = b.members.find((m) => m.detail.seed === r.detail.seed);
+    out.push({ run: r.detail.id, baseline: sameSeed?.detail.id ?? b.fallback });
   }
-  return runs
-    .filter((r) => isScalar(r) && !group?.runIds.includes(r.detail.id) && setupOf(r) === setupOf(base))
-    .map((r) => ({ run: r.detail.id, baseline: bySeed.get(r.detail.seed) ?? baseline }));
+  return out;
+}
+
+/**
+ * Bootstrap resamples of a comparison when none is asked for: what the two SCALAR runs were measured with (their
+ * config's `bootstrap`, the larger; the pipeline report compares with the same), else `scalar compare`'s default.
+ */
+export function defaultResamples(runs: CompareRun[], run: string, baseline: string): number {
+  const own = (id: string) => {
+    const r = runs.find((x) => x.detail.id === id);
+    return num(obj(jobConfigOf(r?.detail.config)).bootstrap);
+  };
+  const values = [own(run), own(baseline)].filter((v): v is number => v !== null && v > 0);
+  return values.length ? Math.max(...values) : COMPARE_DEFAULTS.resamples;
 }
 
 /** Pair labels over all SCALAR results, in first-seen order. */

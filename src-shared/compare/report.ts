@@ -15,6 +15,7 @@ import { configDiff } from './configDiff.ts';
 import {
   comparedConfig,
   comparisonPlan,
+  defaultResamples,
   describeRuns,
   groupsOf,
   groupStat,
@@ -94,7 +95,7 @@ export async function collectComparison(
       const result = await call('compare.scalar', {
         run: p.run,
         baseline: p.baseline,
-        resamples: opts.resamples ?? COMPARE_DEFAULTS.resamples,
+        resamples: opts.resamples ?? defaultResamples(runs, p.run, p.baseline),
         seed: opts.seed ?? COMPARE_DEFAULTS.seed,
       });
       comparisons.push({ ...p, result, error: null });

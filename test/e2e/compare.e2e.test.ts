@@ -108,7 +108,8 @@ describe.skipIf(!HAS_CHROMIUM)('compare page (web mode)', () => {
     const service = new ScalarService({ dataDir, mode: 'cli', autoLatentStats: false });
     try {
       for (const [i, run] of staircase.entries()) {
-        const c = await service.call('compare.scalar', { run, baseline: topk[i] });
+        // The page compares with the runs' own bootstrap setting (200 in these runs' configs), seed 0.
+        const c = await service.call('compare.scalar', { run, baseline: topk[i], resamples: 200, seed: 0 });
         const rows = page.locator(`[data-testid="reduction-row"][data-run="${run}"]`);
         expect(await rows.count()).toBe(4);
         const abs = await rows.locator('[data-testid="red-abs"]').allTextContents();

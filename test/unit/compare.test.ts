@@ -274,15 +274,26 @@ function detail(id: string, kind: string, seed: number, extra: Partial<RunDetail
 }
 
 describe('which run is compared with which', () => {
-  const saeCfg = (arch: string, seed: number) => ({
-    kind: 'train-sae',
-    config: { arch, setup: 'tblock', seed },
-  });
-  const run = (id: string, arch: string, seed: number) => {
-    const src = detail(`sae-${id}`, 'sae', seed, { arch, config: saeCfg(arch, seed) });
-    const d = detail(id, 'scalar', seed, { config: { kind: 'scalar', config: { sae: src.id, seed } } });
+  const run = (id: string, arch: string, seed: number, setup = 'tblock') => {
+    const src = detail(`sae-${id}`, 'sae', seed, {
+      arch,
+      setup,
+      config: { kind: 'train-sae', config: { arch, setup, seed } },
+    });
+    const d = detail(id, 'scalar', seed, {
+      setup,
+      config: { kind: 'scalar', config: { sae: src.id, seed } },
+    });
     return { d, src };
   };
+  const plan = (list: ReturnType<typeof run>[], baseline: string) =>
+    comparisonPlan(
+      describeRuns(
+        list.map((x) => x.d),
+        list.map((x) => x.src),
+      ),
+      baseline,
+    );
 
   it('pairs each run with the baseline group’s run of the same seed, else the baseline itself', () => {
     const list = [
@@ -290,18 +301,43 @@ describe('which run is compared with which', () => {
       run('t1', 'topk', 1),
       run('s0', 'staircase', 0),
       run('s1', 'staircase', 1),
-      run('j2', 'jsae', 2),
+      run('d2', 'staircase-detach', 2),
     ];
+    expect(plan(list, 't0')).toEqual([
+      { run: 's0', baseline: 't0' },
+      { run: 's1', baseline: 't1' },
+      { run: 'd2', baseline: 't0' },
+    ]);
+    // The other way round: TopK runs measured against the staircase group.
+    expect(plan(list, 's1')).toEqual([
+      { run: 't0', baseline: 's0' },
+      { run: 't1', baseline: 's1' },
+      { run: 'd2', baseline: 's1' },
+    ]);
+  });
+
+  it('compares a run of another setup with the first TopK run of its setup; none there, no comparison', () => {
+    const list = [
+      run('t0', 'topk', 0),
+      run('j0', 'jsae', 0, 'fflayer'),
+      run('s0', 'staircase', 0),
+      run('f0', 'topk', 0, 'fflayer'),
+      run('b0', 'staircase', 0, 'ffblock'),
+    ];
+    expect(plan(list, 't0')).toEqual([
+      { run: 'j0', baseline: 'f0' },
+      { run: 's0', baseline: 't0' },
+    ]);
+  });
+
+  it('dashes the lines of runs past the eighth colour', () => {
+    const list = Array.from({ length: 10 }, (_, i) => run(`r${i}`, 'topk', i));
     const runs = describeRuns(
       list.map((x) => x.d),
       list.map((x) => x.src),
     );
-    expect(comparisonPlan(runs, 't0')).toEqual([
-      { run: 's0', baseline: 't0' },
-      { run: 's1', baseline: 't1' },
-      { run: 'j2', baseline: 't0' },
-    ]);
-    expect(runs.map((r) => r.dashed)).toEqual([false, false, false, false, false]);
+    expect(runs.map((r) => r.dashed)).toEqual([...Array(8).fill(false), true, true]);
+    expect(runs[8].color).toBe(runs[0].color);
   });
 });
 

@@ -18,9 +18,13 @@ export async function exportAll(
   api: ApiClient,
   ids: string[],
   baseline: string | null,
+  resamples: number | null,
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ file: string; files: number; bytes: number }> {
-  const data = await collectComparison((m, p) => api.call(m, p), ids, { baseline });
+  const data = await collectComparison((m, p) => api.call(m, p), ids, {
+    baseline,
+    resamples: resamples ?? undefined,
+  });
   const figures = comparisonFigures(data);
   const files: Record<string, Uint8Array> = {};
   for (const [i, f] of figures.entries()) {

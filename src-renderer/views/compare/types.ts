@@ -4,6 +4,8 @@ import type { ScalarComparison } from '../../../src-shared/compare/api.ts';
 export interface ComparisonState {
   run: string;
   baseline: string;
+  /** Paired-bootstrap resamples asked for. */
+  resamples: number;
   result: ScalarComparison | null;
   error: string | null;
 }
