@@ -18,13 +18,13 @@ const BUG_NAMES = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeE
  * An error as a user reads it. Zod errors become sentences; a message that is raw JSON (an issue list that
  * crossed a boundary as text) is turned into sentences as well; programming errors are labelled as such.
  */
-export function userMessage(err: unknown, opts: { debug?: boolean } = {}): string {
+export function userMessage(err: unknown, opts: { debug?: boolean; bugHint?: string } = {}): string {
   let text: string;
   if (isZodError(err)) text = formatIssues(err.issues);
   else if (err instanceof Error) {
     text = fromJsonText(err.message) ?? err.message;
     if (BUG_NAMES.has(err.name) && !opts.debug)
-      text = `internal error: ${firstLine(text)} (this is a bug; run the command again with --debug for details)`;
+      text = `internal error: ${firstLine(text)} (this is a bug; ${opts.bugHint ?? 'run the command again with --debug for details'})`;
   } else text = String(err);
   if (opts.debug && err instanceof Error && err.stack) text += `\n\n${err.stack}`;
   return text;

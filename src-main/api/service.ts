@@ -143,11 +143,14 @@ export class ScalarService implements Api {
       throw new Error(
         `run ${id} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`,
       );
-    return this.launchPipeline(run.config as PipelineConfig, { resume: id });
+    return this.launchPipeline(run.config as PipelineConfig, { resume: id, ...opts });
   }
 
   /** Starts (or resumes) a pipeline in the background; returns its run once it is recorded as running. */
-  private launchPipeline(config: PipelineConfig, opts: { resume?: string; name?: string }): RunRecord {
+  private launchPipeline(
+    config: PipelineConfig,
+    opts: { resume?: string; name?: string; acceptChangedInputs?: boolean },
+  ): RunRecord {
     // Refuse a missing or broken LM or corpus before a run exists.
     preflightPipeline(config, this.store, { backend: this.options.backend });
     let started: RunRecord | undefined;
@@ -247,7 +250,10 @@ export class ScalarService implements Api {
         createdAt: a.createdAt,
       })),
     }),
-    'runs.metrics': (p) => this.store.getMetricSeries(p.id, p.key, p.scope),
+    'runs.metrics': (p) => {
+      this.store.requireRun(p.id); // unknown ids are errors, not empty series
+      return this.store.getMetricSeries(p.id, p.key, p.scope);
+    },
     'runs.query': (p) => {
       const { total, rows } = this.store.queryRuns(p);
       return { total, offset: p.offset, rows: rows.map(toRunSummary), facets: this.store.runFacets() };

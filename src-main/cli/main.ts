@@ -18,7 +18,7 @@ import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
 import { userMessage } from '../userErrors.ts';
-import { say, UsageError } from './context.ts';
+import { printJson, say, UsageError } from './context.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   'train-lm': { run: trainLmCommand, usage: trainLmUsage },
@@ -65,10 +65,13 @@ export async function main(argv: string[]): Promise<number> {
       e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
     ) {
       say(`scalar ${name}: ${e.message}\n\n${command.usage}`);
+      if (rest.includes('--json')) printJson({ status: 'refused', error: e.message });
       return 2;
     }
     // One sentence for the user; the stack and raw details only with --debug.
     say(`scalar ${name}: ${userMessage(e, { debug: rest.includes('--debug') })}`);
+    // Scripts reading the --json line learn why nothing ran.
+    if (rest.includes('--json')) printJson({ status: 'refused', error: userMessage(e) });
     return 1;
   }
 }

@@ -86,7 +86,7 @@ function steps(config: PipelineConfig): Step[] {
 export async function runPipeline(
   service: ScalarService,
   config: PipelineConfig,
-  opts: { resume?: string; name?: string } & PipelineHooks = {},
+  opts: { resume?: string; name?: string; acceptChangedInputs?: boolean } & PipelineHooks = {},
 ): Promise<RunRecord> {
   const store = service.store;
   const lmPath = resolveLmRef(config.lm, store);
@@ -109,7 +109,7 @@ export async function runPipeline(
       let child: RunRecord;
       if (existing?.status === 'completed') continue;
       if (existing && ['failed', 'cancelled', 'interrupted'].includes(existing.status))
-        child = service.jobs.resume(existing.id);
+        child = service.jobs.resume(existing.id, { acceptChangedInputs: opts.acceptChangedInputs });
       // Already queued or running (e.g. resumed on its own before the pipeline was): wait for it.
       else if (existing) child = existing;
       else child = service.jobs.submit(step.spec(children), { name: step.name, parentId: run.id });

@@ -64,6 +64,8 @@ interface Ctx {
 }
 
 const GiB = 1024 ** 3;
+/** What one wasm instance (one thread's tfjs-wasm) can address. */
+const WASM_MEMORY = 4 * GiB;
 const F32 = 4;
 
 /** Runs `fn`, turning any error into an InputError with `prefix` (the input it concerns) in front. */
@@ -226,36 +228,47 @@ function checkSaeRun(
 
 // --- memory -------------------------------------------------------------------------------------------------
 
-/** What the job may use: this machine's memory, and at most 4 GiB where the backend is wasm (32-bit memory). */
-function memoryLimit(ctx: Ctx): { bytes: number; why: string } {
-  const total = ctx.options.totalMemory ?? os.totalmem();
+/** Whether jobs will run on wasm (forced, or what this store's recent runs used; a fresh store: the usual rung). */
+function onWasm(ctx: Ctx): boolean {
   const forced = (ctx.options.backend ?? process.env.SCALAR_BACKEND ?? '').trim().toLowerCase();
+  if (forced) return forced === 'wasm';
   const last = ctx.store.listRuns({ limit: 20 }).find((r) => r.backend)?.backend ?? null;
-  const wasm = forced ? forced === 'wasm' : !last || last === 'wasm';
-  if (wasm && total > 4 * GiB) return { bytes: 4 * GiB, why: 'the wasm backend addresses at most 4 GiB' };
-  return { bytes: total, why: `this machine has ${fmtBytes(total)}` };
+  return !last || last === 'wasm';
 }
 
 function fmtBytes(b: number): string {
   return b >= GiB ? `${(b / GiB).toFixed(1)} GiB` : `${(b / 1024 ** 2).toFixed(0)} MiB`;
 }
 
-/** Refuses a job whose lower-bound need exceeds what it can have; `perUnit` bytes per `unit` say what to lower. */
+/**
+ * Refuses a step that cannot fit: `perWindow` bytes per window of the batch in all (against this machine's
+ * memory), and `perWindowInThread` bytes per window in the busiest thread, which holds `threadWindows` of the
+ * `batch` windows (against the 4 GiB one wasm instance addresses). Both are lower bounds: what is refused could
+ * never run; the message says how far to lower the option.
+ */
 function checkMemory(
   ctx: Ctx,
-  need: number,
   what: string,
-  lower: { option: string; value: number; perUnit: number },
-) {
-  const limit = memoryLimit(ctx);
-  if (need <= limit.bytes) return;
-  const fits = Math.floor(limit.bytes / lower.perUnit);
-  throw new InputError(
-    `${what} needs at least ${fmtBytes(need)} of memory, but ${limit.why}; ` +
-      (fits >= 1
-        ? `lower option ${lower.option} (${lower.value}) to at most about ${fits}`
-        : `it cannot run on this machine`),
-  );
+  option: string,
+  batch: number,
+  m: { perWindow: number; perWindowInThread: number; threadWindows: number },
+): void {
+  const total = ctx.options.totalMemory ?? os.totalmem();
+  const advice = (most: number) =>
+    most >= 1
+      ? `lower option ${option} (${batch}) to at most about ${most}`
+      : 'it cannot run on this machine';
+  if (m.perWindow * batch > total)
+    throw new InputError(
+      `${what} needs at least ${fmtBytes(m.perWindow * batch)} of memory, but this machine has ${fmtBytes(total)}; ` +
+        advice(Math.floor(total / m.perWindow)),
+    );
+  const inThread = m.perWindowInThread * m.threadWindows;
+  if (onWasm(ctx) && inThread > WASM_MEMORY)
+    throw new InputError(
+      `${what} needs at least ${fmtBytes(inThread)} of memory in one thread, but the wasm backend addresses at most 4 GiB per thread; ` +
+        advice(Math.floor((WASM_MEMORY / inThread) * batch)),
+    );
 }
 
 /** Floats of the LM's forward activations per token (a lower bound of what a forward pass holds at once). */
@@ -272,15 +285,17 @@ function checkTrainLm(ctx: Ctx, c: Extract<JobSpec, { kind: 'train-lm' }>['confi
       `the model's width ${c.model.dModel} must be a multiple of its heads ${c.model.nHead}`,
     );
   checkCorpus(ctx, c.corpus, s.seqLen, c.trainFraction);
-  const perSample = F32 * s.seqLen * (lmFloatsPerToken(c.model, s.seqLen) + c.model.vocabSize);
+  // Forward activations kept for the backward pass, plus the logits' gradient; two threads split the batch.
+  const perWindow = F32 * s.seqLen * (lmFloatsPerToken(c.model, s.seqLen) + c.model.vocabSize);
   checkMemory(
     ctx,
-    perSample * s.batchSize,
     `one training step of ${s.batchSize} windows of ${s.seqLen} tokens`,
+    '--batch-size',
+    s.batchSize,
     {
-      option: '--batch-size',
-      value: s.batchSize,
-      perUnit: perSample,
+      perWindow,
+      perWindowInThread: perWindow,
+      threadWindows: Math.ceil(s.batchSize / 2),
     },
   );
 }
@@ -294,12 +309,24 @@ function checkTrainSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'train-sae' }>['con
   const seqLen = windowLength(c.schedule.seqLen, lm);
   checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
   const widths = saeWidths(c.arch, c.setup, c.width, lm.nLayer);
-  const perSample = F32 * seqLen * (lmFloatsPerToken(lm, seqLen) + saeFloatsPerToken(widths));
-  const B = c.schedule.batchSize;
-  checkMemory(ctx, perSample * B, `one SAE training step of ${B} windows of ${seqLen} tokens`, {
-    option: '--batch-size',
-    value: B,
-    perUnit: perSample,
+  saeStepMemory(ctx, lm, seqLen, widths, c.schedule.batchSize, 'one SAE training step');
+}
+
+/** The frozen LM's forward (possibly on a second thread) and the SAEs' dense pre-activations and gradients. */
+function saeStepMemory(
+  ctx: Ctx,
+  lm: GptConfig,
+  seqLen: number,
+  widths: { width: number }[],
+  B: number,
+  what: string,
+): void {
+  const lmPart = F32 * seqLen * lmFloatsPerToken(lm, seqLen);
+  const saePart = F32 * seqLen * saeFloatsPerToken(widths);
+  checkMemory(ctx, `${what} of ${B} windows of ${seqLen} tokens`, '--batch-size', B, {
+    perWindow: lmPart + saePart,
+    perWindowInThread: Math.max(lmPart, saePart),
+    threadWindows: B,
   });
 }
 
@@ -320,17 +347,7 @@ function checkImportSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'import-sae' }>['c
   const seqLen = windowLength(c.seqLen, lm);
   checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
   const widths = saeWidths(c.arch, c.setup, c.width, lm.nLayer);
-  const perSample = F32 * seqLen * (lmFloatsPerToken(lm, seqLen) + saeFloatsPerToken(widths));
-  checkMemory(
-    ctx,
-    perSample * c.batchSize,
-    `evaluating the imported SAEs on ${c.batchSize} windows at once`,
-    {
-      option: '--batch-size',
-      value: c.batchSize,
-      perUnit: perSample,
-    },
-  );
+  saeStepMemory(ctx, lm, seqLen, widths, c.batchSize, 'evaluating the imported SAEs');
 }
 
 function checkScalar(ctx: Ctx, c: Extract<JobSpec, { kind: 'scalar' }>['config']): void {
@@ -355,10 +372,11 @@ function checkScalar(ctx: Ctx, c: Extract<JobSpec, { kind: 'scalar' }>['config']
     const summed = 8 * (c.scaling === 'textbook' ? f0 * f1 : f1 * D * D);
     need = Math.max(need, summed + 8 * f0 * f1);
   }
-  const limit = memoryLimit(ctx);
-  if (need > limit.bytes)
+  // These are plain typed arrays of the worker thread (not wasm memory): the machine's memory is the limit.
+  const total = ctx.options.totalMemory ?? os.totalmem();
+  if (need > total)
     throw new InputError(
-      `SCALAR on run ${c.sae} needs at least ${fmtBytes(need)} of memory for the edge scores of one pair, but ${limit.why}`,
+      `SCALAR on run ${c.sae} needs at least ${fmtBytes(need)} of memory for the edge scores of one pair, but this machine has ${fmtBytes(total)}`,
     );
 }
 

@@ -48,7 +48,10 @@ export async function dispatchWireRequest(api: Api, message: unknown): Promise<W
     const result = await api.call(request.method, params.data as never);
     return { type: 'response', id: request.id, ok: true, result };
   } catch (err) {
-    return failure(request.id, userMessage(err));
+    return failure(
+      request.id,
+      userMessage(err, { bugHint: 'please report it with the steps that led here' }),
+    );
   }
 }
 

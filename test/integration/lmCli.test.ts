@@ -1,7 +1,7 @@
 /**
  * CLI-level corpus errors (the CorpusError cases themselves are covered by test/unit/text-*.test.ts): an unusable
- * corpus makes `scalar train-lm` exit non-zero with the reason in its JSON result and on stderr, and no run is
- * recorded as completed.
+ * corpus makes `scalar train-lm` exit non-zero with the reason in its JSON line and on stderr, and no run is
+ * recorded at all (the input is checked before the run exists).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,7 +33,7 @@ describe('scalar train-lm with an unusable corpus', () => {
     },
   ];
   for (const c of cases) {
-    it(`${c.name}: exits non-zero with the reason and leaves no completed run`, async () => {
+    it(`${c.name}: refused before a run exists, with the reason (and as the --json line)`, async () => {
       const file = path.join(tmp, c.content ? 'short.txt' : 'empty.txt');
       fs.writeFileSync(file, c.content);
       const dataDir = path.join(tmp, `data-${c.content.length}`);
@@ -49,19 +49,16 @@ describe('scalar train-lm with an unusable corpus', () => {
         dataDir,
         '--json',
       ]);
-      expect(r.code).not.toBe(0);
-      expect(r.code).not.toBeNull();
-      const out = r.json as { status: string; error: string | null; val_loss: number | null };
+      expect(r.code).toBe(1);
+      const out = r.json as { status: string; error: string | null };
       expect(out, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).not.toBeNull();
-      expect(out.status).toBe('failed');
+      expect(out.status).toBe('refused');
       expect(out.error).toMatch(c.message);
-      expect(out.val_loss).toBeNull();
       expect(r.stderr).toMatch(c.message);
 
+      // The input was checked before anything was recorded (issue 13): no run, not even a failed one.
       const listed = await runCli(['runs', '--data-dir', dataDir, '--json']);
-      const runs = listed.json as { status: string }[];
-      expect(runs.length).toBe(1);
-      expect(runs.filter((x) => x.status === 'completed')).toHaveLength(0);
+      expect(listed.json).toEqual([]);
     });
   }
 });

@@ -38,7 +38,7 @@ export async function pipelineCommand(argv: string[]): Promise<number> {
 export async function runPipelineInForeground(
   service: ScalarService,
   config: PipelineConfig,
-  opts: { resume?: string; name?: string },
+  opts: { resume?: string; name?: string; acceptChangedInputs?: boolean },
 ): Promise<RunRecord> {
   const line = new ProgressLine();
   let current = '';

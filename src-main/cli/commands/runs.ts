@@ -73,7 +73,10 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     if (existing.kind === 'pipeline') {
       const config = PipelineConfigSchema.parse(existing.config);
       return reportPipelineRun(
-        await runPipelineInForeground(service, config, { resume: id }),
+        await runPipelineInForeground(service, config, {
+          resume: id,
+          acceptChangedInputs: values['accept-changed-inputs'],
+        }),
         values.json ?? false,
       );
     }
@@ -131,6 +134,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
       wall_seconds: run.wallSeconds,
       tokens_per_second: s.tokensPerSecond,
       resumed_from_step: s.resumedFrom ?? 0,
+      // Every file it was trained on, as pinned (and any identity a resume accepted to replace).
+      inputs: service.store.runInputs(id),
     };
     fs.writeFileSync(path.join(out, TRAINING_RECORD_FILE), JSON.stringify(record, null, 2) + '\n');
     say(`exported ${id} to ${out}`);
