@@ -40,6 +40,31 @@ export default tseslint.config(
       ],
     },
   },
+  // The webgpu backend has no synchronous tensor reads (dataSync/arraySync/readSync throw in Node): engine code
+  // reads with `await t.data()`. Files listed in `ignores` still read synchronously and do not run on webgpu yet.
+  {
+    files: ['src-main/engine/**/*.ts'],
+    ignores: [
+      'src-main/engine/kernels/host.ts', // the staged SIMD host of the cpu / tensorflow backends
+      'src-main/engine/scalar/**',
+      'src-main/engine/analysis/**',
+      'src-main/engine/io/saelensImport.ts',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.property.name=/^(dataSync|arraySync|bufferSync)$/]',
+          message:
+            'synchronous tensor reads throw on the webgpu backend: use `await t.data()` (backend.ts readScalar/readAndDispose)',
+        },
+        {
+          selector: "CallExpression[callee.property.name='readSync'][callee.object.name!='fs']",
+          message: 'synchronous tensor reads throw on the webgpu backend: use `await t.data()`',
+        },
+      ],
+    },
+  },
   {
     files: ['src-shared/**/*.ts'],
     rules: {

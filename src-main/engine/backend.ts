@@ -248,6 +248,31 @@ function firstLine(err: unknown): string {
 }
 
 /**
+ * Reads a tensor's values and disposes it. `await t.data()` is the only read the webgpu backend has
+ * (synchronous reads throw there), and costs the same as dataSync() on the CPU backends.
+ */
+export async function readAndDispose(t: tf.Tensor): Promise<Float32Array | Int32Array | Uint8Array> {
+  try {
+    return (await t.data()) as Float32Array | Int32Array | Uint8Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+/** The first value of `t` (a scalar), which is then disposed. */
+export async function readScalar(t: tf.Tensor): Promise<number> {
+  return (await readAndDispose(t))[0];
+}
+
+/** Several scalar tensors in one read (one GPU round trip), all disposed. */
+export async function readScalars(ts: tf.Tensor[]): Promise<number[]> {
+  if (ts.length === 0) return [];
+  const packed = tf.tidy(() => tf.concat(ts.map((t) => t.reshape([-1]).slice(0, 1))));
+  tf.dispose(ts);
+  return Array.from(await readAndDispose(packed));
+}
+
+/**
  * tf.tidy for any result shape: tensors reachable from the returned object (values, arrays, nested objects)
  * survive, every other tensor created inside is disposed. Unlike passing the result to tf.tidy directly,
  * typed arrays in the result are not walked element by element (tfjs does, which costs seconds for a few MB).

@@ -3,6 +3,7 @@
  * learning-rate schedule used by every trainer here (SPEC §1.2, §3.4).
  */
 import * as tf from '@tensorflow/tfjs';
+import { readScalar } from './backend.ts';
 import { useKernel } from './kernels/ops.ts';
 import { runScalarKernel } from './kernels/registry.ts';
 
@@ -48,8 +49,8 @@ export class AdamW {
    * norm to `clip`. Returns the pre-clip norm; a non-finite norm (NaN/Inf gradients) changes nothing, and
    * the caller decides what a diverged step means.
    */
-  apply(grads: Record<string, tf.Tensor>, lr: number, clip: number): number {
-    const norm = globalNorm(Object.values(grads));
+  async apply(grads: Record<string, tf.Tensor>, lr: number, clip: number): Promise<number> {
+    const norm = await globalNorm(Object.values(grads));
     if (!Number.isFinite(norm)) return norm;
     this.step += 1;
     const { beta1, beta2, eps } = this.config;
@@ -124,6 +125,6 @@ export class AdamW {
   }
 }
 
-export function globalNorm(tensors: tf.Tensor[]): number {
-  return tf.tidy(() => Math.sqrt(tf.addN(tensors.map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
+export async function globalNorm(tensors: tf.Tensor[]): Promise<number> {
+  return Math.sqrt(await readScalar(tf.tidy(() => tf.addN(tensors.map((g) => tf.sum(tf.square(g)))))));
 }

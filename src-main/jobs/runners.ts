@@ -89,7 +89,7 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
         ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } });
       },
     });
-    const exportDir = exportSaes(ctx, result.set, result.seqLen);
+    const exportDir = await exportSaes(ctx, result.set, result.seqLen);
     const ev = result.evaluation;
     result.set.dispose();
     return {
@@ -145,9 +145,9 @@ function postEvaluation(
 }
 
 /** Writes the run's SAEs as SAELens folders (artifacts); returns the export folder. */
-function exportSaes(ctx: JobContext, set: SaeSet, seqLen: number): string {
+async function exportSaes(ctx: JobContext, set: SaeSet, seqLen: number): Promise<string> {
   const exportDir = path.join(ctx.runDir, SAE_EXPORT_DIR);
-  const folders = exportSaeSet(exportDir, set, {
+  const folders = await exportSaeSet(exportDir, set, {
     runId: ctx.runId,
     modelName: path.basename(ctx.lmPath!),
     contextSize: seqLen,
@@ -179,16 +179,16 @@ async function runImportSae(spec: Extract<JobSpec, { kind: 'import-sae' }>, ctx:
       throw new Error(`${c.source} changed since the import was submitted (${mismatch.join(', ')} differ)`);
     const set = loadSaeLensSet(info, lm.config);
     try {
-      for (const g of set.groups) saveGroup(ctx.runDir, set, g);
+      for (const g of set.groups) await saveGroup(ctx.runDir, set, g);
       const seqLen = c.seqLen ?? lm.config.contextLength;
       const corpus = loadCorpus(c.corpus);
       const splits = prepareSplits(asciiTokenizer.encode(corpus.text), seqLen, {
         trainFraction: c.trainFraction,
         corpusName: corpus.name,
       });
-      const ev = evaluateSaeSet(lm, set, evalBatches(splits.val, c.evalBatches, c.batchSize, seqLen));
+      const ev = await evaluateSaeSet(lm, set, evalBatches(splits.val, c.evalBatches, c.batchSize, seqLen));
       postEvaluation(ctx, 0, ev, null);
-      const exportDir = exportSaes(ctx, set, seqLen);
+      const exportDir = await exportSaes(ctx, set, seqLen);
       return {
         steps: 0,
         seqLen,

@@ -85,10 +85,10 @@ describe('trainLm on a small text file (quick preset, 60 steps)', () => {
     result = await trainLm({ config: config(), outDir, onEval: (e) => evals.push(e) });
   });
 
-  it('validation loss starts at ≈ ln 128, decreases at every evaluation and ends well below ln 128', () => {
+  it('validation loss starts at ≈ ln 128, decreases at every evaluation and ends well below ln 128', async () => {
     // At init the logits are ~N(0, 0.1²), so the predicted distribution is close to uniform over 128 characters.
     const init = Gpt.init(config().model, config().seed);
-    const initial = evaluateLoss(init, evalSetFor(config()));
+    const initial = await evaluateLoss(init, evalSetFor(config()));
     init.dispose();
     expect(Math.abs(initial - Math.log(128))).toBeLessThan(0.05);
     expect(evals.map((e) => e.step)).toEqual([20, 40, 60]);
@@ -145,11 +145,11 @@ describe('trainLm on a small text file (quick preset, 60 steps)', () => {
     expect(Object.keys(state.tensors)).toHaveLength(3 * 28);
   });
 
-  it('loadLmModel(best) reproduces the reported validation loss exactly', () => {
+  it('loadLmModel(best) reproduces the reported validation loss exactly', async () => {
     const loaded = loadLmModel(path.join(outDir, 'best'));
     try {
       expect(loaded.numParams()).toBe(31_616);
-      expect(evaluateLoss(loaded, evalSetFor(config()))).toBe(result.valLoss);
+      expect(await evaluateLoss(loaded, evalSetFor(config()))).toBe(result.valLoss);
     } finally {
       loaded.dispose();
     }

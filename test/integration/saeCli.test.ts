@@ -54,7 +54,7 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'scalar-saecli-'));
   lmDir = path.join(tmp, 'lm');
   const gpt = tinyGpt({ dModel: 16, nLayer: 2, contextLength: 16, seed: 2 });
-  saveLmModel(lmDir, gpt);
+  await saveLmModel(lmDir, gpt);
   gpt.dispose();
   TRAIN = [
     'train-sae',

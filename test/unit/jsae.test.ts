@@ -137,9 +137,11 @@ describe('JSAE closed-form Jacobian', () => {
         return tf.div(total, k * k);
       };
       const refL1 = sumAbs(up.dict.wDec, down.dict.wEnc).dataSync()[0] / N;
-      expect(step.jacobianL1).toBeGreaterThan(0);
-      expect(step.jacobianL1).toBeCloseTo(refL1, 5);
-      expect(step.penalty).toBeCloseTo(lambda * refL1 * N, 4); // sum convention
+      const stepSum = step.sumAbs.dataSync()[0];
+      expect(step.tokens).toBe(N);
+      expect(stepSum / N).toBeGreaterThan(0);
+      expect(stepSum / N).toBeCloseTo(refL1, 5); // jacobian_l1
+      expect(stepSum * step.penaltyPerSum).toBeCloseTo(lambda * refL1 * N, 4); // penalty, sum convention
 
       // The cpu backend has the gather gradient (UnsortedSegmentSum) the wasm backend lacks.
       const [gDec, gEnc] = tf.grads(

@@ -65,10 +65,10 @@ function prefix(encAll: Float32Array, decAll: Float32Array, N: number, w: number
 }
 
 describe('SAELens round trip', () => {
-  it('TopK: every hook folder reads back bit-exactly with a SAELens cfg.json', () => {
+  it('TopK: every hook folder reads back bit-exactly with a SAELens cfg.json', async () => {
     const set = randomSet('topk');
     const dir = path.join(tmp, 'topk');
-    const written = exportSaeSet(dir, set, META);
+    const written = await exportSaeSet(dir, set, META);
     expect(written).toEqual(set.views.map((v) => v.hook));
     for (const v of set.views) {
       const { cfg, weights } = readSaeLens(path.join(dir, v.hook));
@@ -99,10 +99,10 @@ describe('SAELens round trip', () => {
   });
 
   for (const arch of ['staircase', 'staircase-shared-bias'] as const) {
-    it(`${arch}: positions hold the dictionary prefix and their own biases; the shared form holds it all`, () => {
+    it(`${arch}: positions hold the dictionary prefix and their own biases; the shared form holds it all`, async () => {
       const set = randomSet(arch);
       const dir = path.join(tmp, arch);
-      const written = exportSaeSet(dir, set, META);
+      const written = await exportSaeSet(dir, set, META);
       expect(written).toEqual([...set.views.map((v) => v.hook), 'staircase']);
       const dict = set.dictionaries[0];
       const N = dict.wDec.shape[0];
@@ -169,10 +169,10 @@ describe('SAELens round trip', () => {
     });
   }
 
-  it('ffblock staircase: one shared file per layer', () => {
+  it('ffblock staircase: one shared file per layer', async () => {
     const set = randomSet('staircase', 'ffblock');
     const dir = path.join(tmp, 'ffblock');
-    const written = exportSaeSet(dir, set, META);
+    const written = await exportSaeSet(dir, set, META);
     expect(written.filter((f) => f.startsWith('staircase'))).toEqual(['staircase0', 'staircase1']);
     for (let l = 0; l < 2; l++) {
       const shared = readSafetensorsFile(path.join(dir, `staircase${l}`, STAIRCASE_FILE));
@@ -188,10 +188,10 @@ describe('SAELens round trip', () => {
 });
 
 describe('readSaeLens rejects inconsistent folders', () => {
-  it('a W_enc whose shape disagrees with cfg.json, naming the tensor and both shapes', () => {
+  it('a W_enc whose shape disagrees with cfg.json, naming the tensor and both shapes', async () => {
     const set = randomSet('topk');
     const dir = path.join(tmp, 'bad');
-    exportSaeSet(dir, set, META);
+    await exportSaeSet(dir, set, META);
     const folder = path.join(dir, set.views[0].hook);
     const cfgPath = path.join(folder, SAE_CFG_FILE);
     const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
@@ -223,10 +223,10 @@ describe('importing a folder of SAELens SAEs', () => {
     ['staircase-shared-bias', 'tblock'],
   ];
   for (const [arch, setup] of cases) {
-    it(`${arch} ${setup}: export → import rebuilds every parameter bit-exactly`, () => {
+    it(`${arch} ${setup}: export → import rebuilds every parameter bit-exactly`, async () => {
       const set = randomSet(arch, setup);
       const dir = path.join(tmp, `import-${arch}-${setup}`);
-      exportSaeSet(dir, set, META);
+      await exportSaeSet(dir, set, META);
       const info = inspectSaeLensSet(dir, LM);
       expect({ arch: info.arch, setup: info.setup, width: info.width, k: info.k }).toEqual({
         arch,
@@ -244,7 +244,7 @@ describe('importing a folder of SAELens SAEs', () => {
     });
   }
 
-  it('foreign TopK SAEs: either name of a residual position is accepted; apply_b_dec_to_input false is folded into b_enc', () => {
+  it('foreign TopK SAEs: either name of a residual position is accepted; apply_b_dec_to_input false is folded into b_enc', async () => {
     expect(hookAliases('blocks.0.hook_resid_post', 2)).toEqual([
       'blocks.0.hook_resid_post',
       'blocks.1.hook_resid_pre',
@@ -265,7 +265,7 @@ describe('importing a folder of SAELens SAEs', () => {
       wDec: rng.normals(F * D),
       bDec: rng.normals(D),
     }));
-    names.forEach((hook, i) => {
+    for (const [i, hook] of names.entries()) {
       const cfg = {
         architecture: 'topk',
         d_in: D,
@@ -275,13 +275,13 @@ describe('importing a folder of SAELens SAEs', () => {
         apply_b_dec_to_input: false,
       };
       const w = raw[i];
-      writeSaeLens(path.join(dir, `sae${i}`), cfg as never, {
+      await writeSaeLens(path.join(dir, `sae${i}`), cfg as never, {
         wEnc: tf.tensor2d(w.wEnc, [D, F]),
         bEnc: tf.tensor1d(w.bEnc),
         wDec: tf.tensor2d(w.wDec, [F, D]),
         bDec: tf.tensor1d(w.bDec),
       });
-    });
+    }
     const info = inspectSaeLensSet(dir, LM);
     expect({ arch: info.arch, setup: info.setup, width: info.width, k: info.k }).toEqual({
       arch: 'topk',
@@ -313,10 +313,10 @@ describe('importing a folder of SAELens SAEs', () => {
     loaded.dispose();
   });
 
-  it('refuses folders that are not one setup of this model, naming the problem', () => {
+  it('refuses folders that are not one setup of this model, naming the problem', async () => {
     const set = randomSet('staircase');
     const dir = path.join(tmp, 'refused');
-    exportSaeSet(dir, set, META);
+    await exportSaeSet(dir, set, META);
     expect(() => inspectSaeLensSet(dir, { dModel: D + 1, nLayer: 2 })).toThrow(
       /d_in 8 does not match the language model's d_model 9/,
     );
@@ -329,7 +329,7 @@ describe('importing a folder of SAELens SAEs', () => {
     const { cfg, weights } = readSaeLens(pos2);
     const dec = weights.wDec.dataSync() as Float32Array;
     dec[3 * D + 1] += 0.5; // latent 3 lives in chunk 0, shared with positions 0 and 1
-    writeSaeLens(pos2, cfg, { ...weights, wDec: tf.tensor2d(dec, weights.wDec.shape) });
+    await writeSaeLens(pos2, cfg, { ...weights, wDec: tf.tensor2d(dec, weights.wDec.shape) });
     const info = inspectSaeLensSet(dir, LM);
     expect(() => loadSaeLensSet(info, LM)).toThrow(
       /latent 3 of blocks\.1\.hook_resid_pre differs .* not slices of one/,

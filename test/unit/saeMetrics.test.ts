@@ -108,11 +108,11 @@ const topkSet = () =>
   new SaeSet({ arch: 'topk', setup: 'tblock', width: 2 * D, k: D, dModel: D, nLayer: 1, seed: 0 });
 
 describe('an exact SAE: x = relu(x) − relu(−x) with F = 2D, k = D', () => {
-  it('mse 0, explained variance 1, CE increase 0, KL 0, l0 = non-zero coordinates per token', () => {
+  it('mse 0, explained variance 1, CE increase 0, KL 0, l0 = non-zero coordinates per token', async () => {
     const set = topkSet();
     expect(set.views.map((v) => v.hook)).toEqual(HOOKS);
     set.views.forEach(makeExact);
-    const ev = evaluateSaeSet(gpt, set, batches);
+    const ev = await evaluateSaeSet(gpt, set, batches);
     // clean CE: mean over batches of the float64 cross-entropy of the logits.
     const clean = batches.reduce((a, b) => a + xent64(logits(b), V, b.targets), 0) / batches.length;
     expect(ev.clean_ce).toBeCloseTo(clean, 5);
@@ -144,7 +144,7 @@ describe('an exact SAE: x = relu(x) − relu(−x) with F = 2D, k = D', () => {
 });
 
 describe('a zero dictionary with b_dec = the pooled mean activation', () => {
-  it('explained variance 0 (up to the float32 rounding of the mean), mse = total variance, CE of a mean-ablation', () => {
+  it('explained variance 0 (up to the float32 rounding of the mean), mse = total variance, CE of a mean-ablation', async () => {
     const set = topkSet();
     const [a, b] = set.views;
     makeExact(b); // the second SAE reconstructs exactly, so compound = the first SAE's numbers
@@ -160,7 +160,7 @@ describe('a zero dictionary with b_dec = the pooled mean activation', () => {
     a.dict.wDec.assign(tf.zeros([2 * D, D]));
     a.bEnc.assign(tf.tensor1d(bEnc));
     a.bDec.assign(tf.tensor1d(mean32));
-    const ev = evaluateSaeSet(gpt, set, batches);
+    const ev = await evaluateSaeSet(gpt, set, batches);
     const s = ev.saes[0];
 
     // Σ_n ‖x_n − m‖² with m the float32 mean, and Σ_n ‖x_n − x̄‖² with the exact mean: EV = 1 − ratio ≈ 0.
@@ -216,7 +216,7 @@ describe('a zero dictionary with b_dec = the pooled mean activation', () => {
 });
 
 describe('a random staircase', () => {
-  it('l0_per_chunk counts active latents per chunk (rows sum to l0); mse and EV match a float64 SAE', () => {
+  it('l0_per_chunk counts active latents per chunk (rows sum to l0); mse and EV match a float64 SAE', async () => {
     const n = 8;
     const k = 4;
     const set = new SaeSet({
@@ -233,7 +233,7 @@ describe('a random staircase', () => {
       v.bEnc.assign(tf.tensor1d(rng.normals(v.width, 0.3)));
       v.bDec.assign(tf.tensor1d(rng.normals(D, 0.3)));
     }
-    const ev = evaluateSaeSet(gpt, set, batches);
+    const ev = await evaluateSaeSet(gpt, set, batches);
     const full = { enc: set.dictionaries[0].wEnc.dataSync(), dec: set.dictionaries[0].wDec.dataSync() };
     ev.saes.forEach((s, p) => {
       const v = set.views[p];

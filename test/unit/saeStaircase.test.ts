@@ -125,7 +125,7 @@ describe('one training step shows the slices alias one shared dictionary', () =>
    * exactly 0. AdamW's first step moves a parameter by lr·g/(|g| + ε) ≈ lr·sign(g), and leaves it untouched
    * where g = 0 (m = v = 0). Returns the dictionary and biases before and after.
    */
-  function stepAt(arch: SaeArch, pos: number) {
+  async function stepAt(arch: SaeArch, pos: number) {
     const set = make(toy(arch));
     const lm = tinyGpt({ dModel: D, nLayer: 4 }); // only read by the JSAE penalty
     const opt = new AdamW(set.params(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: () => 0 });
@@ -140,7 +140,7 @@ describe('one training step shows the slices alias one shared dictionary', () =>
     });
     const before = snapshot();
     const losses: Record<string, number> = {};
-    const stats = saeTrainStep(
+    const stats = await saeTrainStep(
       {
         lm,
         set,
@@ -184,8 +184,8 @@ describe('one training step shows the slices alias one shared dictionary', () =>
   const changedEntries = (a: Float32Array, b: Float32Array, from: number, to: number) =>
     Array.from({ length: to - from }, (_, i) => from + i).filter((i) => a[i] !== b[i]);
 
-  it('position 0 alone trains; position 4 sees the change in its chunk 0 and nothing else moves', () => {
-    const { set, before, after, losses } = stepAt('staircase', 0);
+  it('position 0 alone trains; position 4 sees the change in its chunk 0 and nothing else moves', async () => {
+    const { set, before, after, losses } = await stepAt('staircase', 0);
     expect(losses['blocks.0.hook_resid_pre']).toBeGreaterThan(0);
     for (const h of TBLOCK_HOOKS.slice(1)) expect(losses[h]).toBe(0);
 
@@ -246,8 +246,8 @@ describe('one training step shows the slices alias one shared dictionary', () =>
     }
   });
 
-  it('detach: position 2 updates only its own chunk; share updates the earlier chunks too', () => {
-    const detach = stepAt('staircase-detach', 2);
+  it('detach: position 2 updates only its own chunk; share updates the earlier chunks too', async () => {
+    const detach = await stepAt('staircase-detach', 2);
     expect(detach.set.views.map((v) => v.detachBelow)).toEqual([0, 512, 1024, 1536, 2048]);
     // Position 2 uses latents [0, 1536); detach lets it change only [1024, 1536).
     expect(changedLatents(detach.before.wEnc, detach.after.wEnc, 'enc', 0, 1024)).toEqual([]);
@@ -260,7 +260,7 @@ describe('one training step shows the slices alias one shared dictionary', () =>
     // Its biases still learn, also on latents of the frozen chunks (only the dictionary is detached).
     expect(changedEntries(detach.before.bEnc[2], detach.after.bEnc[2], 0, 1024).length).toBeGreaterThan(0);
 
-    const share = stepAt('staircase', 2);
+    const share = await stepAt('staircase', 2);
     const earlier = changedLatents(share.before.wDec, share.after.wDec, 'dec', 0, 1024);
     expect(earlier.length).toBeGreaterThan(0);
     expect(changedLatents(share.before.wEnc, share.after.wEnc, 'enc', 0, 1024)).toEqual(earlier);

@@ -297,7 +297,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
             const r = inMode(mode, () => {
               const s = topkSaeStep(tf.tensor2d(x, [N, D]), weights(p, D, F), k, detachBelow);
               return {
-                loss: s.loss,
+                loss: s.loss.dataSync()[0],
                 err: values(s.err),
                 idx: Array.from(s.codes.idx.dataSync()),
                 g: {
@@ -388,7 +388,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
               weights(q, D3, F3),
             );
             return {
-              loss: s.loss,
+              loss: s.loss.dataSync()[0],
               dBdec: values(s.grads.bDec),
               dWdec: values(s.grads.wDec),
               xhat: values(xhat),

@@ -58,7 +58,7 @@ export async function benchLm(
     const batch = randomBatch();
     const t0 = performance.now();
     const { loss, grads } = await splitter.gradients(gpt, batch);
-    opt.apply(grads, cosineLr(i, 1e-3, 1e-5, 1000, 10000), 1.0);
+    await opt.apply(grads, cosineLr(i, 1e-3, 1e-5, 1000, 10000), 1.0);
     tf.dispose(Object.values(grads));
     if (i > warmup) {
       perStepMs.push(performance.now() - t0);

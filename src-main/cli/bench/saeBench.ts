@@ -55,7 +55,7 @@ export async function benchSaeTraining(
   for (let i = 1; i <= warmup + steps; i++) {
     const t0 = performance.now();
     const acts = await source.activations(i);
-    const stats = saeTrainStep(
+    const stats = await saeTrainStep(
       { lm, set, opt, config: stepConfig },
       acts,
       cosineLr(i, 1e-3, 1e-4, 750, 7500),

@@ -129,9 +129,14 @@ export function expectedShapes(c: GptConfig): Record<string, number[]> {
   return shapes;
 }
 
-export function saveLmModel(dir: string, gpt: Gpt, metadata: Record<string, string> = {}): void {
+export async function saveLmModel(
+  dir: string,
+  gpt: Gpt,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  writeSafetensorsFile(path.join(dir, MODEL_FILE), tensorInputs(gpt.params), { format: 'pt', ...metadata });
+  const tensors = await tensorInputs(gpt.params);
+  writeSafetensorsFile(path.join(dir, MODEL_FILE), tensors, { format: 'pt', ...metadata });
   writeJsonAtomic(path.join(dir, CONFIG_FILE), toHfConfig(gpt.config));
 }
 

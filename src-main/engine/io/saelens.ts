@@ -54,11 +54,11 @@ export interface ExportMeta {
 /** Folder name for a hook (TransformerLens names are filesystem-safe). */
 export const hookFolder = (hook: string) => hook;
 
-export function writeSaeLens(dir: string, cfg: SaeLensCfg, w: SaeWeights): void {
+export async function writeSaeLens(dir: string, cfg: SaeLensCfg, w: SaeWeights): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensorsFile(
     path.join(dir, SAE_WEIGHTS_FILE),
-    tensorInputs({ W_enc: w.wEnc, b_enc: w.bEnc, W_dec: w.wDec, b_dec: w.bDec }),
+    await tensorInputs({ W_enc: w.wEnc, b_enc: w.bEnc, W_dec: w.wDec, b_dec: w.bDec }),
     { format: 'pt' },
   );
   writeJsonAtomic(path.join(dir, SAE_CFG_FILE), cfg);
@@ -239,10 +239,16 @@ export function saeLensCfg(set: SaeSet, v: SaeView, meta: ExportMeta): SaeLensCf
 }
 
 /** Writes every SAE of the set under `dir`; returns the folders written (relative to dir). */
-export function exportSaeSet(dir: string, set: SaeSet, meta: ExportMeta): string[] {
+export async function exportSaeSet(dir: string, set: SaeSet, meta: ExportMeta): Promise<string[]> {
   const written: string[] = [];
   for (const v of set.views) {
-    tf.tidy(() => writeSaeLens(path.join(dir, hookFolder(v.hook)), saeLensCfg(set, v, meta), set.weights(v)));
+    const w = set.weights(v);
+    try {
+      await writeSaeLens(path.join(dir, hookFolder(v.hook)), saeLensCfg(set, v, meta), w);
+    } finally {
+      // The prefix slices of a staircase view; never the variables themselves.
+      for (const t of Object.values(w)) if (!(t instanceof tf.Variable)) t.dispose();
+    }
     written.push(hookFolder(v.hook));
   }
   if (set.spec.arch.startsWith('staircase') && set.spec.arch !== 'staircase-untied') {
@@ -256,7 +262,7 @@ export function exportSaeSet(dir: string, set: SaeSet, meta: ExportMeta): string
       });
       const folder = path.join(dir, g.name);
       fs.mkdirSync(folder, { recursive: true });
-      writeSafetensorsFile(path.join(folder, STAIRCASE_FILE), tensorInputs(tensors));
+      writeSafetensorsFile(path.join(folder, STAIRCASE_FILE), await tensorInputs(tensors));
       writeJsonAtomic(path.join(folder, SAE_CFG_FILE), {
         architecture: 'staircase',
         variant: set.spec.arch,

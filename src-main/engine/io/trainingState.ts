@@ -9,10 +9,12 @@ import { readSafetensorsFile, writeSafetensorsFile, type TensorInput } from './s
 
 export const STATE_FILE = 'state.safetensors';
 
-export function tensorInputs(tensors: Record<string, tf.Tensor>): Record<string, TensorInput> {
+/** The tensors' values for a safetensors file, read asynchronously (works on every backend, webgpu included). */
+export async function tensorInputs(tensors: Record<string, tf.Tensor>): Promise<Record<string, TensorInput>> {
+  const entries = Object.entries(tensors);
+  const values = await Promise.all(entries.map(([, t]) => t.data() as Promise<Float32Array>));
   const out: Record<string, TensorInput> = {};
-  for (const [name, t] of Object.entries(tensors))
-    out[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
+  entries.forEach(([name, t], i) => (out[name] = { dtype: 'F32', shape: t.shape, data: values[i] }));
   return out;
 }
 
@@ -22,16 +24,18 @@ export interface TrainingState {
   extra: Record<string, unknown>;
 }
 
-export function saveTrainingState(
+export async function saveTrainingState(
   dir: string,
   params: Record<string, tf.Tensor>,
   optimizerState: Record<string, tf.Tensor>,
   state: TrainingState,
-): void {
+): Promise<void> {
   const tensors: Record<string, tf.Tensor> = {};
   for (const [n, t] of Object.entries(params)) tensors[`param.${n}`] = t;
   for (const [n, t] of Object.entries(optimizerState)) tensors[`opt.${n}`] = t;
-  writeSafetensorsFile(path.join(dir, STATE_FILE), tensorInputs(tensors), { state: JSON.stringify(state) });
+  writeSafetensorsFile(path.join(dir, STATE_FILE), await tensorInputs(tensors), {
+    state: JSON.stringify(state),
+  });
 }
 
 export function loadTrainingState(dir: string): {

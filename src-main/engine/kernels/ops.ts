@@ -178,7 +178,8 @@ const layerNormSimd = memoize((eps: number) =>
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const D = x.shape[x.shape.length - 1];
   // The kernel walks rows in 4-lane vectors: other widths would read and write past each row.
-  if (useKernel('ScalarLayerNorm') && D % 4 === 0) return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
+  if (useKernel('ScalarLayerNorm') && D % 4 === 0)
+    return layerNormSimd(eps)(x.reshape([-1, D]), gamma, beta).reshape(x.shape);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }

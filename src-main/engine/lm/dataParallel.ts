@@ -8,14 +8,14 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { backendReport, singleCoreBackend, tidy } from '../backend.ts';
+import { backendReport, readScalar, singleCoreBackend, tidy } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
 import { concatFloat32, siblingEntry, spawnWorker } from '../threads.ts';
 import type { Batch } from '../text/index.ts';
 import type { Gpt } from './gpt.ts';
 
 /** Mean cross-entropy of a batch and its gradients by parameter name (all tensors owned by the caller). */
-export function lossAndGradients(gpt: Gpt, b: Batch): { loss: number; grads: Record<string, tf.Tensor> } {
+export function lossAndGradients(gpt: Gpt, b: Batch): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const vars = Object.values(gpt.params);
   const keyOf = new Map(Object.entries(gpt.params).map(([k, v]) => [v.name, k]));
   return tidy(() => {
@@ -26,16 +26,20 @@ export function lossAndGradients(gpt: Gpt, b: Batch): { loss: number; grads: Rec
     }, vars);
     const named: Record<string, tf.Tensor> = {};
     for (const [varName, g] of Object.entries(grads)) named[keyOf.get(varName)!] = g;
-    return { loss: value.dataSync()[0], grads: named };
+    return { loss: value, grads: named };
   });
 }
 
-export function packFlatParams(gpt: Gpt): Float32Array {
-  return concatFloat32(Object.values(gpt.params).map((v) => v.dataSync() as Float32Array));
+export async function packFlatParams(gpt: Gpt): Promise<Float32Array> {
+  return concatFloat32(
+    await Promise.all(Object.values(gpt.params).map((v) => v.data() as Promise<Float32Array>)),
+  );
 }
 
-export function packFlatGradients(gpt: Gpt, grads: Record<string, tf.Tensor>): Float32Array {
-  return concatFloat32(Object.keys(gpt.params).map((n) => grads[n].dataSync() as Float32Array));
+export async function packFlatGradients(gpt: Gpt, grads: Record<string, tf.Tensor>): Promise<Float32Array> {
+  return concatFloat32(
+    await Promise.all(Object.keys(gpt.params).map((n) => grads[n].data() as Promise<Float32Array>)),
+  );
 }
 
 export function loadFlatParams(gpt: Gpt, flat: Float32Array): void {
@@ -116,14 +120,18 @@ export class GradientSplitter {
 
   /** Loss and mean gradients of the whole batch (the caller disposes the gradients). */
   async gradients(gpt: Gpt, b: Batch): Promise<{ loss: number; grads: Record<string, tf.Tensor> }> {
-    if (!this.worker) return lossAndGradients(gpt, b);
+    if (!this.worker) {
+      const r = lossAndGradients(gpt, b);
+      return { loss: await readScalar(r.loss), grads: r.grads };
+    }
     const id = this.nextId++;
     const remote = new Promise<{ loss: number; grads: Float32Array }>((resolve, reject) =>
       this.waiting.set(id, { resolve, reject }),
     );
     const other = half(b, 1);
-    this.worker.postMessage({ id, params: packFlatParams(gpt), ...other });
+    this.worker.postMessage({ id, params: await packFlatParams(gpt), ...other });
     const mine = lossAndGradients(gpt, half(b, 0));
+    const myLoss = await readScalar(mine.loss);
     const theirs = await remote;
     const grads = tidy(() => {
       const far = unpackGradients(gpt, theirs.grads);
@@ -132,7 +140,7 @@ export class GradientSplitter {
       );
     });
     tf.dispose(Object.values(mine.grads));
-    return { loss: (mine.loss + theirs.loss) / 2, grads };
+    return { loss: (myLoss + theirs.loss) / 2, grads };
   }
 
   async close(): Promise<void> {

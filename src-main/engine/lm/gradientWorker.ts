@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { GptConfig } from '../../../src-shared/lm.ts';
-import { initBackend } from '../backend.ts';
+import { initBackend, readScalar } from '../backend.ts';
 import { loadFlatParams, lossAndGradients, packFlatGradients } from './dataParallel.ts';
 import { Gpt } from './gpt.ts';
 
@@ -10,9 +10,10 @@ const init = (workerData as { init: { config: GptConfig; backend: string } }).in
 await initBackend(init.backend);
 const gpt = Gpt.init(init.config, 0); // parameters are overwritten before every step
 
+// Requests come one at a time (the trainer awaits each reply before the next step).
 parentPort!.on(
   'message',
-  (m: {
+  async (m: {
     id: number;
     params: Float32Array;
     inputs: Int32Array;
@@ -22,9 +23,10 @@ parentPort!.on(
   }) => {
     try {
       loadFlatParams(gpt, m.params);
-      const { loss, grads } = lossAndGradients(gpt, { ...m, starts: new Int32Array(m.batchSize) });
-      const flat = packFlatGradients(gpt, grads);
-      tf.dispose(Object.values(grads));
+      const r = lossAndGradients(gpt, { ...m, starts: new Int32Array(m.batchSize) });
+      const loss = await readScalar(r.loss);
+      const flat = await packFlatGradients(gpt, r.grads);
+      tf.dispose(Object.values(r.grads));
       parentPort!.postMessage({ id: m.id, loss, grads: flat }, [flat.buffer as ArrayBuffer]);
     } catch (err) {
       parentPort!.postMessage({ id: m.id, error: (err as Error).message });

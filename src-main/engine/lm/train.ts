@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import type { LmTrainConfig } from '../../../src-shared/lm.ts';
+import { readScalars } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
 import { saveLmModel } from '../io/lmCheckpoint.ts';
 import { loadTrainingState, restoreTrainingState, saveTrainingState } from '../io/trainingState.ts';
@@ -69,17 +70,18 @@ export interface LmTrainResult {
 
 export const BEST_DIR = 'best';
 
-/** Mean cross-entropy (nats/token) of `gpt` over fixed batches, without gradients. */
-export function evaluateLoss(gpt: Gpt, batches: Batch[]): number {
-  let total = 0;
-  for (const b of batches) {
-    total += tf.tidy(() => {
+/** Mean cross-entropy (nats/token) of `gpt` over fixed batches, without gradients (one read at the end). */
+export async function evaluateLoss(gpt: Gpt, batches: Batch[]): Promise<number> {
+  const losses = batches.map((b) =>
+    tf.tidy(() => {
       const x = tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32');
       const logits = gpt.forward(x).reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
-      return softmaxCrossEntropy(logits, tf.tensor1d(b.targets, 'int32')).dataSync()[0];
-    });
-  }
-  return total / batches.length;
+      return softmaxCrossEntropy(logits, tf.tensor1d(b.targets, 'int32'));
+    }),
+  );
+  const values = await readScalars(losses);
+  // Summed in float64 in batch order, as before.
+  return values.reduce((a, c) => a + c, 0) / batches.length;
 }
 
 export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
@@ -127,7 +129,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   try {
     while (step < s.steps) {
       if (opts.signal?.aborted) {
-        saveState();
+        await saveState();
         throw new CancelledError(`cancelled at step ${step}`);
       }
       step += 1;
@@ -135,7 +137,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       const batch = batchForStep(splits.train as TokenSplit, seed, step, s.batchSize, s.seqLen);
       const { loss, grads } = await splitter.gradients(gpt, batch);
       lastLoss = loss;
-      const gradNorm = Number.isFinite(loss) ? opt.apply(grads, lr, s.gradClip) : NaN;
+      const gradNorm = Number.isFinite(loss) ? await opt.apply(grads, lr, s.gradClip) : NaN;
       tf.dispose(Object.values(grads));
       if (Number.isFinite(lastLoss) && !Number.isFinite(gradNorm)) {
         throw new TrainingDivergedError(
@@ -153,15 +155,18 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       opts.onProgress?.({ ...progress, loss: lastLoss, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
-        const valLoss = evaluateLoss(gpt, evalSet);
+        const valLoss = await evaluateLoss(gpt, evalSet);
         const trainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
         recent = [];
         const isBest = valLoss < best.valLoss;
         if (isBest) {
           best = { valLoss, step };
-          saveLmModel(path.join(outDir, BEST_DIR), gpt, { step: String(step), val_loss: String(valLoss) });
+          await saveLmModel(path.join(outDir, BEST_DIR), gpt, {
+            step: String(step),
+            val_loss: String(valLoss),
+          });
         }
-        saveState();
+        await saveState();
         opts.onEval?.({ step, trainLoss, valLoss, lr, isBest });
       }
     }
@@ -171,7 +176,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       trainLoss: lastLoss,
       valLoss: best.valLoss,
       bestStep: best.step,
-      finalValLoss: evaluateLoss(gpt, evalSet),
+      finalValLoss: await evaluateLoss(gpt, evalSet),
       checkpoint: path.join(outDir, BEST_DIR),
       tokensPerSecond: meter.rate() * tokensPerStep,
       threads: splitter.threads,

@@ -40,7 +40,12 @@ export class ActivationStream {
 
   static async start(lm: Gpt, hooks: string[]): Promise<ActivationStream> {
     const params = Object.fromEntries(
-      Object.entries(lm.params).map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+      await Promise.all(
+        Object.entries(lm.params).map(async ([n, v]) => [
+          n,
+          { shape: v.shape, data: (await v.data()) as Float32Array },
+        ]),
+      ),
     );
     const worker = spawnWorker(siblingEntry(import.meta.url, 'activationWorker'), {
       config: lm.config,

@@ -25,7 +25,7 @@ const lm = Gpt.fromTensors(
 
 parentPort!.on(
   'message',
-  (req: { id: number; inputs: Int32Array; batchSize: number; contextLength: number }) => {
+  async (req: { id: number; inputs: Int32Array; batchSize: number; contextLength: number }) => {
     try {
       const acts = lmActivations(
         lm,
@@ -33,7 +33,7 @@ parentPort!.on(
         init.hooks,
       );
       const out: Record<string, Float32Array> = {};
-      for (const [hook, t] of Object.entries(acts)) out[hook] = t.dataSync() as Float32Array;
+      for (const [hook, t] of Object.entries(acts)) out[hook] = (await t.data()) as Float32Array;
       tf.dispose(Object.values(acts));
       parentPort!.postMessage(
         { id: req.id, acts: out },

@@ -19,12 +19,14 @@ function groupParams(set: SaeSet, g: { hooks: string[] }): Record<string, tf.Var
   return Object.fromEntries(Object.entries(set.params()).filter(([, v]) => mine.has(v)));
 }
 
-export function saveGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {
+export async function saveGroup(
+  outDir: string,
+  set: SaeSet,
+  g: { name: string; hooks: string[] },
+): Promise<void> {
   fs.mkdirSync(path.join(outDir, BEST_DIR), { recursive: true });
-  writeSafetensorsFile(
-    path.join(outDir, BEST_DIR, `${g.name}.safetensors`),
-    tensorInputs(groupParams(set, g)),
-  );
+  const tensors = await tensorInputs(groupParams(set, g));
+  writeSafetensorsFile(path.join(outDir, BEST_DIR, `${g.name}.safetensors`), tensors);
 }
 
 export function loadGroup(outDir: string, set: SaeSet, g: { name: string; hooks: string[] }): void {

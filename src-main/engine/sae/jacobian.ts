@@ -14,10 +14,12 @@ import type { SaeSet } from './saeSet.ts';
 import type { SparseCodes } from './topk.ts';
 
 export interface JacobianStep {
-  /** λ-weighted penalty in the configured convention (what is added to the loss). */
-  penalty: number;
-  /** Mean over tokens of Σ|J|/k² (the `jacobian_l1` metric). */
-  jacobianL1: number;
+  /** Σ over tokens of Σ|J|/k², a scalar tensor (read with the step's other figures). */
+  sumAbs: tf.Scalar;
+  /** penalty = sumAbs · penaltyPerSum (λ-weighted, in the configured convention: what is added to the loss). */
+  penaltyPerSum: number;
+  /** jacobian_l1 (mean over tokens of Σ|J|/k²) = sumAbs / tokens. */
+  tokens: number;
   grads: [tf.Variable, tf.Tensor][];
 }
 
@@ -101,7 +103,7 @@ export function jacobianPenaltyStep(
       mode: lin.mode,
       coef,
     });
-    const sumAbs = total.dataSync()[0];
+    const sumAbs = total.reshape([]) as tf.Scalar;
     // W_dec_in: A = W_dec_in W_fc ⇒ dW_dec_in = dA W_fcᵀ.  W_enc_out: C = W_pr W_enc_out ⇒ dW_enc_out = (dCᵀ W_pr)ᵀ.
     // LN: Q = (W_dec_mid ⊙ γ) W_fc ⇒ dW_dec_mid += (dQ W_fcᵀ) ⊙ γ.
     const dWdec =
@@ -113,8 +115,9 @@ export function jacobianPenaltyStep(
     let dWenc = transpose2d(matMul(dCT as tf.Tensor2D, lin.wPr));
     if (lin.mode !== 0) dWenc = tf.add(dWenc, transpose2d(dSkipT as tf.Tensor2D)) as tf.Tensor2D;
     return {
-      penalty: opts.lambda * sumAbs * (opts.norm === 'mean' ? 1 / N : 1),
-      jacobianL1: sumAbs / N,
+      sumAbs,
+      penaltyPerSum: opts.lambda * (opts.norm === 'mean' ? 1 / N : 1),
+      tokens: N,
       grads: [
         [up.dict.wDec, dWdec],
         [down.dict.wEnc, dWenc],

@@ -11,7 +11,7 @@
  * both the MLP and the skip path.
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
+import { readAndDispose, readScalar, tidy } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { Batch } from '../text/index.ts';
@@ -46,26 +46,31 @@ export function reconstruct(set: SaeSet, view: SaeView, x: tf.Tensor): tf.Tensor
   });
 }
 
-function ceAndLogProbs(gpt: Gpt, b: Batch, patch?: Record<string, (x: tf.Tensor3D) => tf.Tensor3D>) {
-  return tidy(() => {
+async function ceAndLogProbs(
+  gpt: Gpt,
+  b: Batch,
+  patch?: Record<string, (x: tf.Tensor3D) => tf.Tensor3D>,
+): Promise<{ ce: number; logp: tf.Tensor2D }> {
+  const { ce, logp } = tidy(() => {
     const logits = gpt.run({
       tokens: tf.tensor2d(b.inputs, [b.batchSize, b.contextLength], 'int32'),
       patch,
     }).logits!;
     const flat = logits.reshape([-1, gpt.config.vocabSize]) as tf.Tensor2D;
     return {
-      ce: softmaxCrossEntropy(flat, tf.tensor1d(b.targets, 'int32')).dataSync()[0],
-      logp: tf.logSoftmax(flat),
+      ce: softmaxCrossEntropy(flat, tf.tensor1d(b.targets, 'int32')),
+      logp: tf.logSoftmax(flat) as tf.Tensor2D,
     };
   });
+  return { ce: await readScalar(ce), logp };
 }
 
 /** Mean KL(P‖Q) per token from log-probabilities [N, V]. */
-function meanKl(logp: tf.Tensor2D, logq: tf.Tensor2D): number {
-  return tidy(() => tf.mean(tf.sum(tf.mul(tf.exp(logp), tf.sub(logp, logq)), -1)).dataSync()[0]);
+function meanKl(logp: tf.Tensor2D, logq: tf.Tensor2D): Promise<number> {
+  return readScalar(tidy(() => tf.mean(tf.sum(tf.mul(tf.exp(logp), tf.sub(logp, logq)), -1))));
 }
 
-export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval {
+export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): Promise<SetEval> {
   const views = set.views;
   const acc = views.map(() => ({
     err: 0,
@@ -84,7 +89,7 @@ export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval
   const spliceAll = Object.assign({}, ...views.map(spliceOne));
 
   for (const b of batches) {
-    const clean = ceAndLogProbs(gpt, b);
+    const clean = await ceAndLogProbs(gpt, b);
     cleanCe += clean.ce;
     const acts = tidy(
       () =>
@@ -94,17 +99,18 @@ export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval
           stopAt: views[views.length - 1].hook,
         }).cache,
     );
-    views.forEach((v, i) => {
+    for (const [i, v] of views.entries()) {
       const a = acc[i];
       const D = acts[v.hook].shape[2];
-      // Plain arrays out of one tidy: the slices, codes and reconstruction are freed here.
-      const { err, xs, idx, val } = tidy(() => {
+      // The slices, codes and reconstruction are freed in the tidy; the four results once read.
+      const t = tidy(() => {
         const x = acts[v.hook].reshape([-1, D]) as tf.Tensor2D;
         const w = set.weights(v);
         const codes = encode(x, w, v.k);
-        const sq = tf.sum(tf.square(tf.sub(x, decode(codes, w)))).dataSync()[0];
-        return { err: sq, xs: x.dataSync(), idx: codes.idx.dataSync(), val: codes.val.dataSync() };
+        return { sq: tf.sum(tf.square(tf.sub(x, decode(codes, w)))), x: x.clone(), ...codes };
       });
+      const [sq, xs, idx, val] = await Promise.all([t.sq, t.x, t.idx, t.val].map(readAndDispose));
+      const err = sq[0];
       a.err += err;
       a.sum ??= new Float64Array(D);
       for (let t = 0; t < xs.length; t++) {
@@ -118,14 +124,14 @@ export function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): SetEval
         a.l0 += 1;
         if (a.chunks && v.chunk) a.chunks[Math.floor(idx[j] / v.chunk)] += 1;
       }
-      const spliced = ceAndLogProbs(gpt, b, spliceOne(v));
+      const spliced = await ceAndLogProbs(gpt, b, spliceOne(v));
       a.ce += spliced.ce - clean.ce;
-      a.kl += meanKl(clean.logp, spliced.logp);
+      a.kl += await meanKl(clean.logp, spliced.logp);
       spliced.logp.dispose();
-    });
-    const all = ceAndLogProbs(gpt, b, spliceAll);
+    }
+    const all = await ceAndLogProbs(gpt, b, spliceAll);
     compoundCe += all.ce - clean.ce;
-    compoundKl += meanKl(clean.logp, all.logp);
+    compoundKl += await meanKl(clean.logp, all.logp);
     tf.dispose([all.logp, clean.logp, ...Object.values(acts)]);
   }
 

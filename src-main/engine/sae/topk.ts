@@ -101,7 +101,8 @@ export function decode(codes: SparseCodes, w: SaeWeights): tf.Tensor2D {
 }
 
 export interface TopkStepResult {
-  loss: number;
+  /** Mean per-token summed squared error (a scalar tensor, read by the caller with the step's other figures). */
+  loss: tf.Scalar;
   codes: SparseCodes;
   /** Per-token summed squared error [N]. */
   err: tf.Tensor1D;
@@ -129,7 +130,7 @@ export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelo
         { x, bDec: w.bDec, idx: codes.idx, val: codes.val, xhat, wDec: w.wDec, wEncT: transpose2d(w.wEnc) },
         { scale: 1 / N, detachBelow },
       );
-      const loss = tf.mean(err).dataSync()[0];
+      const loss = tf.mean(err) as tf.Scalar;
       const grads = {
         wEnc: transpose2d(dWencT as tf.Tensor2D),
         bEnc: dBenc as tf.Tensor1D,
@@ -164,7 +165,7 @@ export function topkSaeStep(x: tf.Tensor2D, w: SaeWeights, k: number, detachBelo
     const xhat = decode(codes, w);
     const err = tf.sum(tf.square(tf.sub(x, xhat)), -1) as tf.Tensor1D;
     return {
-      loss: value.dataSync()[0],
+      loss: value,
       codes,
       err,
       grads: {

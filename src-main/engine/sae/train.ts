@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
-import { tidy } from '../backend.ts';
+import { readScalars, tidy } from '../backend.ts';
 import { loadTrainingState, restoreTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
@@ -88,25 +88,25 @@ export interface SaeStepStats {
 /**
  * One training step of every SAE in the set on the clean activations of one batch: each SAE's loss and sparse
  * gradients, the JSAE penalty, summed gradients per parameter, one AdamW update with a global clip. `onCodes` sees every
- * SAE's codes (dead-latent tracking); it returns that SAE's l0.
+ * SAE's codes (dead-latent tracking); it returns that SAE's l0. The step's figures are read in one go after the
+ * GPU work is queued (the webgpu backend has no synchronous reads).
  */
-export function saeTrainStep(
+export async function saeTrainStep(
   ctx: SaeStepContext,
   acts: Record<string, tf.Tensor2D>,
   lr: number,
   onCodes: (hook: string, idx: ArrayLike<number>, val: ArrayLike<number>, k: number) => number,
-): SaeStepStats {
+): Promise<SaeStepStats> {
   const { lm, set, opt, config } = ctx;
   const paramOf = new Map<tf.Variable, string>(Object.entries(opt.params).map(([n, v]) => [v, n]));
-  return tidy(() => {
+  const step = tidy(() => {
     const grads = new Map<string, tf.Tensor>();
     const add = (v: tf.Variable, g: tf.Tensor) => {
       const name = paramOf.get(v)!;
       grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
     };
-    const losses: Record<string, number> = {};
+    const losses: tf.Scalar[] = [];
     const codes: Record<string, SparseCodes> = {};
-    let l0 = 0;
     for (const v of set.views) {
       const r = topkSaeStep(acts[v.hook], set.weights(v), v.k, v.detachBelow);
       const N = dictSize(v);
@@ -114,29 +114,45 @@ export function saeTrainStep(
       add(v.dict.wDec, padToDict(r.grads.wDec, N, 0));
       add(v.bEnc, r.grads.bEnc);
       add(v.bDec, r.grads.bDec);
-      losses[v.hook] = r.loss;
+      losses.push(r.loss);
       codes[v.hook] = r.codes;
-      l0 += onCodes(v.hook, r.codes.idx.dataSync(), r.codes.val.dataSync(), v.k);
     }
-    let penalty = 0;
-    let jacobianL1 = 0;
+    const jacobian: { sumAbs: tf.Scalar; penaltyPerSum: number; tokens: number }[] = [];
     if (config.arch === 'jsae') {
       for (const pair of set.pairs) {
         const p = jacobianPenaltyStep(lm, set, pair, acts, codes, {
           lambda: config.lambda,
           norm: config.lambdaNorm,
         });
-        penalty += p.penalty;
-        jacobianL1 += p.jacobianL1 / set.pairs.length;
+        jacobian.push(p);
         for (const [v, g] of p.grads) add(v, g);
       }
     }
-    const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
-    const gradNorm = Number.isFinite(total)
-      ? opt.apply(Object.fromEntries(grads), lr, config.schedule.gradClip)
-      : NaN;
-    return { total, losses, penalty, jacobianL1, gradNorm, l0: l0 / set.views.length };
+    return { grads: Object.fromEntries(grads), losses, codes, jacobian };
   });
+  try {
+    const figures = await readScalars([...step.losses, ...step.jacobian.map((j) => j.sumAbs)]);
+    const losses: Record<string, number> = {};
+    set.views.forEach((v, i) => (losses[v.hook] = figures[i]));
+    let penalty = 0;
+    let jacobianL1 = 0;
+    step.jacobian.forEach((j, i) => {
+      const sumAbs = figures[set.views.length + i];
+      penalty += sumAbs * j.penaltyPerSum;
+      jacobianL1 += sumAbs / j.tokens / set.pairs.length;
+    });
+    let l0 = 0;
+    for (const v of set.views) {
+      const c = step.codes[v.hook];
+      const [idx, val] = await Promise.all([c.idx.data(), c.val.data()]);
+      l0 += onCodes(v.hook, idx, val, v.k);
+    }
+    const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
+    const gradNorm = Number.isFinite(total) ? await opt.apply(step.grads, lr, config.schedule.gradClip) : NaN;
+    return { total, losses, penalty, jacobianL1, gradNorm, l0: l0 / set.views.length };
+  } finally {
+    tf.dispose([...Object.values(step.grads), ...Object.values(step.codes).flatMap((c) => [c.idx, c.val])]);
+  }
 }
 
 export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> {
@@ -211,14 +227,14 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
   try {
     while (step < s.steps) {
       if (opts.signal?.aborted) {
-        saveState();
+        await saveState();
         throw new CancelledError(`cancelled at step ${step}`);
       }
       step += 1;
       const lr = cosineLr(step, s.lr, s.minLr, s.warmupSteps, s.steps);
       const tokensBefore = (step - 1) * tokensPerStep;
       const acts = await source.activations(step);
-      const stepStats = saeTrainStep({ lm, set, opt, config }, acts, lr, (hook, idx, val, k) =>
+      const stepStats = await saeTrainStep({ lm, set, opt, config }, acts, lr, (hook, idx, val, k) =>
         recordFiring(lastFired.get(hook)!, idx, val, k, tokensBefore),
       );
       tf.dispose(Object.values(acts));
@@ -241,15 +257,15 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       opts.onProgress?.({ ...progress, loss: stepStats.total, l0: stepStats.l0, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
-        const evaluation = evaluateSaeSet(lm, set, evalSet);
+        const evaluation = await evaluateSaeSet(lm, set, evalSet);
         for (const g of set.groups) {
           const loss = groupLoss(evaluation, g.hooks);
           if (!(g.name in best) || loss < best[g.name].loss) {
             best[g.name] = { loss, step };
-            saveGroup(outDir, set, g);
+            await saveGroup(outDir, set, g);
           }
         }
-        saveState();
+        await saveState();
         opts.onEval?.(step, evaluation, {
           frac_alive: fracAlive(),
           jacobian_l1: config.arch === 'jsae' ? lastJacobianL1 : undefined,
@@ -259,7 +275,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
 
     // Report and export the best checkpoint of every group.
     for (const g of set.groups) loadGroup(outDir, set, g);
-    const evaluation = evaluateSaeSet(lm, set, evalSet);
+    const evaluation = await evaluateSaeSet(lm, set, evalSet);
     return {
       steps: step,
       seqLen: s.seqLen,
