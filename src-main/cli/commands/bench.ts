@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { backendReport, initBackend } from '../../engine/backend.ts';
+import { benchExplorer } from '../bench/explorerBench.ts';
 import { benchLm } from '../bench/lmBench.ts';
 import { runPeer, type PeerResult } from '../bench/peer.ts';
 import { benchSaeTraining } from '../bench/saeBench.ts';
@@ -19,8 +20,10 @@ interface Workload {
   /** Extra peer arguments per workload (e.g. its own sampling + extrapolation for hour-long workloads). */
   peerArgs?: Record<string, string[]>;
   run: () => Promise<Figures>;
-  /** ours / peer ratio (> 1: we are faster). */
-  ratio: (ours: Figures, peer: Record<string, Figures>) => number;
+  /** ours / peer ratio (> 1: we are faster); absent for workloads without a peer. */
+  ratio?: (ours: Figures, peer: Record<string, Figures>) => number;
+  /** The workload needs no compute backend (e.g. the UI bench). */
+  noBackend?: boolean;
   /** Further ratios worth reporting beside the headline one. */
   extraRatios?: (ours: Figures, peer: Record<string, Figures>) => Record<string, number>;
 }
@@ -29,6 +32,13 @@ const tokensRatio = (a: unknown, b: unknown) =>
   Number((a as Figures).tokens_per_s) / Number((b as Figures).tokens_per_s);
 
 const WORKLOADS: Record<string, Workload> = {
+  explorer: {
+    describe:
+      'circuit explorer in headless Chromium on a seeded pair with 2^16 stored edges: page open, and median / p95 ms from a slider move to the redrawn graph (goal: median < 100 ms); no peer',
+    peerWorkloads: [],
+    noBackend: true,
+    run: () => benchExplorer(),
+  },
   lm: {
     describe: 'ascii-64x4 AdamW training, batch 32×128, tokens/s (peer: gpt_train)',
     peerWorkloads: ['gpt_train'],
@@ -93,6 +103,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const name = positionals[0];
   const workload = name ? WORKLOADS[name] : undefined;
   if (!workload) throw new UsageError(`choose a workload: ${Object.keys(WORKLOADS).join(', ')}`);
+  if (workload.noBackend) {
+    say(`bench ${name}...`);
+    const ours = await workload.run();
+    printJson({ bench: name, ours, peer: null, ratio: null });
+    return 0;
+  }
   await initBackend(values.backend);
   const backend = backendReport();
   say(`bench ${name}: ours on ${backend.name} (${backend.detail}, kernels ${backend.kernels})...`);
@@ -119,7 +135,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       bench: name,
       ours,
       peer: single ? peer[workload.peerWorkloads[0]] : peer,
-      ratio: Math.round(workload.ratio(ours, peer) * 1000) / 1000,
+      ratio: workload.ratio ? Math.round(workload.ratio(ours, peer) * 1000) / 1000 : null,
       ...(workload.extraRatios ? { ratios: workload.extraRatios(ours, peer) } : {}),
       backend: backend.name,
       machine: (Object.values(runs)[0] as { machine: Figures }).machine,
