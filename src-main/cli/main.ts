@@ -14,6 +14,7 @@ import {
   runsCommand,
   runsUsage,
 } from './commands/runs.ts';
+import { scoreCommand, usage as scoreUsage } from './commands/score.ts';
 import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   bundle: { run: bundleCommand, usage: bundleUsage },
   serve: { run: serveCommand, usage: serveUsage },
   bench: { run: benchCommand, usage: benchUsage },
+  score: { run: scoreCommand, usage: scoreUsage },
 };
 
 function help(): string {

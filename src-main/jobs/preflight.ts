@@ -22,7 +22,7 @@ import type { GptConfig } from '../../src-shared/lm.ts';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { SAE_ARCHS, SAE_SETUPS, type SaeSetup } from '../../src-shared/sae.ts';
-import { CONFIG_FILE, readLmWeights } from '../engine/io/lmCheckpoint.ts';
+import { CONFIG_FILE, readLmTokenizerName, readLmWeights } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile } from '../engine/io/safetensors.ts';
 import { SAE_CFG_FILE, SAE_WEIGHTS_FILE } from '../engine/io/saelens.ts';
 import { checkSaeLensSet, inspectSaeLensSet } from '../engine/io/saelensImport.ts';
@@ -155,6 +155,7 @@ function checkLm(ctx: Ctx, ref: string): GptConfig {
   if (known) return known;
   const location = about('', () => resolveLmRef(ref, ctx.store));
   const { config, file } = about(`language model ${ref}: `, () => readLmWeights(location));
+  about(`language model ${ref}: `, () => readLmTokenizerName(location)); // GPT-2 BPE needs the full vocabulary
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   pin(ctx, 'lm', file);
   pin(ctx, 'lm', path.join(dir, CONFIG_FILE));

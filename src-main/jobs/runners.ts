@@ -2,13 +2,13 @@
 import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { BackendReport } from '../engine/backend.ts';
-import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
+import { loadLmModel, readLmTokenizer } from '../engine/io/lmCheckpoint.ts';
 import { exportSaeSet } from '../engine/io/saelens.ts';
 import { inspectSaeLensSet, loadSaeLensSet } from '../engine/io/saelensImport.ts';
 import { saveGroup } from '../engine/sae/checkpoint.ts';
 import { evaluateSaeSet, type SetEval } from '../engine/sae/metrics.ts';
 import type { SaeSet } from '../engine/sae/saeSet.ts';
-import { asciiTokenizer, evalBatches, loadCorpus, prepareSplits } from '../engine/text/index.ts';
+import { evalBatches, loadCorpus, prepareSplits } from '../engine/text/index.ts';
 import { trainLm } from '../engine/lm/train.ts';
 import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
@@ -78,6 +78,7 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
     const result = await trainSaes({
       config: spec.config,
       lm,
+      tokenizer: readLmTokenizer(ctx.lmPath),
       outDir: ctx.runDir,
       signal: ctx.signal,
       onProgress: (p) => {
@@ -182,7 +183,7 @@ async function runImportSae(spec: Extract<JobSpec, { kind: 'import-sae' }>, ctx:
       for (const g of set.groups) await saveGroup(ctx.runDir, set, g);
       const seqLen = c.seqLen ?? lm.config.contextLength;
       const corpus = loadCorpus(c.corpus);
-      const splits = prepareSplits(asciiTokenizer.encode(corpus.text), seqLen, {
+      const splits = prepareSplits(readLmTokenizer(ctx.lmPath).encode(corpus.text), seqLen, {
         trainFraction: c.trainFraction,
         corpusName: corpus.name,
       });

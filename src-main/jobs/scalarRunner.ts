@@ -2,22 +2,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
-import { loadLmModel } from '../engine/io/lmCheckpoint.ts';
+import { loadLmModel, readLmTokenizer } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../engine/io/safetensors.ts';
 import { loadSaeSet } from '../engine/sae/checkpoint.ts';
 import { evaluatePair, topEdges } from '../engine/scalar/evaluate.ts';
-import { asciiTokenizer, evalBatches, loadCorpus, prepareSplits, type Batch } from '../engine/text/index.ts';
+import { evalBatches, loadCorpus, prepareSplits, type Batch, type Tokenizer } from '../engine/text/index.ts';
 import { progressMessage, throttled, type JobContext } from './runners.ts';
 
 /** Disjoint validation windows: the attribution set, then the evaluation set. */
 function windows(
   corpusSpec: string,
+  tokenizer: Tokenizer,
   seqLen: number,
   attribution: number,
   evaluation: number,
 ): { attribution: Batch[]; evaluation: Batch[] } {
   const corpus = loadCorpus(corpusSpec);
-  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), seqLen, { corpusName: corpus.name });
+  const splits = prepareSplits(tokenizer.encode(corpus.text), seqLen, { corpusName: corpus.name });
   const [all] = evalBatches(splits.val, 1, attribution + evaluation, seqLen);
   const part = (from: number, count: number): Batch => ({
     inputs: all.inputs.slice(from * seqLen, (from + count) * seqLen),
@@ -39,7 +40,13 @@ export async function runScalar(
   const set = loadSaeSet(ctx.saeRun.dir, ctx.saeRun.config, lm.config);
   try {
     const seqLen = config.seqLen ?? lm.config.contextLength;
-    const data = windows(config.corpus, seqLen, config.attributionSeqs, config.evalSeqs);
+    const data = windows(
+      config.corpus,
+      readLmTokenizer(ctx.lmPath),
+      seqLen,
+      config.attributionSeqs,
+      config.evalSeqs,
+    );
     const pairs = set.pairs.filter((p) => !config.pairs || config.pairs.includes(p.index));
     if (pairs.length === 0)
       throw new Error(

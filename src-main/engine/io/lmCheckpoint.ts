@@ -10,6 +10,8 @@ import path from 'node:path';
 import { formatIssues, showValue } from '../../../src-shared/issues.ts';
 import { GptConfigSchema, type GptConfig } from '../../../src-shared/lm.ts';
 import { Gpt } from '../lm/gpt.ts';
+import { GPT2_VOCAB_SIZE, tokenizerNamed } from '../text/bpe.ts';
+import type { Tokenizer } from '../text/tokenizer.ts';
 import { expectTensor, readSafetensorsFile, SafetensorsError, writeSafetensorsFile } from './safetensors.ts';
 import { tensorInputs, writeJsonAtomic } from './trainingState.ts';
 
@@ -59,10 +61,50 @@ const HF_KEY: Record<string, string> = {
   dytAlphaInit: 'scalar.dyt_alpha_init',
 };
 
+/** HF GPT-2 activations that are the tanh approximation our MLP computes (SPEC §1.1). */
+const TANH_GELU = ['gelu_new', 'gelu_pytorch_tanh'];
+
+/**
+ * Refuses configs that are not GPT-2 or that GPT-2 options our block maths does not compute, naming the key:
+ * another `model_type` / `architectures`, another activation, an untied head, unscaled or layer-scaled attention.
+ */
+function checkGpt2Architecture(raw: Record<string, unknown>, source: string): void {
+  const only = 'only GPT-2 checkpoints are supported';
+  if (raw.model_type !== undefined && raw.model_type !== 'gpt2')
+    throw new Error(
+      `${source} describes a ${showValue(raw.model_type)} model ('model_type'); ${only} (model_type "gpt2")`,
+    );
+  const archs = raw.architectures;
+  if (
+    Array.isArray(archs) &&
+    archs.length &&
+    !archs.some((a) => a === 'GPT2LMHeadModel' || a === 'GPT2Model')
+  )
+    throw new Error(
+      `${source} describes ${archs.map((a) => showValue(a)).join(', ')} ('architectures'); ${only} (GPT2LMHeadModel)`,
+    );
+  const act = raw.activation_function;
+  if (act !== undefined && !TANH_GELU.includes(act as string))
+    throw new Error(
+      `'activation_function' must be ${TANH_GELU.map((a) => `"${a}"`).join(' or ')} (GELU, tanh approximation; got ${showValue(act)}) in ${source}`,
+    );
+  if (raw.tie_word_embeddings === false)
+    throw new Error(
+      `'tie_word_embeddings' is false in ${source}; only a head tied to the token embedding is supported`,
+    );
+  if (raw.scale_attn_weights === false)
+    throw new Error(
+      `'scale_attn_weights' is false in ${source}; only attention scaled by 1/√head_dim is supported`,
+    );
+  if (raw.scale_attn_by_inverse_layer_idx === true)
+    throw new Error(`'scale_attn_by_inverse_layer_idx' is true in ${source}; it is not supported`);
+}
+
 /** Reads an HF GPT-2 config.json (n_inner null means 4·n_embd, as in transformers). */
 export function fromHfConfig(raw: Record<string, unknown>, source: string): GptConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new Error(`${source} must hold a JSON object (got ${showValue(raw)})`);
+  checkGpt2Architecture(raw, source);
   const need = (k: string) => {
     if (raw[k] === undefined) throw new Error(`'${k}' is missing in ${source}`);
     if (typeof raw[k] !== 'number')
@@ -142,6 +184,11 @@ export async function saveLmModel(
 
 /** The model configuration of a model folder (or of the config.json beside a model.safetensors path). */
 export function readLmConfig(location: string): GptConfig {
+  const { raw, configPath } = readRawConfig(location);
+  return fromHfConfig(raw, configPath);
+}
+
+function readRawConfig(location: string): { raw: Record<string, unknown>; configPath: string } {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const configPath = path.join(dir, CONFIG_FILE);
   if (!fs.existsSync(configPath)) throw new Error(`no config.json in ${dir}`);
@@ -151,12 +198,44 @@ export function readLmConfig(location: string): GptConfig {
   } catch (err) {
     throw new Error(`${configPath} is not valid JSON (${(err as Error).message})`);
   }
-  return fromHfConfig(raw as Record<string, unknown>, configPath);
+  return { raw: raw as Record<string, unknown>, configPath };
 }
 
+/** The tokenizer a model folder's ids belong to. */
+export type LmTokenizerName = 'ascii' | 'gpt2';
+
 /**
- * The tensors of a model folder, checked without tfjs: every expected name with its shape and dtype F32, no
- * unexpected one, and every value finite. HF checkpoints' attention mask buffers (`attn.bias`,
+ * The tokenizer of a model folder: `scalar.tokenizer` in config.json when given; otherwise GPT-2 BPE (SPEC §1.3)
+ * when the vocabulary holds all 50,257 GPT-2 ids (a Hugging Face GPT-2 folder), else the character tokenizer of
+ * the toy models (SPEC §1.1; its 128 ids fit any smaller vocabulary used by tests).
+ */
+export function readLmTokenizerName(location: string): LmTokenizerName {
+  const { raw, configPath } = readRawConfig(location);
+  const named = (raw.scalar as { tokenizer?: unknown } | null | undefined)?.tokenizer;
+  if (named === undefined)
+    return typeof raw.vocab_size === 'number' && raw.vocab_size >= GPT2_VOCAB_SIZE ? 'gpt2' : 'ascii';
+  if (named !== 'ascii' && named !== 'gpt2')
+    throw new Error(
+      `'scalar.tokenizer' must be "ascii" or "gpt2" (got ${showValue(named)}) in ${configPath}`,
+    );
+  if (named === 'gpt2' && !(typeof raw.vocab_size === 'number' && raw.vocab_size >= GPT2_VOCAB_SIZE))
+    throw new Error(
+      `'scalar.tokenizer' is "gpt2" but 'vocab_size' is ${showValue(raw.vocab_size)}; GPT-2 BPE needs ${GPT2_VOCAB_SIZE} ids, in ${configPath}`,
+    );
+  return named;
+}
+
+/** The tokenizer of a model folder (readLmTokenizerName). */
+export function readLmTokenizer(location: string): Tokenizer {
+  return tokenizerNamed(readLmTokenizerName(location));
+}
+
+/** Weight dtypes a model file may use; F16 and BF16 are widened to F32 on load. */
+const WEIGHT_DTYPES = ['F32', 'F16', 'BF16'];
+
+/**
+ * The tensors of a model folder, checked without tfjs: every expected name with its shape and dtype F32 (F16 and
+ * BF16 widened to F32), no unexpected one, and every value finite; a folder with only pytorch_model.bin is refused. HF checkpoints' attention mask buffers (`attn.bias`,
  * `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are accepted and ignored; anything
  * else that is wrong is an error naming the file and the tensor.
  */
@@ -167,7 +246,15 @@ export function readLmWeights(location: string): {
 } {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const file = location.endsWith('.safetensors') ? location : path.join(dir, MODEL_FILE);
-  if (!fs.existsSync(file)) throw new Error(`no model file at ${file}`);
+  if (!fs.existsSync(file)) {
+    const pickle = path.join(dir, 'pytorch_model.bin');
+    if (fs.existsSync(pickle))
+      throw new Error(
+        `${dir} has pytorch_model.bin but no ${MODEL_FILE}: PyTorch pickle files are not loaded (unpickling can run code); ` +
+          `convert it to safetensors first (e.g. in Python: GPT2LMHeadModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True))`,
+      );
+    throw new Error(`no model file at ${file}`);
+  }
   if (!fs.statSync(file).isFile()) throw new Error(`${file} is not a file`);
   const config = readLmConfig(location);
   const decoded = readSafetensorsFile(file);
@@ -186,15 +273,33 @@ export function readLmWeights(location: string): {
   const tensors: Record<string, Float32Array> = {};
   for (const [name, shape] of Object.entries(shapes)) {
     if (!(name in renamed.tensors)) throw new SafetensorsError(`${file}: missing tensor ${name}`);
-    const t = expectTensor(renamed, name, 'F32', shape);
-    const bad = firstNonFinite(t.data);
+    const dtype = renamed.tensors[name].dtype;
+    if (!WEIGHT_DTYPES.includes(dtype))
+      throw new SafetensorsError(
+        `${file}: tensor '${name}': expected F32 ${JSON.stringify(shape)}, got ${dtype} ${JSON.stringify(renamed.tensors[name].shape)}; ` +
+          `model weights must be F32, F16 or BF16 (F16 and BF16 are widened to F32 on load)`,
+      );
+    let t;
+    try {
+      t = expectTensor(renamed, name, dtype, shape);
+    } catch (err) {
+      throw new SafetensorsError(
+        `${file}: ${(err as Error).message} (config.json: ${describeConfig(config)})`,
+      );
+    }
+    const data = t.data as Float32Array;
+    const bad = firstNonFinite(data);
     if (bad >= 0)
       throw new SafetensorsError(
-        `${file}: tensor ${name} holds ${t.data[bad]} at index ${bad}; the model's weights must all be finite`,
+        `${file}: tensor ${name} holds ${data[bad]} at index ${bad}; the model's weights must all be finite`,
       );
-    tensors[name] = t.data;
+    tensors[name] = data;
   }
   return { config, file, tensors };
+}
+
+function describeConfig(c: GptConfig): string {
+  return `vocab ${c.vocabSize}, context ${c.contextLength}, d_model ${c.dModel}, ${c.nLayer} layers, MLP ${c.dMlp}`;
 }
 
 /** Index of the first NaN or ±Infinity, or -1. */

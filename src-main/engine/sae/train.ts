@@ -12,7 +12,14 @@ import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
 import { AdamW, cosineLr } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
-import { asciiTokenizer, batchForStep, evalBatches, loadCorpus, prepareSplits } from '../text/index.ts';
+import {
+  asciiTokenizer,
+  batchForStep,
+  evalBatches,
+  loadCorpus,
+  prepareSplits,
+  type Tokenizer,
+} from '../text/index.ts';
 import { jacobianPenaltyStep } from './jacobian.ts';
 import { loadGroup, saveGroup } from './checkpoint.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
@@ -23,6 +30,8 @@ import { topkSaeStep, type SparseCodes } from './topk.ts';
 export interface SaeTrainOptions {
   config: SaeTrainConfig;
   lm: Gpt;
+  /** The LM's tokenizer (default: the character tokenizer of the toy models). */
+  tokenizer?: Tokenizer;
   outDir: string;
   /** Compute the LM activations one step ahead on a second thread (default: when cores and backend allow). */
   pipeline?: boolean;
@@ -161,7 +170,8 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
   if (s.seqLen > lm.config.contextLength)
     throw new Error(`seqLen ${s.seqLen} exceeds the LM context ${lm.config.contextLength}`);
   const corpus = loadCorpus(config.corpus);
-  const splits = prepareSplits(asciiTokenizer.encode(corpus.text), s.seqLen, {
+  const tokenizer = opts.tokenizer ?? asciiTokenizer;
+  const splits = prepareSplits(tokenizer.encode(corpus.text), s.seqLen, {
     trainFraction: config.trainFraction,
     corpusName: corpus.name,
   });

@@ -61,6 +61,21 @@ export function loadBrownText(dir: string = brownDataDir()): BrownText {
   return { text: asciiNormalise(documents.join('\n\n') + '\n'), documents: files.length, dir };
 }
 
+/**
+ * The documents of `loadBrownText` one at a time (file-name order, each normalised as there), for text sets that
+ * stream their documents (textSet.ts) rather than hold the corpus as one string.
+ */
+export function* brownDocuments(dir: string = brownDataDir()): Generator<{ name: string; text: string }> {
+  const files = readdirSync(dir)
+    .filter((name) => DOCUMENT_FILE.test(name))
+    .sort();
+  if (files.length === 0) {
+    throw new CorpusError('missing', `No Brown corpus files (ca01 ... cr09) found in ${dir}`);
+  }
+  for (const name of files)
+    yield { name, text: asciiNormalise(brownDocumentText(readFileSync(join(dir, name), 'latin1'))) };
+}
+
 /** One tagged Brown file -> paragraphs of sentence lines. */
 export function brownDocumentText(tagged: string): string {
   const paragraphs: string[] = [];

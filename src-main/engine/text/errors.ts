@@ -3,7 +3,15 @@
  * parsing messages; the message itself is written for the researcher and always names the cause.
  */
 export type CorpusErrorCode =
-  'unknown-builtin' | 'missing' | 'unreadable' | 'empty' | 'binary' | 'encoding' | 'too-short' | 'too-large';
+  | 'unknown-builtin'
+  | 'missing'
+  | 'unreadable'
+  | 'empty'
+  | 'binary'
+  | 'encoding'
+  | 'too-short'
+  | 'too-large'
+  | 'format';
 
 export class CorpusError extends Error {
   readonly code: CorpusErrorCode;

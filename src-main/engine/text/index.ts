@@ -9,7 +9,29 @@ export {
   type Tokenizer,
 } from './tokenizer.ts';
 export { asciiNormalise } from './normalise.ts';
-export { brownDataDir, brownDocumentText, loadBrownText, type BrownText } from './brown.ts';
+export {
+  GPT2_EOT,
+  GPT2_EOT_ID,
+  GPT2_VOCAB_SIZE,
+  decodeGpt2,
+  encodeGpt2,
+  encodeGpt2Documents,
+  gpt2Tokenizer,
+  tokenizerNamed,
+} from './bpe.ts';
+export {
+  readTextSet,
+  shuffleBuffered,
+  textSetFiles,
+  textSetWindows,
+  tokenizePieces,
+  tokenWindows,
+  type TextPiece,
+  type TextSetOptions,
+  type TextSetWindowOptions,
+  type WindowOptions,
+} from './textSet.ts';
+export { brownDataDir, brownDocuments, brownDocumentText, loadBrownText, type BrownText } from './brown.ts';
 export {
   BUILTIN_CORPORA,
   countCodePoints,

@@ -1,15 +1,17 @@
 /**
  * Character tokenizer of the toy models (SPEC §1.1): id = code point if < 128, else 63 ('?'); vocab 128; no special
- * tokens. GPT-2 BPE will be added behind the same `Tokenizer` interface.
+ * tokens. GPT-2 BPE (bpe.ts) sits behind the same `Tokenizer` interface.
  */
 
 export type TokenArray = Int32Array | Uint8Array;
 
 export interface Tokenizer {
-  readonly name: 'ascii';
+  readonly name: 'ascii' | 'gpt2';
   readonly vocabSize: number;
   encode(text: string): TokenArray;
   decode(ids: ArrayLike<number>): string;
+  /** Id placed between documents (`<|endoftext|>` for GPT-2); none for the character tokenizer. */
+  readonly documentSeparator?: number;
 }
 
 export const ASCII_VOCAB_SIZE = 128;
