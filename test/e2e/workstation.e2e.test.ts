@@ -98,7 +98,7 @@ describe.skipIf(!HAS_CHROMIUM)('the workstation in web mode', () => {
     for (const [hash, id, name] of [
       ['#/system', 'system-view', '02-system'],
       ['#/models', 'model-list', '03-models'],
-      ['#/compare', 'not-built', '04-compare-not-built'],
+      ['#/compare', 'compare-empty', '04-compare-empty'],
       ['#/nowhere', 'not-found', '05-not-found'],
     ]) {
       await gotoHash(page, server, hash);
