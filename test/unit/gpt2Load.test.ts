@@ -342,6 +342,9 @@ describe('loading a Hugging Face GPT-2 folder', () => {
       nLayer: 3,
       dMlp: 128,
     });
+    const { n_positions: _, ...onlyNCtx } = hfConfig(s);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(onlyNCtx));
+    expect(readLmWeights(dir).config.contextLength).toBe(8);
   });
 });
 

@@ -115,7 +115,9 @@ export function fromHfConfig(raw: Record<string, unknown>, source: string): GptC
   const scalar = (raw.scalar ?? {}) as { norm2?: string; dyt_alpha_init?: number };
   const input = {
     vocabSize: need('vocab_size'),
-    contextLength: need('n_positions'),
+    // Old GPT-2 configs may give only n_ctx (the same number).
+    contextLength:
+      raw.n_positions === undefined && typeof raw.n_ctx === 'number' ? raw.n_ctx : need('n_positions'),
     dModel: nEmbd,
     nLayer: need('n_layer'),
     nHead: need('n_head'),
