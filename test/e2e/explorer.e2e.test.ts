@@ -14,7 +14,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildExplorerData, type ExplorerData } from './explorerData.ts';
 import {
+  api,
   ensureRendererBuilt,
+  gotoHash,
   HAS_CHROMIUM,
   openBrowser,
   screenshot,
@@ -24,26 +26,6 @@ import {
 } from './harness.ts';
 
 if (!HAS_CHROMIUM) console.warn('[e2e] skipping the explorer suite: /usr/bin/chromium not found');
-
-async function api<T>(server: ServerProcess, method: string, params: unknown): Promise<T> {
-  const { WebSocket } = await import('ws');
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, {
-    origin: `http://127.0.0.1:${server.port}`,
-  });
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  try {
-    ws.send(JSON.stringify({ type: 'request', id: 1, method, params }));
-    for (;;) {
-      const data = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
-      const msg = JSON.parse(data) as { type: string; ok?: boolean; result?: T; error?: string };
-      if (msg.type !== 'response') continue;
-      if (!msg.ok) throw new Error(msg.error);
-      return msg.result as T;
-    }
-  } finally {
-    ws.close();
-  }
-}
 
 interface Curve {
   points: { n: number; mean: number | null; lo: number | null; hi: number | null }[];
@@ -62,17 +44,6 @@ function expectedKl(c: Curve, n: number): number {
   const [a, b] = [ps[k - 1], ps[k]];
   const t = (Math.log2(n) - Math.log2(a.n)) / (Math.log2(b.n) - Math.log2(a.n));
   return a.mean + (b.mean - a.mean) * t;
-}
-
-async function gotoHash(page: Page, server: ServerProcess, hash: string): Promise<void> {
-  if (!page.url().startsWith(`http://127.0.0.1:${server.port}/`)) {
-    await page.goto(server.url);
-    await page
-      .getByTestId('connection')
-      .filter({ hasText: /^connected$/ })
-      .waitFor();
-  }
-  await page.evaluate((h) => (location.hash = h), hash);
 }
 
 /** Waits until the graph has drawn budget n. */

@@ -121,3 +121,36 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/** One Api request over the server's WebSocket (token and origin as the page sends them): tests read state here. */
+export async function api<T>(server: ServerProcess, method: string, params: unknown): Promise<T> {
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, {
+    origin: `http://127.0.0.1:${server.port}`,
+  });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  try {
+    ws.send(JSON.stringify({ type: 'request', id: 1, method, params }));
+    for (;;) {
+      const data = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+      const msg = JSON.parse(data) as { type: string; ok?: boolean; result?: T; error?: string };
+      if (msg.type !== 'response') continue;
+      if (!msg.ok) throw new Error(msg.error);
+      return msg.result as T;
+    }
+  } finally {
+    ws.close();
+  }
+}
+
+/** Opens the server's page once (token link, connected), then moves by hash like a user following links. */
+export async function gotoHash(page: Page, server: ServerProcess, hash: string): Promise<void> {
+  if (!page.url().startsWith(`http://127.0.0.1:${server.port}/`)) {
+    await page.goto(server.url);
+    await page
+      .getByTestId('connection')
+      .filter({ hasText: /^connected$/ })
+      .waitFor();
+  }
+  await page.evaluate((h) => (location.hash = h), hash);
+}

@@ -13,7 +13,9 @@ import { strToU8, unzipSync, zipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  api,
   ensureRendererBuilt,
+  gotoHash,
   HAS_CHROMIUM,
   openBrowser,
   screenshot,
@@ -23,27 +25,6 @@ import {
 } from './harness.ts';
 
 if (!HAS_CHROMIUM) console.warn('[e2e] skipping the workstation suite: /usr/bin/chromium not found');
-
-/** The Api over the page's own WebSocket is what the UI uses; tests read state through a Node-side client. */
-async function api<T>(server: ServerProcess, method: string, params: unknown): Promise<T> {
-  const { WebSocket } = await import('ws');
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, {
-    origin: `http://127.0.0.1:${server.port}`,
-  });
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  try {
-    ws.send(JSON.stringify({ type: 'request', id: 1, method, params }));
-    for (;;) {
-      const data = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
-      const msg = JSON.parse(data) as { type: string; ok?: boolean; result?: T; error?: string };
-      if (msg.type !== 'response') continue;
-      if (!msg.ok) throw new Error(msg.error);
-      return msg.result as T;
-    }
-  } finally {
-    ws.close();
-  }
-}
 
 interface Run {
   id: string;
@@ -56,17 +37,6 @@ interface Run {
 
 async function runs(server: ServerProcess, query: Record<string, unknown> = {}): Promise<Run[]> {
   return (await api<{ rows: Run[] }>(server, 'runs.query', { limit: 500, ...query })).rows;
-}
-
-async function gotoHash(page: Page, server: ServerProcess, hash: string): Promise<void> {
-  if (!page.url().startsWith(`http://127.0.0.1:${server.port}/`)) {
-    await page.goto(server.url);
-    await page
-      .getByTestId('connection')
-      .filter({ hasText: /^connected$/ })
-      .waitFor();
-  }
-  await page.evaluate((h) => (location.hash = h), hash);
 }
 
 describe.skipIf(!HAS_CHROMIUM)('the workstation in web mode', () => {
