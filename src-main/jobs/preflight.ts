@@ -22,7 +22,7 @@ import type { GptConfig } from '../../src-shared/lm.ts';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { SAE_ARCHS, SAE_SETUPS, type SaeSetup } from '../../src-shared/sae.ts';
-import { CONFIG_FILE, readLmTokenizerName, readLmWeights } from '../engine/io/lmCheckpoint.ts';
+import { CONFIG_FILE, readLmTokenizer, readLmWeights } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile } from '../engine/io/safetensors.ts';
 import { SAE_CFG_FILE, SAE_WEIGHTS_FILE } from '../engine/io/saelens.ts';
 import { checkSaeLensSet, inspectSaeLensSet } from '../engine/io/saelensImport.ts';
@@ -32,7 +32,9 @@ import {
   assertSplitsFitContext,
   BUILTIN_CORPORA,
   loadCorpus,
+  minTokensForContext,
   trainLength,
+  type Tokenizer,
   type TrainValSplit,
 } from '../engine/text/index.ts';
 import { fileIdentity, runArtifactsDir, type NewRunInputRow, type Store } from '../store/index.ts';
@@ -61,6 +63,8 @@ interface Ctx {
   inputs: Map<string, NewRunInputRow>;
   warnings: string[];
   lms: Map<string, GptConfig>;
+  /** The tokenizer of the job's language model (the corpus is counted in its tokens); none: characters. */
+  tokenizer?: Tokenizer;
 }
 
 const GiB = 1024 ** 3;
@@ -136,14 +140,20 @@ function checkCorpus(ctx: Ctx, spec: string, seqLen: number, trainFraction: numb
     return; // the Brown corpus holds millions of characters: every window fits
   }
   const corpus = about('', () => loadCorpus(trimmed));
-  const n = corpus.source.chars; // the ASCII tokenizer makes one token of every code point
+  let n = corpus.source.chars; // the ASCII tokenizer makes one token of every code point
+  // GPT-2 BPE makes fewer tokens than characters: count them when the text may be short (bounded work).
+  const bpe = ctx.tokenizer?.name === 'gpt2';
+  if (bpe && n < 32 * minTokensForContext(seqLen, trainFraction))
+    n = ctx.tokenizer!.encode(corpus.text).length;
   const cut = trainLength(n, trainFraction);
   const split = {
     train: { name: 'train', tokens: { length: cut }, start: 0 },
     val: { name: 'val', tokens: { length: n - cut }, start: cut },
     trainFraction,
   } as unknown as TrainValSplit;
-  about('', () => assertSplitsFitContext(split, seqLen, { corpusName: corpus.name }));
+  about('', () =>
+    assertSplitsFitContext(split, seqLen, { corpusName: corpus.name, unit: bpe ? 'tokens' : 'characters' }),
+  );
   const note = corpus.warnings.join('; ');
   for (const w of corpus.warnings) ctx.warnings.push(`corpus ${corpus.source.path}: ${w}`);
   pin(ctx, 'corpus', corpus.source.path!, note || undefined);
@@ -155,7 +165,7 @@ function checkLm(ctx: Ctx, ref: string): GptConfig {
   if (known) return known;
   const location = about('', () => resolveLmRef(ref, ctx.store));
   const { config, file } = about(`language model ${ref}: `, () => readLmWeights(location));
-  about(`language model ${ref}: `, () => readLmTokenizerName(location)); // GPT-2 BPE needs the full vocabulary
+  ctx.tokenizer = about(`language model ${ref}: `, () => readLmTokenizer(location)); // BPE needs the full vocabulary
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   pin(ctx, 'lm', file);
   pin(ctx, 'lm', path.join(dir, CONFIG_FILE));

@@ -558,6 +558,12 @@ describe('a GPT-2 folder wherever an LM is named', () => {
         'config.json',
         'model.safetensors',
       ]);
+      // A corpus long enough in characters but not in GPT-2 tokens (" a" is one token of two characters).
+      const short = path.join(tmp, 'short-in-tokens.txt');
+      fs.writeFileSync(short, 'a '.repeat(60));
+      expect(() => preflightJob({ kind: 'train-sae', config: { ...config, corpus: short } }, store)).toThrow(
+        /too short for context length T=8: it needs at least \d+ tokens but has 61\b/,
+      );
       // A tokenizer the model's vocabulary cannot take is refused before any run exists.
       const small: Shape = { V: 300, T: 8, D: 16, L: 1, H: 2, eps: 1e-5 };
       const bad = writeGpt2Folder(path.join(tmp, 'bpe-cut-vocab'), small, gpt2Weights(small, 5), {
