@@ -286,6 +286,12 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/** Disposes every tensor reachable from `value` (as tidy finds them) except those in `keep`. */
+export function disposeExcept(value: unknown, keep: Iterable<tf.Tensor>): void {
+  const kept = new Set(keep);
+  tf.dispose(tensorsIn(value).filter((t) => !kept.has(t)));
+}
+
 function tensorsIn(value: unknown, found: tf.Tensor[] = [], seen = new Set<object>()): tf.Tensor[] {
   if (value instanceof tf.Tensor) found.push(value);
   else if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !seen.has(value)) {

@@ -126,5 +126,10 @@ export class AdamW {
 }
 
 export async function globalNorm(tensors: tf.Tensor[]): Promise<number> {
-  return Math.sqrt(await readScalar(tf.tidy(() => tf.addN(tensors.map((g) => tf.sum(tf.square(g)))))));
+  // Added one at a time, in order (what addN does on the CPU backends): tfjs-webgpu's AddN binds every input
+  // at once and fails past the device's storage-buffer limit.
+  const sumSq = tf.tidy(() =>
+    tensors.map((g) => tf.sum(tf.square(g))).reduce((a: tf.Tensor, b) => tf.add(a, b)),
+  );
+  return Math.sqrt(await readScalar(sumSq));
 }

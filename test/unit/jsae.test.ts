@@ -97,7 +97,7 @@ const cases = [
 
 describe('JSAE closed-form Jacobian', () => {
   for (const c of cases) {
-    it(`equals the autodiff Jacobian and its penalty gradient: ${c.name}`, () => {
+    it(`equals the autodiff Jacobian and its penalty gradient: ${c.name}`, async () => {
       const gpt = tinyLm(c.norm2, 7);
       const set = new SaeSet({ arch: 'jsae', setup: c.setup, width: 12, k, dModel: D, nLayer: 1, seed: 3 });
       const pair = set.pairs[0];
@@ -112,7 +112,7 @@ describe('JSAE closed-form Jacobian', () => {
         [pair.down]: encode(xDown, set.weights(down), k),
       };
       const lambda = 0.37;
-      const step = jacobianPenaltyStep(gpt, set, pair, { [pair.up]: xUp, [pair.down]: xDown }, codes, {
+      const step = await jacobianPenaltyStep(gpt, set, pair, { [pair.up]: xUp, [pair.down]: xDown }, codes, {
         lambda,
         norm: 'sum',
       });

@@ -34,10 +34,10 @@ beforeAll(async () => {
 const TOL = 1e-5;
 
 /** Rows of pre₁ of the full circuit with fewer than k positive entries (there the ReLU option matters). */
-function rowsShortOfK(pm: PairModel, clean: CleanPass): number {
+async function rowsShortOfK(pm: PairModel, clean: CleanPass): Promise<number> {
   const [B, T] = clean.tokens.shape;
   const codes = pm.upCodes(clean);
-  const pre = pm.preDownOfCodes(codes, B, T);
+  const pre = await pm.preDownOfCodes(codes, B, T);
   tf.dispose([codes.idx, codes.val]);
   let short = 0;
   for (let n = 0; n < B * T; n++) {
@@ -53,15 +53,19 @@ async function checkPair(spec: RandomPairSpec, budgets: (E: number) => number[])
   const E = pm.f0 * pm.f1;
   const clean = pm.clean(randomTokens(13, 3, 6));
   const ig = rankByScore(
-    finishAttribution(pm, attributionBatchFast(pm, clean, { steps: 4, scaling: 'reference' }), 'reference'),
+    await finishAttribution(
+      pm,
+      await attributionBatchFast(pm, clean, { steps: 4, scaling: 'reference' }),
+      'reference',
+    ),
     1,
   );
   const rankings = { random: randomRanking(E, 3), ig };
-  const full = pm.fullCircuitLogits(clean).dataSync();
+  const full = (await pm.fullCircuitLogits(clean)).dataSync();
   // Without a downstream bias shift every token has ≥ k positive pre-activations, so even without the ReLU
   // the subcircuit with every edge kept is the full circuit; with a negative shift some tokens have fewer,
   // and only the ReLU variant is the full circuit (SAE₁'s own encoder has the ReLU).
-  const short = rowsShortOfK(pm, clean);
+  const short = await rowsShortOfK(pm, clean);
   if (spec.downBias) expect(short).toBeGreaterThan(0);
   else expect(short).toBe(0);
   const pools = { single: await PairPool.start(pm, false), worker: await PairPool.start(pm, true) };
@@ -163,9 +167,9 @@ describe('plain algorithm = SPEC §4.3 computed in float64 on nonlinear segments
 
       const E = F0 * F1;
       const ig = rankByScore(
-        finishAttribution(
+        await finishAttribution(
           pm,
-          attributionBatchFast(pm, clean, { steps: 4, scaling: 'reference' }),
+          await attributionBatchFast(pm, clean, { steps: 4, scaling: 'reference' }),
           'reference',
         ),
         1,
@@ -180,7 +184,7 @@ describe('plain algorithm = SPEC §4.3 computed in float64 on nonlinear segments
             // float32 vs float64 through LayerNorm and the head: ≤ 1e-4 of the largest logit.
             expectClose(plain.dataSync(), expected, { atolRel: 1e-4 }, `${what}: logits`);
             expectClose(
-              perTokenKl(clean.logits, plain),
+              await perTokenKl(clean.logits, plain),
               kl64(ref.logits, expected, V),
               { atol: 1e-5, rtol: 1e-3 },
               `${what}: KL`,

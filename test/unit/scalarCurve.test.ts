@@ -197,7 +197,7 @@ describe('per-token KL (SPEC §4.4)', () => {
     );
   });
 
-  it('perTokenKl (softmax of logits) matches the float64 formula', () => {
+  it('perTokenKl (softmax of logits) matches the float64 formula', async () => {
     const r = new TestRng(3);
     const V = 7;
     const a = r.normals(2 * 3 * V, 2);
@@ -205,7 +205,7 @@ describe('per-token KL (SPEC §4.4)', () => {
     // A token where Q puts almost nothing on P's mode: the 1e-8 floor matters.
     b[0] = -40;
     a[0] = 10;
-    const got = perTokenKl(tf.tensor3d(a, [2, 3, V]), tf.tensor3d(b, [2, 3, V]));
+    const got = await perTokenKl(tf.tensor3d(a, [2, 3, V]), tf.tensor3d(b, [2, 3, V]));
     expectClose(got, kl64(a, b, V), { rtol: 1e-5, atol: 1e-6 });
     expect(got[0]).toBeGreaterThan(15);
   });

@@ -65,14 +65,17 @@ describe('evaluatePair', () => {
     // The grid ends at the full circuit; per-token KL at each budget against the plain subcircuit.
     expect(r.grid.at(-1)).toBe(E);
     const clean = pm.clean(tf.tensor2d(evaluation[0].inputs, [3, T], 'int32'));
-    r.grid.forEach((n, g) => {
-      const kl = perTokenKl(clean.logits, subcircuitLogitsPlain(pm, clean, r.ranking, n, { relu: true }));
+    for (const [g, n] of r.grid.entries()) {
+      const kl = await perTokenKl(
+        clean.logits,
+        subcircuitLogitsPlain(pm, clean, r.ranking, n, { relu: true }),
+      );
       expect(maxRelDiff(r.perTokenKl[g], kl), `N = ${n}`).toBeLessThan(1e-4);
       const mean = r.perTokenKl[g].reduce((a, c) => a + c, 0) / r.perTokenKl[g].length;
       expect(r.curve[g].mean).toBeCloseTo(mean, 9);
       expect(r.curve[g].lo).toBeLessThanOrEqual(mean + 1e-12);
       expect(r.curve[g].hi).toBeGreaterThanOrEqual(mean - 1e-12);
-    });
+    }
     // With every edge kept (and the ReLU) the curve ends at KL(full model ‖ full circuit).
     const last = r.perTokenKl.at(-1)!;
     expect(last.reduce((a, c) => a + c, 0) / last.length).toBeCloseTo(r.fullCircuitKl, 12);
@@ -111,8 +114,8 @@ describe('evaluatePair', () => {
     });
     expect(Array.from(r.perTokenKl.at(-1)!).every((v) => v === 0)).toBe(true);
     const clean = pm.clean(tf.tensor2d(evaluation[0].inputs, [2, T], 'int32'));
-    const full = pm.fullCircuitLogits(clean);
-    const kl = perTokenKl(full, subcircuitLogitsPlain(pm, clean, r.ranking, 5, { relu: true }));
+    const full = await pm.fullCircuitLogits(clean);
+    const kl = await perTokenKl(full, subcircuitLogitsPlain(pm, clean, r.ranking, 5, { relu: true }));
     expect(maxRelDiff(r.perTokenKl[r.grid.indexOf(5)], kl)).toBeLessThan(1e-4);
     lm.dispose();
   });

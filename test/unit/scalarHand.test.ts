@@ -81,8 +81,12 @@ function plainScores(b: Built, steps: number, scaling: 'reference' | 'textbook')
   accumulateAttributionPlain(b.pm, b.clean, { steps, scaling }, sumSq);
   return sumSq.map(Math.sqrt);
 }
-function fastScores(b: Built, steps: number, scaling: 'reference' | 'textbook'): Float32Array {
-  return finishAttribution(b.pm, attributionBatchFast(b.pm, b.clean, { steps, scaling }), scaling);
+async function fastScores(b: Built, steps: number, scaling: 'reference' | 'textbook'): Promise<Float32Array> {
+  return await finishAttribution(
+    b.pm,
+    await attributionBatchFast(b.pm, b.clean, { steps, scaling }),
+    scaling,
+  );
 }
 
 describe('hand-built identity pair: construction', () => {
@@ -109,7 +113,7 @@ describe('hand-built identity pair: construction', () => {
 describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
   for (const [name, config] of Object.entries(CONFIGS)) {
     for (const v of VARIANTS) {
-      it(`${v.setup} (${v.norm2}), ${name}: A is zero off the permutation, A[i, σ(i)] by hand`, () => {
+      it(`${v.setup} (${v.norm2}), ${name}: A is zero off the permutation, A[i, σ(i)] by hand`, async () => {
         const b = build(v.setup, v.norm2, config);
         // S = 4 (reference default), 5 (paper), and the degenerate S = 1 (its one point is α = 1).
         for (const steps of [1, 2, 4, 5]) {
@@ -117,7 +121,7 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
             const expected = b.hand.attribution(steps, scaling);
             for (const [algo, A] of [
               ['plain', plainScores(b, steps, scaling)],
-              ['fast', fastScores(b, steps, scaling)],
+              ['fast', await fastScores(b, steps, scaling)],
             ] as const) {
               const what = `${algo}, S = ${steps}, ${scaling}`;
               const offPerm = Array.from(A).filter((_, e) => !isPermEdge(b.hand, e));
@@ -133,7 +137,7 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
     }
   }
 
-  it('closed form, zero biases, S = 4: α = 0 activates nothing, so the count is S − 1 = 3 of 4 points', () => {
+  it('closed form, zero biases, S = 4: α = 0 activates nothing, so the count is S − 1 = 3 of 4 points', async () => {
     const b = build('ffblock', 'layernorm', CONFIGS['zero biases']);
     const { z0, N, sigma } = b.hand;
     // At α > 0 the downstream pre-activations are α·z₀ (all ≥ 0, b₁ = 0): the active latents are σ of the top
@@ -158,7 +162,7 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
       ['textbook', text],
     ] as const) {
       const expected = Array.from(sums, (s) => 0.75 * Math.sqrt(s));
-      for (const A of [plainScores(b, 4, scaling), fastScores(b, 4, scaling)])
+      for (const A of [plainScores(b, 4, scaling), await fastScores(b, 4, scaling)])
         expectClose(
           Array.from({ length: F }, (_, i) => A[i * F + sigma[i]]),
           expected,
@@ -168,7 +172,7 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
     }
   });
 
-  it('biased, reference scaling: an edge scores on tokens where its upstream latent is off (active at α = 0)', () => {
+  it('biased, reference scaling: an edge scores on tokens where its upstream latent is off (active at α = 0)', async () => {
     const b = build('tblock', 'layernorm', CONFIGS.biased);
     const { z0, N, sigma } = b.hand;
     // j = 5 has the only positive b₁ (14/64): at α = 0 it is active for every token. Its edge (σ⁻¹(5), 5)
@@ -176,8 +180,8 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
     const i = sigma.indexOf(5);
     const off = Array.from({ length: N }, (_, n) => n).filter((n) => z0[n * F + i] === 0);
     expect(off.length).toBeGreaterThan(0);
-    const ref = fastScores(b, 4, 'reference')[i * F + 5];
-    const text = fastScores(b, 4, 'textbook')[i * F + 5];
+    const ref = (await fastScores(b, 4, 'reference'))[i * F + 5];
+    const text = (await fastScores(b, 4, 'textbook'))[i * F + 5];
     expect(ref).toBeGreaterThan(0);
     // Textbook: c = z₀ᵢ/S = 0 on those tokens, and positive only from tokens where i is on.
     const onTokens = N - off.length;
@@ -197,7 +201,7 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
         it(`${setup}, ${name}, relu ${relu}: the IG ranking keeps the permutation edges first; logits and KL by hand`, async () => {
           const b = build(setup, 'layernorm', config);
           const scaling = RANK_SCALING[name as keyof typeof RANK_SCALING];
-          const A = fastScores(b, 4, scaling);
+          const A = await fastScores(b, 4, scaling);
           const ranking = rankByScore(A, 7);
           // By hand: the positive scores are exactly the permutation edges with a positive hand score,
           // ranked by that score (descending); so budget N ≤ P keeps exactly the first N of them.
@@ -227,7 +231,7 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
                 const what = `${algo}, N = ${n}`;
                 expectClose(logits.dataSync(), expected, { atolRel: 2e-6 }, `${what}: logits`);
                 expectClose(
-                  perTokenKl(b.clean.logits, logits),
+                  await perTokenKl(b.clean.logits, logits),
                   expectedKl,
                   { atol: 1e-6, rtol: 1e-4 },
                   `${what}: KL`,
@@ -242,10 +246,10 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
             const fullKl = kl64(handClean, full, ID.V);
             const allKl = kl64(handClean, all, ID.V);
             if (relu) expect(Array.from(allKl)).toEqual(Array.from(fullKl));
-            const engineFull = b.pm.fullCircuitLogits(b.clean);
+            const engineFull = await b.pm.fullCircuitLogits(b.clean);
             expectClose(engineFull.dataSync(), full, { atolRel: 2e-6 }, 'full circuit logits');
             expectClose(
-              perTokenKl(b.clean.logits, engineFull),
+              await perTokenKl(b.clean.logits, engineFull),
               fullKl,
               { atol: 1e-6, rtol: 1e-4 },
               'full KL',
@@ -260,7 +264,7 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
     }
   }
 
-  it('biased, no ReLU: with every edge kept the curve ends above KL(full model ‖ full circuit) on some token', () => {
+  it('biased, no ReLU: with every edge kept the curve ends above KL(full model ‖ full circuit) on some token', async () => {
     // Pins down SPEC §4.3's "no ReLU — as in the reference": a token with fewer than k₁ = 3 positive
     // pre-activations takes a negative one into Z₁, so the subcircuit at N = F₀·F₁ is not the full circuit.
     const b = build('ffblock', 'layernorm', CONFIGS.biased);
@@ -271,7 +275,7 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
     expect(short.length).toBeGreaterThan(0);
     const ranking = Int32Array.from({ length: E }, (_, e) => e);
     const noRelu = subcircuitLogitsPlain(b.pm, b.clean, ranking, E, { relu: false }).dataSync();
-    const full = b.pm.fullCircuitLogits(b.clean).dataSync();
+    const full = (await b.pm.fullCircuitLogits(b.clean)).dataSync();
     const rowDiffers = (n: number) =>
       Array.from({ length: ID.V }, (_, v) => noRelu[n * ID.V + v] !== full[n * ID.V + v]).some(Boolean);
     for (const n of short) expect(rowDiffers(n), `token ${n}`).toBe(true);
@@ -298,7 +302,7 @@ describe('hand-built identity pair: progressive ablation and KL (SPEC §4.3–§
           ]) {
             expect(Array.from(logits.dataSync()).every((v) => v === 0)).toBe(true);
             expectClose(
-              perTokenKl(b.clean.logits, logits),
+              await perTokenKl(b.clean.logits, logits),
               expectedKl,
               { atol: 1e-6, rtol: 1e-5 },
               `N = ${n}`,

@@ -40,8 +40,8 @@ function plainScores(pm: PairModel, clean: CleanPass, opts: AttributionOptions):
   accumulateAttributionPlain(pm, clean, opts, sumSq);
   return sumSq.map(Math.sqrt);
 }
-const fastScores = (pm: PairModel, clean: CleanPass, opts: AttributionOptions) =>
-  finishAttribution(pm, attributionBatchFast(pm, clean, opts), opts.scaling);
+const fastScores = async (pm: PairModel, clean: CleanPass, opts: AttributionOptions) =>
+  await finishAttribution(pm, await attributionBatchFast(pm, clean, opts), opts.scaling);
 
 /** f(z) = pre₁(segment(decode₀(z))) for dense codes [B, T, F₀] through the pair's forward pass, flat. */
 const forwardF = (pm: PairModel, z: tf.Tensor3D) =>
@@ -57,7 +57,7 @@ describe('textbook completeness on a linear path', () => {
   const PI0 = [5, 2, 7, 0, 3, 6, 1, 4];
   const PI1 = [1, 6, 3, 7, 0, 4, 2, 5];
   for (const setup of ['tblock', 'ffblock'] as const) {
-    it(`${setup}, permutation pair: A[i, σ(i)]² = Σ_tokens (f_σ(i)(z₀) − f_σ(i)(0))², for S = 2…5`, () => {
+    it(`${setup}, permutation pair: A[i, σ(i)]² = Σ_tokens (f_σ(i)(z₀) − f_σ(i)(0))², for S = 2…5`, async () => {
       const lm = identityLm(11);
       const pair = setupPositions(setup, 1).pairs[0];
       // k₁ = F and b_enc₁ = 10 ≫ |z₀|: every downstream latent is active at every α, so f is linear on the path.
@@ -91,7 +91,7 @@ describe('textbook completeness on a linear path', () => {
         // G_j[n, i] = (z₀ᵢ/S)·Σ_s 1 = z₀ᵢ: completeness for each token, whatever S.
         for (const A of [
           plainScores(pm, clean, { steps, scaling: 'textbook' }),
-          fastScores(pm, clean, { steps, scaling: 'textbook' }),
+          await fastScores(pm, clean, { steps, scaling: 'textbook' }),
         ])
           expectClose(A, expected, { rtol: 1e-6, atolRel: 1e-7 }, `S = ${steps}`);
       }
@@ -100,7 +100,7 @@ describe('textbook completeness on a linear path', () => {
   }
 
   for (const setup of ['tblock', 'ffblock'] as const) {
-    it(`${setup}, dense pair: per-token textbook G are z₀ᵢ·(W_dec₀W_enc₁)ᵢⱼ and add up to f(z₀) − f(0)`, () => {
+    it(`${setup}, dense pair: per-token textbook G are z₀ᵢ·(W_dec₀W_enc₁)ᵢⱼ and add up to f(z₀) − f(0)`, async () => {
       const lm = identityLm(12);
       const pair = setupPositions(setup, 1).pairs[0];
       const rng = new TestRng(31);
@@ -152,13 +152,13 @@ describe('textbook completeness on a linear path', () => {
         for (const steps of [2, 4]) {
           for (const A of [
             plainScores(pm, clean, { steps, scaling: 'textbook' }),
-            fastScores(pm, clean, { steps, scaling: 'textbook' }),
+            await fastScores(pm, clean, { steps, scaling: 'textbook' }),
           ])
             expectClose(A, expected, { atolRel: 2e-6 }, `token ${n}, S = ${steps}`);
           // Reference scaling: c = ‖z₀‖/S for every i, so |G| = ‖z₀‖·|Jᵢⱼ|.
           const norm = Math.hypot(...z);
           expectClose(
-            fastScores(pm, clean, { steps, scaling: 'reference' }),
+            await fastScores(pm, clean, { steps, scaling: 'reference' }),
             Float64Array.from(J, (v) => norm * Math.abs(v)),
             { atolRel: 2e-6 },
             `reference, token ${n}`,
@@ -181,7 +181,7 @@ describe('plain and fast = SPEC §4.2 by float64 finite differences on nonlinear
     { setup: 'tblock', norm2: 'layernorm' },
   ] as const;
   for (const c of CASES) {
-    it(`${c.setup} (${c.norm2}), S = 4, both scalings`, () => {
+    it(`${c.setup} (${c.norm2}), S = 4, both scalings`, async () => {
       const { lm, pm } = randomPair({ setup: c.setup, norm2: c.norm2 });
       const [B, T, S, h] = [2, 6, 4, 1e-5];
       const { f0: F0, f1: F1 } = pm;
@@ -235,7 +235,7 @@ describe('plain and fast = SPEC §4.2 by float64 finite differences on nonlinear
         const opts = { steps: S, scaling };
         // float32 engine vs float64: ≤ 2e-5 of the largest score (observed ≤ 6e-6, tblock's attention).
         expectClose(plainScores(pm, clean, opts), expected, { atolRel: 2e-5 }, `plain, ${scaling}`);
-        expectClose(fastScores(pm, clean, opts), expected, { atolRel: 2e-5 }, `fast, ${scaling}`);
+        expectClose(await fastScores(pm, clean, opts), expected, { atolRel: 2e-5 }, `fast, ${scaling}`);
       }
       lm.dispose();
     });
@@ -253,13 +253,13 @@ describe('fast attribution = plain algorithm on random pairs', () => {
     { setup: 'tblock', norm2: 'dyt' },
   ] as const;
   for (const c of CASES) {
-    it(`${c.setup} (${c.norm2}) × {reference, textbook} × S ∈ {1, 2, 4}`, () => {
+    it(`${c.setup} (${c.norm2}) × {reference, textbook} × S ∈ {1, 2, 4}`, async () => {
       const { lm, pm } = randomPair({ setup: c.setup, norm2: c.norm2 });
       const clean = pm.clean(randomTokens(9, 2, 6));
       for (const scaling of ['reference', 'textbook'] as const) {
         for (const steps of [1, 2, 4]) {
           const plain = plainScores(pm, clean, { steps, scaling });
-          const fast = fastScores(pm, clean, { steps, scaling });
+          const fast = await fastScores(pm, clean, { steps, scaling });
           const nonzero = plain.filter((v) => v > 0).length;
           // A meaningful case: many edges scored, but (textbook) inactive upstream latents score exactly 0.
           expect(nonzero, `${scaling} S=${steps}`).toBeGreaterThan(pm.f0 * pm.f1 * 0.15);
@@ -270,14 +270,14 @@ describe('fast attribution = plain algorithm on random pairs', () => {
     });
   }
 
-  it('staircase pairs of unequal widths: ffblock (F₀ = n, F₁ = 2n) and tblock pair 1 (2n → 3n)', () => {
+  it('staircase pairs of unequal widths: ffblock (F₀ = n, F₁ = 2n) and tblock pair 1 (2n → 3n)', async () => {
     for (const setup of ['ffblock', 'tblock'] as const) {
       const { lm, pm } = randomPair({ setup, arch: 'staircase', width: 6, pair: setup === 'tblock' ? 1 : 0 });
       expect([pm.f0, pm.f1]).toEqual(setup === 'ffblock' ? [6, 12] : [12, 18]);
       const clean = pm.clean(randomTokens(4, 2, 6));
       for (const scaling of ['reference', 'textbook'] as const) {
         const plain = plainScores(pm, clean, { steps: 4, scaling });
-        const fast = fastScores(pm, clean, { steps: 4, scaling });
+        const fast = await fastScores(pm, clean, { steps: 4, scaling });
         expect(plain.filter((v) => v > 0).length).toBeGreaterThan(pm.f0 * pm.f1 * 0.15);
         expect(maxRelDiff(fast, plain), `${setup} ${scaling}`).toBeLessThan(TOL);
       }
@@ -295,16 +295,18 @@ describe('fast attribution = plain algorithm on random pairs', () => {
       expect(pool.threads).toBe(2);
       for (const scaling of ['reference', 'textbook'] as const) {
         const opts = { steps: 4, scaling };
-        const whole = attributionBatchFast(pm, clean(0, 4), opts);
-        const a = attributionBatchFast(pm, clean(0, 2), opts);
-        const b = attributionBatchFast(pm, clean(2, 2), opts);
+        const whole = await attributionBatchFast(pm, clean(0, 4), opts);
+        const a = await attributionBatchFast(pm, clean(0, 2), opts);
+        const b = await attributionBatchFast(pm, clean(2, 2), opts);
         const summed = Float64Array.from(a, (v, e) => v + b[e]);
         expect(maxRelDiff(summed, whole)).toBeLessThan(1e-6);
         // Also against the plain algorithm accumulated over the two halves.
         const sumSq = new Float64Array(pm.f0 * pm.f1);
         accumulateAttributionPlain(pm, clean(0, 2), opts, sumSq);
         accumulateAttributionPlain(pm, clean(2, 2), opts, sumSq);
-        expect(maxRelDiff(finishAttribution(pm, summed, scaling), sumSq.map(Math.sqrt))).toBeLessThan(TOL);
+        expect(maxRelDiff(await finishAttribution(pm, summed, scaling), sumSq.map(Math.sqrt))).toBeLessThan(
+          TOL,
+        );
         // The worker runs the same task on its own copy of the model: identical arithmetic.
         const task = {
           op: 'attribution' as const,

@@ -28,7 +28,7 @@ describe('SCALAR memory', () => {
       const ev = await SubcircuitEvaluator.create(pm, clean, pool);
       const ranking = randomRanking(pm.f0 * pm.f1, 5);
       for (const n of [1, 7, 40, pm.f0 * pm.f1]) (await ev.logits(ranking, n, { relu: false })).dispose();
-      tf.dispose(pm.fullCircuitLogits(clean));
+      tf.dispose(await pm.fullCircuitLogits(clean));
       await pool.close();
       pm.dispose(); // the pair's latent tables live until the pair is released
       expect(tf.memory().numTensors).toBe(before);

@@ -75,7 +75,8 @@ describe('ladder', () => {
     expect(r.kernels).toBe('wgsl');
     expect(r.adapter).toBeDefined();
     const a = r.adapter!;
-    expect(a.vendor.length + a.architecture.length).toBeGreaterThan(0);
+    expect(a.vendor.length + a.architecture.length + a.device.length).toBeGreaterThan(0);
+    expect(a.driver.length).toBeGreaterThan(0);
     expect(r.device).toBe(describeAdapter(a));
     expect(backendReport()).toBe(r);
     // It computes: a reduction read back asynchronously (synchronous reads do not exist on this backend).

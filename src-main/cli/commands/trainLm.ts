@@ -11,7 +11,7 @@ export const usage = `scalar train-lm --preset ${LM_PRESET_NAMES.join('|')} [opt
   --steps N                     training steps (default: the preset's schedule)
   --seed S                      seed for initialisation and batch order (default 0)
   --batch-size B  --eval-every N  --lr LR  --name NAME
-  --data-dir D  --backend tensorflow|wasm|cpu  --json`;
+  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json`;
 
 export async function trainLmCommand(argv: string[]): Promise<number> {
   const { flags, options } = trainLmArgs(argv);

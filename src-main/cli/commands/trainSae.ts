@@ -13,7 +13,7 @@ export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${S
   --k K            TopK sparsity (default 10)
   --lambda L  --lambda-norm mean|sum   JSAE penalty weight and convention (default 16, mean)
   --steps N  --seed S  --batch-size B  --seq-len T (default: the LM context)  --eval-every N  --corpus builtin:brown|PATH  --name NAME
-  --data-dir D  --backend tensorflow|wasm|cpu  --json`;
+  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json`;
 
 export async function trainSaeCommand(argv: string[]): Promise<number> {
   const { flags, options } = trainSaeArgs(argv);

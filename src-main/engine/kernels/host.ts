@@ -120,3 +120,65 @@ export async function stagingHost(binary: Uint8Array): Promise<KernelHost> {
     },
   };
 }
+
+/**
+ * The SIMD module on host arrays: inputs are typed arrays read beforehand (asynchronously: the webgpu backend
+ * has no synchronous reads), outputs come back as typed arrays. Runs a SIMD kernel for a backend that has no
+ * twin of it (registry.ts runScalarKernelAsync).
+ */
+export interface ArrayCall extends Omit<KernelCall, 'finish'> {
+  finish(): { values: Float32Array | Int32Array; shape: number[]; dtype: DType }[];
+}
+
+export async function arrayHost(
+  binary: Uint8Array,
+): Promise<{ exports: KernelExports; begin(arrays: Map<Info, Float32Array | Int32Array>): ArrayCall }> {
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  const exports = await instantiate(binary, memory);
+  return {
+    exports,
+    begin(arrays) {
+      let top = 1024;
+      const alloc = (bytes: number) => {
+        const p = top;
+        top = (top + bytes + 15) & ~15;
+        if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
+        return p;
+      };
+      const outs: { ptr: number; shape: number[]; dtype: DType }[] = [];
+      return {
+        input(t) {
+          const values = arrays.get(t);
+          if (!values) throw new Error('SIMD kernel input was not read');
+          const p = alloc(values.byteLength);
+          new Uint8Array(memory.buffer, p, values.byteLength).set(
+            new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+          );
+          return p;
+        },
+        output(shape, dtype = 'float32') {
+          const p = alloc(
+            4 *
+              Math.max(
+                1,
+                shape.reduce((a, c) => a * c, 1),
+              ),
+          );
+          outs.push({ ptr: p, shape, dtype });
+          return p;
+        },
+        scratch: (bytes) => alloc(bytes),
+        finish() {
+          return outs.map(({ ptr, shape, dtype }) => {
+            const n = shape.reduce((a, c) => a * c, 1);
+            const values =
+              dtype === 'int32'
+                ? new Int32Array(memory.buffer, ptr, n).slice()
+                : new Float32Array(memory.buffer, ptr, n).slice();
+            return { values, shape, dtype };
+          });
+        },
+      };
+    },
+  };
+}

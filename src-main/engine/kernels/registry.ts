@@ -3,8 +3,9 @@
  * backend; ops.ts decides per call whether to use them or the composite tfjs formulation.
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelBinary } from './compile.ts';
 import type { KernelExports } from './exports.ts';
-import type { KernelCall, KernelHost } from './host.ts';
+import { arrayHost, type KernelCall, type KernelHost } from './host.ts';
 
 type Inputs = Record<string, tf.TensorInfo>;
 type Attrs = Record<string, number>;
@@ -370,4 +371,30 @@ export function runScalarKernel(
 ): tf.Tensor[] {
   const out = tf.engine().runKernel(name, inputs as never, attrs as never) as tf.Tensor | tf.Tensor[];
   return Array.isArray(out) ? out : [out];
+}
+
+let hostArrays: ReturnType<typeof arrayHost> | null = null;
+
+/**
+ * A Scalar* kernel on any backend: the registered kernel where there is one (every kernel on wasm / cpu, the
+ * WGSL twins on webgpu); otherwise the SIMD kernel on the CPU, its inputs read with `await t.data()` and its
+ * outputs uploaded as new tensors. This is how the kernels without a WGSL twin yet (the JSAE penalty,
+ * SCALAR's Jacobian rows and IG accumulation) run on the webgpu backend.
+ */
+export async function runScalarKernelAsync(
+  name: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: Attrs = {},
+): Promise<tf.Tensor[]> {
+  if (scalarKernelRegistered(name, tf.getBackend())) return runScalarKernel(name, inputs, attrs);
+  const body = kernels[name];
+  if (!body) throw new Error(`unknown kernel ${name}`);
+  hostArrays ??= kernelBinary().then(arrayHost);
+  const host = await hostArrays;
+  const entries = Object.entries(inputs);
+  const values = await Promise.all(entries.map(([, t]) => t.data() as Promise<Float32Array | Int32Array>));
+  const arrays = new Map<tf.TensorInfo, Float32Array | Int32Array>(entries.map(([, t], i) => [t, values[i]]));
+  const call = host.begin(arrays);
+  body(host.exports, { ...call, finish: () => [] }, inputs as Inputs, attrs);
+  return call.finish().map((o) => tf.tensor(o.values, o.shape, o.dtype));
 }

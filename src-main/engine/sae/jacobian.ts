@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../backend.ts';
 import { matMul, transpose2d } from '../kernels/ops.ts';
-import { runScalarKernel } from '../kernels/registry.ts';
+import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from './positions.ts';
 import type { SaeSet } from './saeSet.ts';
@@ -57,14 +57,18 @@ export function mlpLinearisation(lm: Gpt, layer: number, x: tf.Tensor2D, segment
   });
 }
 
-export function jacobianPenaltyStep(
+/**
+ * The penalty's value and its gradients for one pair. Async because the penalty kernel may run on the CPU
+ * (runScalarKernelAsync: no WGSL twin yet on webgpu); the returned tensors are owned by the caller.
+ */
+export async function jacobianPenaltyStep(
   lm: Gpt,
   set: SaeSet,
   pair: SaePair,
   acts: Record<string, tf.Tensor2D>,
   codes: Record<string, SparseCodes>,
   opts: { lambda: number; norm: 'mean' | 'sum' },
-): JacobianStep {
+): Promise<JacobianStep> {
   if (pair.segment === 'block')
     throw new Error('the Jacobian penalty needs an MLP segment (fflayer or ffblock)');
   const up = set.view(pair.up);
@@ -72,7 +76,7 @@ export function jacobianPenaltyStep(
   const k = up.k;
   const N = acts[pair.up].shape[0];
   const coef = (opts.lambda / (k * k)) * (opts.norm === 'mean' ? 1 / N : 1);
-  return tidy(() => {
+  const prep = tidy(() => {
     const w1 = set.weights(up);
     const w2 = set.weights(down);
     const lin = mlpLinearisation(lm, pair.layer, acts[pair.up], pair.segment as 'mlp' | 'ffblock');
@@ -99,29 +103,50 @@ export function jacobianPenaltyStep(
       inputs.c0 = matMul(gamma.reshape([1, -1]) as tf.Tensor2D, lin.wFc).reshape([-1]); // γ W_fc [M]
       inputs.z = matMul(tf.mul(lin.norm!, gamma) as tf.Tensor2D, lin.wFc); // (γ ⊙ ŷ) W_fc [N, M]
     }
-    const [dRows, dCT, dSkipT, total, dQ] = runScalarKernel('ScalarJacobianPenalty', inputs, {
-      mode: lin.mode,
-      coef,
-    });
-    const sumAbs = total.reshape([]) as tf.Scalar;
-    // W_dec_in: A = W_dec_in W_fc ⇒ dW_dec_in = dA W_fcᵀ.  W_enc_out: C = W_pr W_enc_out ⇒ dW_enc_out = (dCᵀ W_pr)ᵀ.
-    // LN: Q = (W_dec_mid ⊙ γ) W_fc ⇒ dW_dec_mid += (dQ W_fcᵀ) ⊙ γ.
-    const dWdec =
-      lin.mode === 0
-        ? matMul(dRows as tf.Tensor2D, transpose2d(lin.wFc))
-        : lin.mode === 2
-          ? tf.add(dRows, tf.mul(matMul(dQ as tf.Tensor2D, transpose2d(lin.wFc)), lin.gamma!))
-          : dRows;
-    let dWenc = transpose2d(matMul(dCT as tf.Tensor2D, lin.wPr));
-    if (lin.mode !== 0) dWenc = tf.add(dWenc, transpose2d(dSkipT as tf.Tensor2D)) as tf.Tensor2D;
-    return {
-      sumAbs,
-      penaltyPerSum: opts.lambda * (opts.norm === 'mean' ? 1 / N : 1),
-      tokens: N,
-      grads: [
-        [up.dict.wDec, dWdec],
-        [down.dict.wEnc, dWenc],
-      ] as [tf.Variable, tf.Tensor][],
-    };
+    return { inputs, lin };
   });
+  const outs = await runScalarKernelAsync('ScalarJacobianPenalty', prep.inputs, {
+    mode: prep.lin.mode,
+    coef,
+  });
+  let result: JacobianStep | null = null;
+  try {
+    return (result = tidy(() => {
+      const { lin } = prep;
+      const [dRows, dCT, dSkipT, total, dQ] = outs;
+      const sumAbs = total.reshape([]) as tf.Scalar;
+      // W_dec_in: A = W_dec_in W_fc ⇒ dW_dec_in = dA W_fcᵀ.  W_enc_out: C = W_pr W_enc_out ⇒ dW_enc_out = (dCᵀ W_pr)ᵀ.
+      // LN: Q = (W_dec_mid ⊙ γ) W_fc ⇒ dW_dec_mid += (dQ W_fcᵀ) ⊙ γ.
+      const dWdec =
+        lin.mode === 0
+          ? matMul(dRows as tf.Tensor2D, transpose2d(lin.wFc))
+          : lin.mode === 2
+            ? tf.add(dRows, tf.mul(matMul(dQ as tf.Tensor2D, transpose2d(lin.wFc)), lin.gamma!))
+            : dRows;
+      let dWenc = transpose2d(matMul(dCT as tf.Tensor2D, lin.wPr));
+      if (lin.mode !== 0) dWenc = tf.add(dWenc, transpose2d(dSkipT as tf.Tensor2D)) as tf.Tensor2D;
+      return {
+        sumAbs,
+        penaltyPerSum: opts.lambda * (opts.norm === 'mean' ? 1 / N : 1),
+        tokens: N,
+        grads: [
+          [up.dict.wDec, dWdec],
+          [down.dict.wEnc, dWenc],
+        ] as [tf.Variable, tf.Tensor][],
+      };
+    }));
+  } finally {
+    // Everything made for the kernel (the codes and the LM's weights are the caller's, never freed here).
+    const keep = new Set<tf.Tensor>([
+      ...Object.values(codes).flatMap((c) => [c.idx, c.val]),
+      ...Object.values(lm.params),
+      ...Object.values(set.params()),
+      ...(result ? [result.sumAbs, ...result.grads.map(([, g]) => g)] : []),
+    ]);
+    tf.dispose(
+      [...Object.values(prep.inputs), prep.lin.g, prep.lin.norm, prep.lin.rstd, ...outs].filter(
+        (t): t is tf.Tensor => t !== undefined && !keep.has(t),
+      ),
+    );
+  }
 }

@@ -110,15 +110,15 @@ export async function saeTrainStep(
   const paramOf = new Map<tf.Variable, string>(Object.entries(opt.params).map(([n, v]) => [v, n]));
   const step = tidy(() => {
     const grads = new Map<string, tf.Tensor>();
-    const add = (v: tf.Variable, g: tf.Tensor) => {
-      const name = paramOf.get(v)!;
-      grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
-    };
     const losses: tf.Scalar[] = [];
     const codes: Record<string, SparseCodes> = {};
     for (const v of set.views) {
       const r = topkSaeStep(acts[v.hook], set.weights(v), v.k, v.detachBelow);
       const N = dictSize(v);
+      const add = (p: tf.Variable, g: tf.Tensor) => {
+        const name = paramOf.get(p)!;
+        grads.set(name, grads.has(name) ? tf.add(grads.get(name)!, g) : g);
+      };
       add(v.dict.wEnc, padToDict(r.grads.wEnc, N, 1));
       add(v.dict.wDec, padToDict(r.grads.wDec, N, 0));
       add(v.bEnc, r.grads.bEnc);
@@ -126,26 +126,32 @@ export async function saeTrainStep(
       losses.push(r.loss);
       codes[v.hook] = r.codes;
     }
-    const jacobian: { sumAbs: tf.Scalar; penaltyPerSum: number; tokens: number }[] = [];
+    return { grads, losses, codes };
+  });
+  // The JSAE penalty per pair (its kernel may run on the CPU: async), added to the summed gradients.
+  const jacobian: { sumAbs: tf.Scalar; penaltyPerSum: number; tokens: number }[] = [];
+  try {
     if (config.arch === 'jsae') {
       for (const pair of set.pairs) {
-        const p = jacobianPenaltyStep(lm, set, pair, acts, codes, {
+        const p = await jacobianPenaltyStep(lm, set, pair, acts, step.codes, {
           lambda: config.lambda,
           norm: config.lambdaNorm,
         });
         jacobian.push(p);
-        for (const [v, g] of p.grads) add(v, g);
+        for (const [v, g] of p.grads) {
+          const name = paramOf.get(v)!;
+          const before = step.grads.get(name);
+          step.grads.set(name, before ? tf.add(before, g) : g);
+          if (before) tf.dispose([before, g]);
+        }
       }
     }
-    return { grads: Object.fromEntries(grads), losses, codes, jacobian };
-  });
-  try {
-    const figures = await readScalars([...step.losses, ...step.jacobian.map((j) => j.sumAbs)]);
+    const figures = await readScalars([...step.losses, ...jacobian.map((j) => j.sumAbs)]);
     const losses: Record<string, number> = {};
     set.views.forEach((v, i) => (losses[v.hook] = figures[i]));
     let penalty = 0;
     let jacobianL1 = 0;
-    step.jacobian.forEach((j, i) => {
+    jacobian.forEach((j, i) => {
       const sumAbs = figures[set.views.length + i];
       penalty += sumAbs * j.penaltyPerSum;
       jacobianL1 += sumAbs / j.tokens / set.pairs.length;
@@ -157,10 +163,16 @@ export async function saeTrainStep(
       l0 += onCodes(v.hook, idx, val, v.k);
     }
     const total = Object.values(losses).reduce((a, b) => a + b, 0) + penalty;
-    const gradNorm = Number.isFinite(total) ? await opt.apply(step.grads, lr, config.schedule.gradClip) : NaN;
+    const grads = Object.fromEntries(step.grads);
+    const gradNorm = Number.isFinite(total) ? await opt.apply(grads, lr, config.schedule.gradClip) : NaN;
     return { total, losses, penalty, jacobianL1, gradNorm, l0: l0 / set.views.length };
   } finally {
-    tf.dispose([...Object.values(step.grads), ...Object.values(step.codes).flatMap((c) => [c.idx, c.val])]);
+    tf.dispose([
+      ...step.grads.values(),
+      ...Object.values(step.codes).flatMap((c) => [c.idx, c.val]),
+      ...jacobian.map((j) => j.sumAbs),
+      ...step.losses,
+    ]);
   }
 }
 

@@ -11,6 +11,7 @@
  * Results equal the plain algorithm's (tests compare them); only the batching differs.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readAndDispose } from '../backend.ts';
 import { concatFloat32 } from '../threads.ts';
 import type { SubcircuitOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
@@ -46,16 +47,15 @@ export class SubcircuitEvaluator {
     private readonly pm: PairModel,
     private readonly clean: CleanPass,
     private readonly pool: PairPool,
+    codes: { idx: Int32Array; val: Float32Array },
   ) {
     const [B, T] = clean.tokens.shape;
     this.B = B;
     this.T = T;
     this.N = B * T;
     this.k0 = pm.up.k;
-    const codes = pm.upCodes(clean);
-    this.idx0 = codes.idx.dataSync() as Int32Array;
-    this.val0 = codes.val.dataSync() as Float32Array;
-    tf.dispose([codes.idx, codes.val]);
+    this.idx0 = codes.idx;
+    this.val0 = codes.val;
     this.seqLatents = Array.from({ length: B }, (_, b) => {
       const set = new Set<number>();
       for (let n = b * T; n < (b + 1) * T; n++)
@@ -67,7 +67,12 @@ export class SubcircuitEvaluator {
 
   /** `pool` spreads the segment passes over both cores (PairPool.start); results do not depend on it. */
   static async create(pm: PairModel, clean: CleanPass, pool: PairPool): Promise<SubcircuitEvaluator> {
-    const ev = new SubcircuitEvaluator(pm, clean, pool);
+    const codes = pm.upCodes(clean);
+    const [idx, val] = await Promise.all([readAndDispose(codes.idx), readAndDispose(codes.val)]);
+    const ev = new SubcircuitEvaluator(pm, clean, pool, {
+      idx: idx as Int32Array,
+      val: val as Float32Array,
+    });
     const owners = Array.from({ length: ev.perSequence ? ev.B : ev.N }, (_, o) => ({ owner: o }));
     ev.preFull = concatFloat32(
       await ev.evaluate(owners, (n) => ev.val0.subarray(n * ev.k0, (n + 1) * ev.k0)),

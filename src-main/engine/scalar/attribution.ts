@@ -13,9 +13,9 @@
  * check; only the order of floating-point sums differs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
+import { disposeExcept, readAndDispose, tidy } from '../backend.ts';
 import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
-import { runScalarKernel } from '../kernels/registry.ts';
+import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode } from '../sae/topk.ts';
 import type { AttributionOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
@@ -105,70 +105,77 @@ export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): 
 
 /**
  * One batch of the attribution set: returns its contribution to M [F₁, D, D] (reference) or A² [F₀, F₁]
- * (textbook), to be summed over batches and finished with `finishAttribution`.
+ * (textbook), to be summed over batches and finished with `finishAttribution`. The Jacobian-rows and
+ * accumulation kernels may run on the CPU (runScalarKernelAsync: no WGSL twins yet on webgpu), so the pass is
+ * split around them; every tensor it makes is freed before it returns.
  */
-export function attributionBatchFast(
+export async function attributionBatchFast(
   pm: PairModel,
   clean: CleanPass,
   opts: AttributionOptions,
-): Float32Array {
+): Promise<Float32Array> {
   const [B, T] = clean.tokens.shape;
   const S = opts.steps;
   const lm = pm.lm;
   const p = (n: string) => lm.params[`h.${pm.pair.layer}.${n}`];
-  return tidy(() => {
-    const codes0 = pm.upCodes(clean);
-    const c = tf.div(tf.norm(codes0.val, 'euclidean', 1), S) as tf.Tensor1D;
-    const down = pm.down.w;
-    const cT = matMul(transpose2d(down.wEnc), transpose2d(p('mlp.c_proj.weight') as tf.Tensor2D)); // (W_pr W_enc₁)ᵀ [F₁, M]
-    const wEncT = transpose2d(down.wEnc);
-    const perPoint = Array.from({ length: S }, (_, s) => {
-      const alpha = S === 1 ? 1 : s / (S - 1);
-      const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
-      const lin = linearise(pm, x, B, T);
-      const [idx1, val1] = runScalarKernel(
-        'ScalarTopK',
-        { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc },
-        { topk: pm.down.k, relu: 1 },
-      );
-      const rowInputs: Record<string, tf.Tensor> = {
-        idx1,
-        val1,
-        g: lin.g,
-        cT,
-        wFc: p('mlp.c_fc.weight'),
-        wEncT,
-      };
-      if (lin.norm) rowInputs.norm = lin.norm;
-      if (lin.rstd) rowInputs.rstd = lin.rstd;
-      if (lin.gamma) rowInputs.gamma = lin.gamma;
-      const [rows] = runScalarKernel('ScalarJacobianRows', rowInputs, { mode: lin.mode });
-      return { idx1, val1, rows, attention: lin.attention };
+  // Weights of the LM and the pair: used, never freed here.
+  const persistent = [...Object.values(lm.params), ...Object.values(pm.up.w), ...Object.values(pm.down.w)];
+  const made: unknown[] = [];
+  try {
+    const prep = tidy(() => {
+      const codes0 = pm.upCodes(clean);
+      const c = tf.div(tf.norm(codes0.val, 'euclidean', 1), S) as tf.Tensor1D;
+      const down = pm.down.w;
+      const cT = matMul(transpose2d(down.wEnc), transpose2d(p('mlp.c_proj.weight') as tf.Tensor2D)); // (W_pr W_enc₁)ᵀ [F₁, M]
+      const wEncT = transpose2d(down.wEnc);
+      const perPoint = Array.from({ length: S }, (_, s) => {
+        const alpha = S === 1 ? 1 : s / (S - 1);
+        const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
+        const lin = linearise(pm, x, B, T);
+        const [idx1, val1] = runScalarKernel(
+          'ScalarTopK',
+          { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc },
+          { topk: pm.down.k, relu: 1 },
+        );
+        const rowInputs: Record<string, tf.Tensor> = {
+          idx1,
+          val1,
+          g: lin.g,
+          cT,
+          wFc: p('mlp.c_fc.weight'),
+          wEncT,
+        };
+        if (lin.norm) rowInputs.norm = lin.norm;
+        if (lin.rstd) rowInputs.rstd = lin.rstd;
+        if (lin.gamma) rowInputs.gamma = lin.gamma;
+        return { idx1, val1, rowInputs, mode: lin.mode, attention: lin.attention };
+      });
+      return { codes0, c, perPoint };
     });
-    const stack = (f: (q: (typeof perPoint)[number]) => tf.Tensor) => tf.stack(perPoint.map(f));
-    const common = {
-      c,
-      idx0: codes0.idx,
-      val0: codes0.val,
-      wDec0: pm.up.w.wDec,
-      val1: stack((q) => q.val1),
-      rows: stack((q) => q.rows),
-    };
-    const textbook = opts.scaling === 'textbook' ? 1 : 0;
-    if (pm.pair.segment !== 'block') {
-      const [out] = runScalarKernel(
-        'ScalarIgAccumulateLocal',
-        { ...common, idx1: stack((q) => q.idx1) },
-        { textbook, f1: pm.f1 },
-      );
-      return out.dataSync() as Float32Array;
+    made.push(prep);
+    const rows: tf.Tensor[] = [];
+    for (const q of prep.perPoint) {
+      const [r] = await runScalarKernelAsync('ScalarJacobianRows', q.rowInputs, { mode: q.mode });
+      rows.push(r);
+      made.push(r);
     }
+    const textbook = opts.scaling === 'textbook' ? 1 : 0;
+    const block = pm.pair.segment === 'block';
     const k1 = pm.down.k;
-    const a = (f: (q: NonNullable<(typeof perPoint)[number]['attention']>) => tf.Tensor) =>
-      stack((q) => f(q.attention!));
-    const [out] = runScalarKernel(
-      'ScalarIgAccumulateBlock',
-      {
+    const inputs = tidy(() => {
+      const stack = (f: (q: (typeof prep.perPoint)[number]) => tf.Tensor) => tf.stack(prep.perPoint.map(f));
+      const common: Record<string, tf.Tensor> = {
+        c: prep.c,
+        idx0: prep.codes0.idx,
+        val0: prep.codes0.val,
+        wDec0: pm.up.w.wDec,
+        val1: stack((q) => q.val1),
+        rows: tf.stack(rows),
+      };
+      if (!block) return { ...common, idx1: stack((q) => q.idx1) };
+      const a = (f: (q: NonNullable<(typeof prep.perPoint)[number]['attention']>) => tf.Tensor) =>
+        stack((q) => f(q.attention!));
+      return {
         ...common,
         idx1: stack((q) => q.idx1.reshape([B, T, k1])),
         qkv: a((q) => q.qkv),
@@ -179,30 +186,43 @@ export function attributionBatchFast(
         gamma1: p('ln_1.weight'),
         wO: p('attn.c_proj.weight'),
         wQkv: p('attn.c_attn.weight'),
-      },
-      { textbook, f1: pm.f1, nHead: lm.config.nHead },
-    );
-    return out.dataSync() as Float32Array;
-  });
+      };
+    });
+    made.push(inputs);
+    const [out] = block
+      ? await runScalarKernelAsync('ScalarIgAccumulateBlock', inputs, {
+          textbook,
+          f1: pm.f1,
+          nHead: lm.config.nHead,
+        })
+      : await runScalarKernelAsync('ScalarIgAccumulateLocal', inputs, { textbook, f1: pm.f1 });
+    return (await readAndDispose(out)) as Float32Array;
+  } finally {
+    disposeExcept(made, persistent);
+  }
 }
 
 /** Edge scores A [F₀·F₁] (edge e = i·F₁ + j) from the summed batch contributions. */
-export function finishAttribution(
+export async function finishAttribution(
   pm: PairModel,
   summed: Float64Array | Float32Array,
   scaling: AttributionOptions['scaling'],
-): Float32Array {
+): Promise<Float32Array> {
   const { f0, f1, D } = pm;
-  const a2 = tidy(() => {
-    if (scaling === 'textbook') return Float32Array.from(summed);
+  let a2: Float32Array;
+  if (scaling === 'textbook') a2 = Float32Array.from(summed);
+  else {
     // M_j holds its upper triangle only: A²[i, j] = Σ_{a≤b} w_a w_b M_j[a, b] · (a < b ? 2 : 1).
-    const wDec = pm.up.w.wDec;
-    const upper = tf.sub(tf.mul(2, tf.linalg.bandPart(tf.ones([D, D]), 0, -1)), tf.eye(D));
-    const q = tf
-      .mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper)
-      .reshape([f0, D * D]) as tf.Tensor2D;
-    const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
-    return matMul(q, m).dataSync() as Float32Array;
-  });
+    const t = tidy(() => {
+      const wDec = pm.up.w.wDec;
+      const upper = tf.sub(tf.mul(2, tf.linalg.bandPart(tf.ones([D, D]), 0, -1)), tf.eye(D));
+      const q = tf
+        .mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper)
+        .reshape([f0, D * D]) as tf.Tensor2D;
+      const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
+      return matMul(q, m);
+    });
+    a2 = (await readAndDispose(t)) as Float32Array;
+  }
   return a2.map((v) => Math.sqrt(Math.max(0, v)));
 }

@@ -107,7 +107,7 @@ export async function evaluatePair(opts: {
         const progress = meter.tick(done, (done - i) * ATTRIBUTION_BATCH * all.T);
         opts.onProgress?.({ ...progress, phase: 'attribution', pair: pair.index });
       }
-      edgeScores = finishAttribution(pm, summed, config.scaling);
+      edgeScores = await finishAttribution(pm, summed, config.scaling);
       ranking = rankByScore(edgeScores, config.seed);
     } else {
       ranking = randomRanking(pm.f0 * pm.f1, config.seed);
@@ -119,8 +119,8 @@ export async function evaluatePair(opts: {
     const ev = tokensOf(opts.evaluation);
     const tokens = tf.tensor2d(ev.data, [ev.B, ev.T], 'int32');
     const clean = pm.clean(tokens);
-    const fullCircuit = pm.fullCircuitLogits(clean);
-    const fullCircuitKl = perTokenKl(clean.logits, fullCircuit);
+    const fullCircuit = await pm.fullCircuitLogits(clean);
+    const fullCircuitKl = await perTokenKl(clean.logits, fullCircuit);
     const target = config.target === 'model' ? clean.logits : fullCircuit;
     const grid = gridFor(config.grid, pm.f0, pm.f1);
     const evaluator = await SubcircuitEvaluator.create(pm, clean, pool);
@@ -129,7 +129,7 @@ export async function evaluatePair(opts: {
     for (const [g, n] of grid.entries()) {
       check();
       const logits = await evaluator.logits(ranking, n, { relu: config.relu });
-      kls.push(perTokenKl(target, logits));
+      kls.push(await perTokenKl(target, logits));
       logits.dispose();
       const progress = meter.tick(g + 1, evaluator.lastUnits);
       opts.onProgress?.({ ...progress, phase: 'ablation', pair: pair.index });

@@ -10,7 +10,7 @@
  * LM's own computation; an fflayer pair's rest continues from the clean h_mid + x̂₁ (SPEC §4.3).
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
+import { readAndDispose, tidy } from '../backend.ts';
 import { gelu, matMul, transpose2d } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from '../sae/positions.ts';
@@ -112,11 +112,20 @@ export class PairModel {
    *   pre₁ = gelu(u) C + (h_mid + b_pr − b_dec₁) W_enc₁[:, columns] + b_enc₁      (h_mid = 0 for an fflayer pair)
    * so the pass stops at the MLP's hidden layer. Without `columns` it is the plain segment + encoder.
    */
-  preDownOfCodes(codes: SparseCodes, B: number, T: number, columns?: Int32Array): Float32Array {
+  async preDownOfCodes(
+    codes: SparseCodes,
+    B: number,
+    T: number,
+    columns?: Int32Array,
+  ): Promise<Float32Array> {
+    return (await readAndDispose(this.preDownOfCodesTensor(codes, B, T, columns))) as Float32Array;
+  }
+
+  private preDownOfCodesTensor(codes: SparseCodes, B: number, T: number, columns?: Int32Array): tf.Tensor {
     return tidy(() => {
       if (!columns) {
         const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
-        return this.preDown(this.segment(x)).dataSync() as Float32Array;
+        return this.preDown(this.segment(x));
       }
       const { hidden, mid } = this.hiddenOfCodes(codes, B, T);
       const l = this.pair.layer;
@@ -130,7 +139,7 @@ export class PairModel {
         tf.add(matMul(hidden, matMul(wPr, wEnc)), matMul(skip as tf.Tensor2D, wEnc)),
         tf.gather(w.bEnc, cols),
       );
-      return pre.dataSync() as Float32Array;
+      return pre;
     });
   }
 
@@ -242,22 +251,21 @@ export class PairModel {
   }
 
   /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (ReLU + TopK) → decode₁ → rest. */
-  fullCircuitLogits(clean: CleanPass): tf.Tensor3D {
+  async fullCircuitLogits(clean: CleanPass): Promise<tf.Tensor3D> {
     const [B, T] = clean.tokens.shape;
     const codes = this.upCodes(clean);
-    const pre = this.preDownOfCodes(codes, B, T);
+    const pre = await this.preDownOfCodes(codes, B, T);
     tf.dispose([codes.idx, codes.val]);
     return this.logitsFromPre(pre, clean, true);
   }
 }
 
 /** Per-token KL(P‖Q) = Σ_v P log((P+1e-8)/(Q+1e-8)) between two logit tensors [B, T, V] → [B·T]. */
-export function perTokenKl(pLogits: tf.Tensor3D, qLogits: tf.Tensor3D): Float32Array {
-  return tidy(() => {
+export async function perTokenKl(pLogits: tf.Tensor3D, qLogits: tf.Tensor3D): Promise<Float32Array> {
+  const kl = tidy(() => {
     const p = tf.softmax(pLogits);
     const q = tf.softmax(qLogits);
-    return tf
-      .sum(tf.mul(p, tf.sub(tf.log(tf.add(p, 1e-8)), tf.log(tf.add(q, 1e-8)))), -1)
-      .dataSync() as Float32Array;
+    return tf.sum(tf.mul(p, tf.sub(tf.log(tf.add(p, 1e-8)), tf.log(tf.add(q, 1e-8)))), -1);
   });
+  return (await readAndDispose(kl)) as Float32Array;
 }

@@ -28,11 +28,11 @@ export interface PairWorkerInit {
   down: SaeInit;
 }
 
-const saeInit = (s: PairSae): SaeInit => ({
-  wEnc: s.w.wEnc.dataSync() as Float32Array,
-  bEnc: s.w.bEnc.dataSync() as Float32Array,
-  wDec: s.w.wDec.dataSync() as Float32Array,
-  bDec: s.w.bDec.dataSync() as Float32Array,
+const saeInit = async (s: PairSae): Promise<SaeInit> => ({
+  wEnc: (await s.w.wEnc.data()) as Float32Array,
+  bEnc: (await s.w.bEnc.data()) as Float32Array,
+  wDec: (await s.w.wDec.data()) as Float32Array,
+  bDec: (await s.w.bDec.data()) as Float32Array,
   width: s.w.wDec.shape[0],
   k: s.k,
 });
@@ -69,15 +69,17 @@ export class PairPool {
       lm: {
         config: pm.lm.config,
         params: Object.fromEntries(
-          Object.entries(pm.lm.params).map(([n, v]) => [
-            n,
-            { shape: v.shape, data: v.dataSync() as Float32Array },
-          ]),
+          await Promise.all(
+            Object.entries(pm.lm.params).map(async ([n, v]) => [
+              n,
+              { shape: v.shape, data: (await v.data()) as Float32Array },
+            ]),
+          ),
         ),
       },
       pair: pm.pair,
-      up: saeInit(pm.up),
-      down: saeInit(pm.down),
+      up: await saeInit(pm.up),
+      down: await saeInit(pm.down),
     };
     const worker = spawnWorker(siblingEntry(import.meta.url, 'pairWorker'), init);
     await new Promise<void>((resolve, reject) => {
@@ -105,9 +107,9 @@ export class PairPool {
     const out: Float32Array[] = new Array(tasks.length);
     for (let i = 0; i < tasks.length; i += 2) {
       const far = this.worker && i + 1 < tasks.length ? this.remote(tasks[i + 1]) : null;
-      out[i] = runPairTask(this.pm, tasks[i]);
+      out[i] = await runPairTask(this.pm, tasks[i]);
       if (far) out[i + 1] = await far;
-      else if (i + 1 < tasks.length) out[i + 1] = runPairTask(this.pm, tasks[i + 1]);
+      else if (i + 1 < tasks.length) out[i + 1] = await runPairTask(this.pm, tasks[i + 1]);
     }
     return out;
   }

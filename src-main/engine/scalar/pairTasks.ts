@@ -10,19 +10,23 @@ export type PairTask =
   /** One attribution batch: its contribution to M (reference) or A² (textbook). */
   | { op: 'attribution'; tokens: Int32Array; B: number; T: number; options: AttributionOptions };
 
-export function runPairTask(pm: PairModel, task: PairTask): Float32Array {
+export async function runPairTask(pm: PairModel, task: PairTask): Promise<Float32Array> {
   if (task.op === 'preDown') {
     const codes = {
       idx: tf.tensor2d(task.idx, [task.B * task.T, pm.up.k], 'int32'),
       val: tf.tensor2d(task.val, [task.B * task.T, pm.up.k]),
     };
-    const out = pm.preDownOfCodes(codes, task.B, task.T, task.columns ?? undefined);
-    tf.dispose([codes.idx, codes.val]);
-    return out;
+    try {
+      return await pm.preDownOfCodes(codes, task.B, task.T, task.columns ?? undefined);
+    } finally {
+      tf.dispose([codes.idx, codes.val]);
+    }
   }
   const tokens = tf.tensor2d(task.tokens, [task.B, task.T], 'int32');
   const clean = pm.clean(tokens);
-  const out = attributionBatchFast(pm, clean, task.options);
-  tf.dispose([tokens, clean.up, clean.logits, ...Object.values(clean.context)]);
-  return out;
+  try {
+    return await attributionBatchFast(pm, clean, task.options);
+  } finally {
+    tf.dispose([tokens, clean.up, clean.logits, ...Object.values(clean.context)]);
+  }
 }

@@ -27,9 +27,10 @@ const sae = (s: PairWorkerInit['up']) => ({
 });
 const pm = new PairModel(lm, init.pair, sae(init.up), sae(init.down));
 
-parentPort!.on('message', ({ id, task }: { id: number; task: PairTask }) => {
+// Tasks come one at a time (the pool awaits each reply before sending the next to this worker).
+parentPort!.on('message', async ({ id, task }: { id: number; task: PairTask }) => {
   try {
-    const out = runPairTask(pm, task);
+    const out = await runPairTask(pm, task);
     parentPort!.postMessage({ id, out }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ id, error: (err as Error).message });

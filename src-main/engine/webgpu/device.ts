@@ -61,7 +61,7 @@ function apiOf(driver: string, flags: string[]): string {
 
 /** One line for logs and the CLI: "nvidia hopper (NVIDIA H200), NVIDIA: 550.54.14, vulkan". */
 export function describeAdapter(a: GpuAdapterReport): string {
-  const name = [a.vendor, a.architecture].filter(Boolean).join(' ') || 'unknown adapter';
+  const name = [a.vendor, a.architecture].filter(Boolean).join(' ') || a.device || 'unknown adapter';
   const dev = a.device && !name.includes(a.device) ? ` (${a.device})` : '';
   const sw = a.software ? ', software' : '';
   return `${name}${dev}, ${a.driver || 'driver unknown'}, ${a.api}${a.featureLevel === 'core' ? '' : ' compat'}${sw}`;
