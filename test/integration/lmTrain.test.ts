@@ -219,7 +219,11 @@ describe('guards', () => {
   });
 
   it('a sequence length beyond the model context is refused before training', async () => {
-    const config = quickConfig({ seqLen: 65 });
+    // The shared schema refuses it, so the CLI, the Api and the forms never get further ...
+    expect(() => quickConfig({ seqLen: 65 })).toThrow(/must be ≤ the model's context length 64 \(got 65\)/);
+    // ... and the trainer itself refuses a config that skipped the schema.
+    const valid = quickConfig();
+    const config = { ...valid, schedule: { ...valid.schedule, seqLen: 65 } };
     await expect(trainLm({ config, outDir: path.join(tmp, 'run-long') })).rejects.toThrow(
       /seqLen 65 exceeds the model context 64/,
     );
