@@ -3,7 +3,7 @@
  * `gpt_train` (3 untimed warmup steps, then 30 timed ones; tokens/s over the timed steps).
  */
 import * as tf from '@tensorflow/tfjs';
-import { LM_PRESETS } from '../../../src-shared/lm.ts';
+import { LM_PRESETS, type GptConfig } from '../../../src-shared/lm.ts';
 import { Gpt } from '../../engine/lm/gpt.ts';
 import { GradientSplitter } from '../../engine/lm/dataParallel.ts';
 import { AdamW, cosineLr, decayMatricesOnly } from '../../engine/optim.ts';
@@ -33,6 +33,22 @@ export function throughput(perStepMs: number[], tokensPerStep: number) {
     timed_steps: perStepMs.length,
   };
 }
+
+/**
+ * Model FLOPs of one training token (forward + backward = 3 × forward): 2 per weight of every matmul (the
+ * attention, MLP and tied-head projections) and the causal attention's scores and weighted sum (2·T·D per layer
+ * on average over positions), times 3. An analytic count of the work, not of the hardware's operations.
+ */
+export function lmTrainFlopsPerToken(c: GptConfig, T: number): number {
+  const D = c.dModel;
+  const M = c.dMlp;
+  const matmulWeights = c.nLayer * (3 * D * D + D * D + 2 * D * M) + c.vocabSize * D;
+  return 3 * (2 * matmulWeights + 2 * c.nLayer * T * D);
+}
+
+/** `gflops_per_s` beside tokens/s: model FLOPs per token × tokens/s. */
+export const gflopsPerS = (flopsPerToken: number, tokensPerS: number) =>
+  Math.round((flopsPerToken * tokensPerS) / 1e7) / 100;
 
 export async function benchLm(
   opts: { steps?: number; warmup?: number; batch?: number; parallel?: boolean } = {},
@@ -70,8 +86,12 @@ export async function benchLm(
   await splitter.close();
   opt.dispose();
   gpt.dispose();
+  const figures = throughput(perStepMs, B * T);
+  const flopsPerToken = lmTrainFlopsPerToken(config, T);
   return {
-    ...throughput(perStepMs, B * T),
+    ...figures,
+    gflops_per_s: gflopsPerS(flopsPerToken, figures.tokens_per_s),
+    model_flops_per_token: flopsPerToken,
     params,
     threads,
     batch: [B, T],

@@ -13,12 +13,31 @@ import { SaeSet } from '../../engine/sae/saeSet.ts';
 import { saeTrainStep } from '../../engine/sae/train.ts';
 import { activationSource, pipelineByDefault } from '../../engine/sae/activationStream.ts';
 import type { Batch } from '../../engine/text/index.ts';
-import { randomTokenBatch, throughput } from './lmBench.ts';
+import { gflopsPerS, randomTokenBatch, throughput } from './lmBench.ts';
+import type { GptConfig } from '../../../src-shared/lm.ts';
+
+/**
+ * Model FLOPs of one token of SAE training (analytic): the frozen LM's forward pass up to the last hook
+ * (2 per matmul weight, 2·T·D of causal attention per layer); per SAE the dense encoder matmul (2·D·F) and the
+ * sparse decode and its backward over the k active latents (≈ 10·k·D: decode, dz, dW_dec, dW_enc, db_dec);
+ * for JSAE the k×k Jacobian per pair (J = A[K₁]·diag(g)·C[:, K₂], 2·k²·M, × 3 with its gradient).
+ */
+export function saeTrainFlopsPerToken(set: SaeSet, c: GptConfig, T: number): number {
+  const D = c.dModel;
+  const lastLayer = Math.max(...set.views.map((v) => Number(v.hook.split('.')[1])));
+  const layers = lastLayer + 1;
+  const lm = layers * (2 * (3 * D * D + D * D + 2 * D * c.dMlp) + 2 * T * D);
+  const saes = set.views.reduce((a, v) => a + 2 * D * v.width + 10 * v.k * D, 0);
+  const jsae = set.spec.arch === 'jsae' ? set.pairs.length * 6 * set.spec.k ** 2 * c.dMlp : 0;
+  return lm + saes + jsae;
+}
 
 export async function benchSaeTraining(
   arch: SaeArch,
   opts: { steps?: number; warmup?: number; batch?: number; pipeline?: boolean } = {},
 ) {
+  // JSAE pairs sit around an MLP: the fflayer setup (8 SAEs); the others at the tblock positions (5).
+  const setup = arch === 'jsae' ? 'fflayer' : 'tblock';
   const steps = opts.steps ?? 30;
   const warmup = opts.warmup ?? 3;
   const B = opts.batch ?? 32;
@@ -27,7 +46,7 @@ export async function benchSaeTraining(
   const lm = Gpt.init(config, 125);
   const set = new SaeSet({
     arch,
-    setup: 'tblock',
+    setup,
     width: 512,
     k: 10,
     dModel: config.dModel,
@@ -49,7 +68,13 @@ export async function benchSaeTraining(
     warmup + steps,
     opts.pipeline ?? pipelineByDefault(),
   );
-  const stepConfig = { arch, lambda: 0, lambdaNorm: 'mean' as const, schedule: { gradClip: 1 } };
+  // JSAE at the app's default λ (16, mean over tokens); the others have no penalty.
+  const stepConfig = {
+    arch,
+    lambda: arch === 'jsae' ? 16 : 0,
+    lambdaNorm: 'mean' as const,
+    schedule: { gradClip: 1 },
+  };
   const perStepMs: number[] = [];
   const losses: number[] = [];
   for (let i = 1; i <= warmup + steps; i++) {
@@ -68,8 +93,12 @@ export async function benchSaeTraining(
     }
   }
   await source.close();
+  const figures = throughput(perStepMs, B * T);
+  const flopsPerToken = saeTrainFlopsPerToken(set, config, T);
   const result = {
-    ...throughput(perStepMs, B * T),
+    ...figures,
+    gflops_per_s: gflopsPerS(flopsPerToken, figures.tokens_per_s),
+    model_flops_per_token: flopsPerToken,
     pipelined: source.pipelined,
     sae_params: set.numParams(),
     n_saes: set.views.length,

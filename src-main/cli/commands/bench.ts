@@ -13,6 +13,9 @@ import { GLOBAL_OPTIONS, printJson, say, UsageError } from '../context.ts';
 
 type Figures = Record<string, unknown>;
 
+/** `--batch B`: sequences per step for the training workloads (default 32; the paper trains at 128). */
+let batch: number | undefined;
+
 interface Workload {
   describe: string;
   /** Peer workloads this one is compared with (their results are merged under `peer`, keyed by name). */
@@ -42,7 +45,7 @@ const WORKLOADS: Record<string, Workload> = {
   lm: {
     describe: 'ascii-64x4 AdamW training, batch 32×128, tokens/s (peer: gpt_train)',
     peerWorkloads: ['gpt_train'],
-    run: () => benchLm(),
+    run: () => benchLm({ batch }),
     ratio: (o, p) => tokensRatio(o, p.gpt_train),
   },
   sae: {
@@ -50,13 +53,19 @@ const WORKLOADS: Record<string, Workload> = {
       'five TopK ×8 SAEs (tblock) and the tblock staircase, batch 32×128, tokens/s; ratio = TopK (peer: sae_train_topk, sae_train_staircase)',
     peerWorkloads: ['sae_train_topk', 'sae_train_staircase'],
     run: async () => ({
-      topk: await benchSaeTraining('topk'),
-      staircase: await benchSaeTraining('staircase'),
+      topk: await benchSaeTraining('topk', { batch }),
+      staircase: await benchSaeTraining('staircase', { batch }),
     }),
     ratio: (o, p) => tokensRatio(o.topk, p.sae_train_topk),
     extraRatios: (o, p) => ({
       staircase: Math.round(tokensRatio(o.staircase, p.sae_train_staircase) * 1000) / 1000,
     }),
+  },
+  jsae: {
+    describe:
+      'JSAE pairs around the four MLPs (fflayer, ×8, k 10, λ 16 mean), batch 32×128, tokens/s (no peer)',
+    peerWorkloads: [],
+    run: async () => ({ jsae: await benchSaeTraining('jsae', { batch }) }),
   },
   scalar: {
     describe:
@@ -83,12 +92,16 @@ const WORKLOADS: Record<string, Workload> = {
   },
 };
 
-export const benchUsage = `scalar bench <${Object.keys(WORKLOADS).join('|')}> [--no-peer] [--backend B]   (npm run bench -- <workload>)`;
+export const benchUsage = `scalar bench <${Object.keys(WORKLOADS).join('|')}> [--no-peer] [--backend B] [--batch B]   (npm run bench -- <workload>)`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...GLOBAL_OPTIONS, 'no-peer': { type: 'boolean', default: false } },
+    options: {
+      ...GLOBAL_OPTIONS,
+      'no-peer': { type: 'boolean', default: false },
+      batch: { type: 'string' },
+    },
     allowPositionals: true,
   });
   if (values.help)
@@ -109,9 +122,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
     printJson({ bench: name, ours, peer: null, ratio: null });
     return 0;
   }
+  if (values.batch !== undefined) {
+    batch = Number(values.batch);
+    if (!Number.isInteger(batch) || batch < 2 || batch % 2 !== 0)
+      throw new UsageError(`option --batch must be an even integer ≥ 2 (got ${values.batch})`);
+  }
   await initBackend(values.backend);
   const backend = backendReport();
-  say(`bench ${name}: ours on ${backend.name} (${backend.detail}, kernels ${backend.kernels})...`);
+  // What computed: the GPU adapter (vendor, architecture, driver) or the CPU, in every result.
+  const device = { device: backend.device, ...(backend.adapter ? { adapter: backend.adapter } : {}) };
+  say(
+    `bench ${name}: ours on ${backend.name} (${backend.detail}, kernels ${backend.kernels}) on ${backend.device}...`,
+  );
   const ours = await workload.run();
   say(`ours: ${JSON.stringify(ours)}`);
   const runs: Record<string, PeerResult> = {};
@@ -126,8 +148,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
       peer: null,
       ratio: null,
       backend: backend.name,
+      ...device,
       peer_missing: missing.missing,
     };
+  } else if (workload.peerWorkloads.length === 0) {
+    result = { bench: name, ours, peer: null, ratio: null, backend: backend.name, ...device };
   } else {
     const peer = Object.fromEntries(Object.entries(runs).map(([w, r]) => [w, (r as { peer: Figures }).peer]));
     const single = workload.peerWorkloads.length === 1;
@@ -138,6 +163,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       ratio: workload.ratio ? Math.round(workload.ratio(ours, peer) * 1000) / 1000 : null,
       ...(workload.extraRatios ? { ratios: workload.extraRatios(ours, peer) } : {}),
       backend: backend.name,
+      ...device,
       machine: (Object.values(runs)[0] as { machine: Figures }).machine,
     };
   }
