@@ -41,14 +41,12 @@ export default tseslint.config(
     },
   },
   // The webgpu backend has no synchronous tensor reads (dataSync/arraySync/readSync throw in Node): engine code
-  // reads with `await t.data()`. Files listed in `ignores` still read synchronously and do not run on webgpu yet.
+  // reads with `await t.data()`. The exceptions never run on webgpu.
   {
     files: ['src-main/engine/**/*.ts'],
     ignores: [
       'src-main/engine/kernels/host.ts', // the staged SIMD host of the cpu / tensorflow backends
       'src-main/engine/scalar/plain.ts', // the plain algorithms: test oracles on the CPU backends
-      'src-main/engine/analysis/**',
-      'src-main/engine/io/saelensImport.ts',
     ],
     rules: {
       'no-restricted-syntax': [

@@ -110,7 +110,7 @@ describe('JSAE Jacobian entries', () => {
     },
   ];
   for (const c of cases) {
-    it(`mean |J| and mean J of every latent pair equal the autodiff Jacobian's: ${c.name}`, () => {
+    it(`mean |J| and mean J of every latent pair equal the autodiff Jacobian's: ${c.name}`, async () => {
       const gpt = tinyLm(c.norm2, 7);
       const set = new SaeSet({ arch: 'jsae', setup: c.setup, width: 12, k, dModel: D, nLayer: 1, seed: 3 });
       const pair = set.pairs[0];
@@ -121,10 +121,10 @@ describe('JSAE Jacobian entries', () => {
       const down = encode(xDown, set.weights(set.view(pair.down)), k);
       const codesUp = { idx: up.idx.dataSync() as Int32Array, val: up.val.dataSync() as Float32Array };
       const codesDown = { idx: down.idx.dataSync() as Int32Array, val: down.val.dataSync() as Float32Array };
-      const acc = new JacobianAccumulator(gpt, set, pair, `${c.setup}:0`);
+      const acc = await JacobianAccumulator.create(gpt, set, pair, `${c.setup}:0`);
       // Two batches, to check accumulation across them.
-      acc.add(xUp.slice([0, 0], [4, D]), sub(codesUp, 0, 4), sub(codesDown, 0, 4), k, k);
-      acc.add(xUp.slice([4, 0], [2, D]), sub(codesUp, 4, 2), sub(codesDown, 4, 2), k, k);
+      await acc.add(xUp.slice([0, 0], [4, D]), sub(codesUp, 0, 4), sub(codesDown, 0, 4), k, k);
+      await acc.add(xUp.slice([4, 0], [2, D]), sub(codesUp, 4, 2), sub(codesDown, 4, 2), k, k);
       const r = acc.result({ top: 1_000_000, partners: 0 });
 
       const wDec = set.view(pair.up).dict.wDec.arraySync() as number[][];
@@ -166,7 +166,7 @@ describe('JSAE Jacobian entries', () => {
     });
   }
 
-  it('keeps the top entries overall plus each latent’s strongest partners', () => {
+  it('keeps the top entries overall plus each latent’s strongest partners', async () => {
     const gpt = tinyLm('layernorm', 8);
     const set = new SaeSet({ arch: 'jsae', setup: 'fflayer', width: 12, k, dModel: D, nLayer: 1, seed: 4 });
     const pair = set.pairs[0];
@@ -175,10 +175,10 @@ describe('JSAE Jacobian entries', () => {
     const xDown = segment(gpt, 'mlp', xUp);
     const up = encode(xUp, set.weights(set.view(pair.up)), k);
     const down = encode(xDown, set.weights(set.view(pair.down)), k);
-    const acc = new JacobianAccumulator(gpt, set, pair, 'fflayer:0');
+    const acc = await JacobianAccumulator.create(gpt, set, pair, 'fflayer:0');
     const cu = { idx: up.idx.dataSync(), val: up.val.dataSync() };
     const cd = { idx: down.idx.dataSync(), val: down.val.dataSync() };
-    acc.add(xUp, cu, cd, k, k);
+    await acc.add(xUp, cu, cd, k, k);
     const all = acc.result({ top: 1_000_000, partners: 0 });
     const some = acc.result({ top: 3, partners: 1 });
     // Expected: ranks < 3, plus the best entry of every row and of every column.
@@ -222,14 +222,14 @@ function effects64(
 }
 
 describe('direct logit effects', () => {
-  it('top and bottom tokens and values equal a float64 loop', () => {
+  it('top and bottom tokens and values equal a float64 loop', async () => {
     const gpt = tinyGpt({ dModel: 8, seed: 5, embedStd: 0.5 });
     const rng = new TestRng(6);
     gpt.params['ln_f.weight'].assign(tf.tensor(rng.normals(8, 0.5, 1)));
     const F = 5;
     const wDec = rng.normals(F * 8);
     const n = 4;
-    const r = logitEffects(gpt, wDec, F, n);
+    const r = await logitEffects(gpt, wDec, F, n);
     const gamma = gpt.params['ln_f.weight'].dataSync();
     const wte = gpt.params['wte.weight'].dataSync();
     for (let f = 0; f < F; f++) {

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ScalarService } from '../../src-main/api/service.ts';
+import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
 import { runCli } from '../integration/lmCli.helpers.ts';
 import { softwareAdapterEnv } from './webgpu.helpers.ts';
 
@@ -41,7 +43,7 @@ function expectNear(a: unknown, b: unknown, tol: number, where = ''): void {
 }
 
 let lm = '';
-const sae: Record<string, { gpu: string; cpu: string }> = {};
+const sae: Record<string, { gpu: string; cpu: string; exportDir: string }> = {};
 
 beforeAll(() => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scalar-webgpu-jobs-'));
@@ -98,7 +100,7 @@ describe('whole jobs with SCALAR_BACKEND=webgpu match the wasm backend', () => {
       const pick = (j: Json) =>
         (j.saes as Json[]).map((s) => ({ mse: s.mse, l0: s.l0, explained_variance: s.explained_variance }));
       expectNear(pick(gpu), pick(cpu), 1e-4, 'saes');
-      sae[arch] = { gpu: String(gpu.run_id), cpu: String(cpu.run_id) };
+      sae[arch] = { gpu: String(gpu.run_id), cpu: String(cpu.run_id), exportDir: String(gpu.export_dir) };
     });
   }
 
@@ -140,5 +142,55 @@ describe('whole jobs with SCALAR_BACKEND=webgpu match the wasm backend', () => {
         full_circuit_kl: p.full_circuit_kl,
       }));
     expectNear(pick(gpu), pick(cpu), 1e-4, 'scalar');
+  });
+});
+
+describe('the latent-stats job and a SAELens import on webgpu', () => {
+  /** A JSAE run on the bundled model through a service whose jobs run on `backend`; its latent statistics follow. */
+  async function jsaeWithLatents(backend: 'webgpu' | 'wasm') {
+    const dir = fs.mkdtempSync(path.join(dataDir, `service-${backend}-`));
+    const service = new ScalarService({ dataDir: dir, mode: 'cli', adoptQueued: true, backend });
+    try {
+      const config = SaeTrainConfigSchema.parse({
+        preset: 'test',
+        lm: 'resources:ascii-64x4-brown',
+        arch: 'jsae',
+        setup: 'fflayer',
+        width: 64,
+        schedule: { steps: 4, batchSize: 4, seqLen: 32, warmupSteps: 1, evalEvery: 4, evalBatches: 1 },
+      });
+      const sae = await service.jobs.wait(service.jobs.submit({ kind: 'train-sae', config }).id);
+      expect(sae.status, sae.error ?? '').toBe('completed');
+      expect(sae.backend).toBe(backend);
+      const child = service.store.childrenOf(sae.id).find((c) => c.kind === 'latents');
+      expect(child).toBeDefined();
+      const stats = await service.jobs.wait(child!.id);
+      expect(stats.status, stats.error ?? '').toBe('completed');
+      expect(stats.backend).toBe(backend);
+      return stats.summary as { hooks: Json[]; tokens: number };
+    } finally {
+      await service.close();
+    }
+  }
+
+  it('latent statistics of a JSAE run match the wasm backend', async () => {
+    Object.assign(process.env, softwareAdapterEnv('llvmpipe')); // the job workers inherit the environment
+    const gpu = await jsaeWithLatents('webgpu');
+    const cpu = await jsaeWithLatents('wasm');
+    expect(gpu.tokens).toBe(cpu.tokens);
+    expectNear(gpu.hooks, cpu.hooks, 1e-6, 'hooks');
+  });
+
+  it('import-sae of the exported TopK folders', async () => {
+    expect(sae.topk).toBeDefined();
+    const exportDir = sae.topk.exportDir;
+    expect(fs.existsSync(exportDir), exportDir).toBe(true);
+    const args = ['import-sae', exportDir, '--lm', lm, '--data-dir', dataDir, '--json'];
+    const gpu = await runCli(args, gpuEnv);
+    const cpu = await runCli([...args, '--backend', 'wasm'], { SCALAR_BACKEND: '' });
+    for (const r of [gpu, cpu]) expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect((gpu.json as Json).backend).toBe('webgpu');
+    const pick = (j: Json) => (j.saes as Json[]).map((s) => ({ mse: s.mse, l0: s.l0 }));
+    expectNear(pick(gpu.json as Json), pick(cpu.json as Json), 1e-4, 'imported saes');
   });
 });

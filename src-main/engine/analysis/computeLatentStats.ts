@@ -23,7 +23,7 @@ import {
   type LatentStatsConfig,
   type LatentSummaryRow,
 } from '../../../src-shared/latents.ts';
-import { tidy } from '../backend.ts';
+import { readAndDispose, tidy } from '../backend.ts';
 import { CancelledError } from '../lm/train.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
@@ -91,7 +91,9 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
   const spills = set.views.map((v, h) => new CodeSpill(path.join(input.scratchDir, `codes-${h}.bin`), v.k));
   const jacobians =
     set.spec.arch === 'jsae'
-      ? set.pairs.map((p) => new JacobianAccumulator(lm, set, p, `${set.spec.setup}:${p.index}`))
+      ? await Promise.all(
+          set.pairs.map((p) => JacobianAccumulator.create(lm, set, p, `${set.spec.setup}:${p.index}`)),
+        )
       : [];
   const nBatches = Math.ceil(S / config.batchSize);
   const meter = new ProgressMeter(nBatches + hooks.length);
@@ -115,17 +117,16 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
       const acts = lmActivations(lm, batch, hooks);
       try {
         const codes: Record<string, { idx: Int32Array; val: Float32Array }> = {};
-        set.views.forEach((v, h) => {
-          const c = tidy(() => {
-            const sc = encode(acts[v.hook], set.weights(v), v.k);
-            return { idx: sc.idx.dataSync() as Int32Array, val: sc.val.dataSync() as Float32Array };
-          });
+        for (const [h, v] of set.views.entries()) {
+          const sc = tidy(() => encode(acts[v.hook], set.weights(v), v.k));
+          const [idx, val] = await Promise.all([readAndDispose(sc.idx), readAndDispose(sc.val)]);
+          const c = { idx: idx as Int32Array, val: val as Float32Array };
           codes[v.hook] = c;
           accs[h].add(c.idx, c.val, v.k, from * T);
           spills[h].append(c.idx, c.val);
-        });
+        }
         for (const j of jacobians)
-          j.add(
+          await j.add(
             acts[j.pair.up],
             codes[j.pair.up],
             codes[j.pair.down],
@@ -252,8 +253,10 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
       }
       spills[h].dispose();
       if (logit.available && config.logitTokens > 0) {
-        const wDec = tidy(() => set.weights(v).wDec.dataSync() as Float32Array);
-        const eff = logitEffects(lm, wDec, v.width, config.logitTokens);
+        const w = set.weights(v).wDec;
+        const wDec = Float32Array.from((await w.data()) as Float32Array);
+        if (!(w instanceof tf.Variable)) w.dispose(); // a staircase view's prefix slice
+        const eff = await logitEffects(lm, wDec, v.width, config.logitTokens);
         for (let f0 = 0; f0 < v.width; f0 += SUMMARY_CHUNK) {
           const rows: LatentLogitRow[] = [];
           for (let f = f0; f < Math.min(v.width, f0 + SUMMARY_CHUNK); f++)

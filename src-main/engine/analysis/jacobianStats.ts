@@ -12,7 +12,7 @@
  * (the same linearisation the training penalty uses — `mlpLinearisation` — written out per entry here).
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
+import { readAndDispose, tidy } from '../backend.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import { mlpLinearisation } from '../sae/jacobian.ts';
 import type { SaePair } from '../sae/positions.ts';
@@ -56,41 +56,57 @@ export class JacobianAccumulator {
   private readonly sparse: Map<number, [number, number]> | null;
   tokens = 0;
 
-  constructor(
-    private readonly lm: Gpt,
-    set: SaeSet,
-    readonly pair: SaePair,
-    readonly label: string,
-  ) {
+  /** Reads the pair's weights (asynchronously: the webgpu backend has no synchronous reads). */
+  static async create(lm: Gpt, set: SaeSet, pair: SaePair, label: string): Promise<JacobianAccumulator> {
     if (pair.segment === 'block')
       throw new Error('Jacobian entries need an MLP segment (fflayer or ffblock)');
     const up = set.view(pair.up);
     const down = set.view(pair.down);
-    this.F1 = up.width;
-    this.F2 = down.width;
-    this.D = lm.config.dModel;
-    this.M = lm.config.dMlp;
-    this.mode = pair.segment === 'mlp' ? 0 : lm.config.norm2 === 'dyt' ? 1 : 2;
+    const mode: 0 | 1 | 2 = pair.segment === 'mlp' ? 0 : lm.config.norm2 === 'dyt' ? 1 : 2;
     const p = (n: string) => lm.params[`h.${pair.layer}.${n}`];
-    const copy = (t: tf.Tensor) => Float32Array.from(t.dataSync() as Float32Array);
-    const r = tidy(() => {
+    const t = tidy(() => {
       const w1 = set.weights(up);
       const w2 = set.weights(down);
       const wFc = p('mlp.c_fc.weight') as tf.Tensor2D;
       const gamma = p('ln_2.weight') as tf.Tensor1D;
       return {
-        wDec: copy(w1.wDec),
-        wEncT: copy(tf.transpose(w2.wEnc)),
-        cT: copy(tf.transpose(tf.matMul(p('mlp.c_proj.weight') as tf.Tensor2D, w2.wEnc))),
+        wDec: tf.clone(w1.wDec),
+        wEncT: tf.transpose(w2.wEnc),
+        cT: tf.transpose(tf.matMul(p('mlp.c_proj.weight') as tf.Tensor2D, w2.wEnc)),
         rows:
-          this.mode === 0
-            ? copy(tf.matMul(w1.wDec, wFc))
-            : this.mode === 2
-              ? copy(tf.matMul(tf.mul(w1.wDec, gamma) as tf.Tensor2D, wFc))
-              : new Float32Array(0),
-        c0: copy(tf.matMul(gamma.reshape([1, -1]), wFc)),
+          mode === 0
+            ? tf.matMul(w1.wDec, wFc)
+            : mode === 2
+              ? tf.matMul(tf.mul(w1.wDec, gamma) as tf.Tensor2D, wFc)
+              : tf.zeros([0]),
+        c0: tf.matMul(gamma.reshape([1, -1]), wFc),
       };
     });
+    const read = async (x: tf.Tensor) => Float32Array.from((await readAndDispose(x)) as Float32Array);
+    const r = {
+      wDec: await read(t.wDec),
+      wEncT: await read(t.wEncT),
+      cT: await read(t.cT),
+      rows: await read(t.rows),
+      c0: await read(t.c0),
+    };
+    return new JacobianAccumulator(lm, pair, label, up.width, down.width, mode, r);
+  }
+
+  private constructor(
+    private readonly lm: Gpt,
+    readonly pair: SaePair,
+    readonly label: string,
+    F1: number,
+    F2: number,
+    mode: 0 | 1 | 2,
+    r: { wDec: Float32Array; wEncT: Float32Array; cT: Float32Array; rows: Float32Array; c0: Float32Array },
+  ) {
+    this.F1 = F1;
+    this.F2 = F2;
+    this.D = lm.config.dModel;
+    this.M = lm.config.dMlp;
+    this.mode = mode;
     this.wDec = r.wDec;
     this.wEncT = r.wEncT;
     this.cT = r.cT;
@@ -117,67 +133,76 @@ export class JacobianAccumulator {
   }
 
   /** One batch: clean upstream activations x [N, D] and both SAEs' codes (idx/val [N, k]). */
-  add(
+  async add(
     x: tf.Tensor2D,
     up: { idx: ArrayLike<number>; val: ArrayLike<number> },
     down: { idx: ArrayLike<number>; val: ArrayLike<number> },
     k1: number,
     k2: number,
-  ): void {
+  ): Promise<void> {
     const N = x.shape[0];
     const { D, M, F2, mode } = this;
-    const J = tidy(() => {
-      const lin = mlpLinearisation(this.lm, this.pair.layer, x, this.pair.segment as 'mlp' | 'ffblock');
-      const g = lin.g.dataSync() as Float32Array;
-      let v: tf.Tensor3D;
-      if (mode === 1) {
-        // DyT: ((W_dec[i] ⊙ s) W_fc) ⊙ g, s = γα(1 − tanh²(αx))
-        const s = lin.norm!.dataSync() as Float32Array;
-        const scaled = JacobianAccumulator.gather(this.wDec, D, up.idx);
-        for (let n = 0; n < N; n++)
-          for (let a = 0; a < k1; a++)
-            for (let d = 0; d < D; d++) scaled[(n * k1 + a) * D + d] *= s[n * D + d];
-        v = tf.mul(
-          tf.matMul(tf.tensor2d(scaled, [N * k1, D]), lin.wFc).reshape([N, k1, M]),
-          lin.g.expandDims(1),
-        ) as tf.Tensor3D;
-      } else {
-        const vv = JacobianAccumulator.gather(this.rows, M, up.idx);
-        if (mode === 0) {
+    const lin = mlpLinearisation(this.lm, this.pair.layer, x, this.pair.segment as 'mlp' | 'ffblock');
+    // The linearisation's per-token values on the host (read asynchronously), then J from gathered rows.
+    const zT =
+      mode === 2 ? tidy(() => tf.matMul(tf.mul(lin.norm!, lin.gamma!) as tf.Tensor2D, lin.wFc)) : null;
+    const host = async (t: tf.Tensor | null | undefined) =>
+      t ? ((await t.data()) as Float32Array) : new Float32Array(0);
+    const [g, norm, rstd, z] = await Promise.all([host(lin.g), host(lin.norm), host(lin.rstd), host(zT)]);
+    let Jt: tf.Tensor;
+    try {
+      Jt = tidy(() => {
+        let v: tf.Tensor3D;
+        if (mode === 1) {
+          // DyT: ((W_dec[i] ⊙ s) W_fc) ⊙ g, s = γα(1 − tanh²(αx))
+          const s = norm;
+          const scaled = JacobianAccumulator.gather(this.wDec, D, up.idx);
           for (let n = 0; n < N; n++)
-            for (let a = 0; a < k1; a++) {
-              const o = (n * k1 + a) * M;
-              for (let m = 0; m < M; m++) vv[o + m] *= g[n * M + m];
-            }
+            for (let a = 0; a < k1; a++)
+              for (let d = 0; d < D; d++) scaled[(n * k1 + a) * D + d] *= s[n * D + d];
+          v = tf.mul(
+            tf.matMul(tf.tensor2d(scaled, [N * k1, D]), lin.wFc).reshape([N, k1, M]),
+            lin.g.expandDims(1),
+          ) as tf.Tensor3D;
         } else {
-          // LayerNorm: (Q[i] − μ_i c0 − (ŷ·W_dec[i] / D) z) / σ ⊙ g, z = (γ ⊙ ŷ) W_fc
-          const yhat = lin.norm!.dataSync() as Float32Array;
-          const rstd = lin.rstd!.dataSync() as Float32Array;
-          const z = tf
-            .matMul(tf.mul(lin.norm!, lin.gamma!) as tf.Tensor2D, lin.wFc)
-            .dataSync() as Float32Array;
-          for (let n = 0; n < N; n++)
-            for (let a = 0; a < k1; a++) {
-              const i = up.idx[n * k1 + a];
-              let pd = 0;
-              for (let d = 0; d < D; d++) pd += yhat[n * D + d] * this.wDec[i * D + d];
-              const o = (n * k1 + a) * M;
-              const mu = this.mu[i];
-              for (let m = 0; m < M; m++)
-                vv[o + m] = (vv[o + m] - mu * this.c0[m] - (pd / D) * z[n * M + m]) * rstd[n] * g[n * M + m];
-            }
+          const vv = JacobianAccumulator.gather(this.rows, M, up.idx);
+          if (mode === 0) {
+            for (let n = 0; n < N; n++)
+              for (let a = 0; a < k1; a++) {
+                const o = (n * k1 + a) * M;
+                for (let m = 0; m < M; m++) vv[o + m] *= g[n * M + m];
+              }
+          } else {
+            // LayerNorm: (Q[i] − μ_i c0 − (ŷ·W_dec[i] / D) z) / σ ⊙ g, z = (γ ⊙ ŷ) W_fc
+            const yhat = norm;
+            for (let n = 0; n < N; n++)
+              for (let a = 0; a < k1; a++) {
+                const i = up.idx[n * k1 + a];
+                let pd = 0;
+                for (let d = 0; d < D; d++) pd += yhat[n * D + d] * this.wDec[i * D + d];
+                const o = (n * k1 + a) * M;
+                const mu = this.mu[i];
+                for (let m = 0; m < M; m++)
+                  vv[o + m] =
+                    (vv[o + m] - mu * this.c0[m] - (pd / D) * z[n * M + m]) * rstd[n] * g[n * M + m];
+              }
+          }
+          v = tf.tensor3d(vv, [N, k1, M]);
         }
-        v = tf.tensor3d(vv, [N, k1, M]);
-      }
-      const ck = tf.tensor3d(JacobianAccumulator.gather(this.cT, M, down.idx), [N, k2, M]);
-      let j = tf.matMul(v, ck, false, true); // [N, k1, k2]
-      if (mode !== 0) {
-        const wd = tf.tensor3d(JacobianAccumulator.gather(this.wDec, D, up.idx), [N, k1, D]);
-        const we = tf.tensor3d(JacobianAccumulator.gather(this.wEncT, D, down.idx), [N, k2, D]);
-        j = tf.add(j, tf.matMul(wd, we, false, true));
-      }
-      return j.dataSync() as Float32Array;
-    });
+        const ck = tf.tensor3d(JacobianAccumulator.gather(this.cT, M, down.idx), [N, k2, M]);
+        let j = tf.matMul(v, ck, false, true); // [N, k1, k2]
+        if (mode !== 0) {
+          const wd = tf.tensor3d(JacobianAccumulator.gather(this.wDec, D, up.idx), [N, k1, D]);
+          const we = tf.tensor3d(JacobianAccumulator.gather(this.wEncT, D, down.idx), [N, k2, D]);
+          j = tf.add(j, tf.matMul(wd, we, false, true));
+        }
+        return j;
+      });
+    } finally {
+      // The linearisation's own tensors (its weights are the LM's).
+      tf.dispose([lin.g, lin.norm, lin.rstd, zT].filter((t): t is tf.Tensor => !!t));
+    }
+    const J = (await readAndDispose(Jt)) as Float32Array;
     for (let n = 0; n < N; n++)
       for (let a = 0; a < k1; a++) {
         if (!(up.val[n * k1 + a] > 0)) continue;

@@ -12,7 +12,7 @@
  * so there is no direct path to the logits and none is reported.
  */
 import * as tf from '@tensorflow/tfjs';
-import { tidy } from '../backend.ts';
+import { readAndDispose, tidy } from '../backend.ts';
 import type { Gpt } from '../lm/gpt.ts';
 
 const RESIDUAL = /^blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_mlp_out|hook_attn_out)$/;
@@ -47,7 +47,7 @@ export interface LogitEffects {
 }
 
 /** Effects of decoder rows wDec [F, D] through `lm`'s unembedding; at most `n` tokens each way. */
-export function logitEffects(lm: Gpt, wDec: Float32Array, F: number, n: number): LogitEffects {
+export async function logitEffects(lm: Gpt, wDec: Float32Array, F: number, n: number): Promise<LogitEffects> {
   const D = lm.config.dModel;
   const V = lm.config.vocabSize;
   const m = Math.min(n, V);
@@ -71,17 +71,13 @@ export function logitEffects(lm: Gpt, wDec: Float32Array, F: number, n: number):
       const e = tf.sub(eff, tf.mean(eff, 1, true)) as tf.Tensor2D;
       const top = tf.topk(e, m, true);
       const bottom = tf.topk(tf.neg(e), m, true);
-      return {
-        topIds: top.indices.dataSync() as Int32Array,
-        topValues: top.values.dataSync() as Float32Array,
-        bottomIds: bottom.indices.dataSync() as Int32Array,
-        bottomValues: (tf.neg(bottom.values).dataSync() as Float32Array).slice(),
-      };
+      return [top.indices, top.values, bottom.indices, tf.neg(bottom.values)];
     });
-    out.topIds.set(r.topIds, f0 * m);
-    out.topValues.set(r.topValues, f0 * m);
-    out.bottomIds.set(r.bottomIds, f0 * m);
-    out.bottomValues.set(r.bottomValues, f0 * m);
+    const [topIds, topValues, bottomIds, bottomValues] = await Promise.all(r.map(readAndDispose));
+    out.topIds.set(topIds, f0 * m);
+    out.topValues.set(topValues, f0 * m);
+    out.bottomIds.set(bottomIds, f0 * m);
+    out.bottomValues.set(bottomValues, f0 * m);
   }
   return out;
 }

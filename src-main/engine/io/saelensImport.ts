@@ -21,7 +21,7 @@ import {
 } from '../../../src-shared/sae.ts';
 import { setupPositions } from '../sae/positions.ts';
 import { SaeSet, type SaeView } from '../sae/saeSet.ts';
-import { readSaeLens, readSaeLensArrays, readSaeLensCfg, SAE_CFG_FILE, SAE_WEIGHTS_FILE } from './saelens.ts';
+import { readSaeLensArrays, readSaeLensCfg, SAE_CFG_FILE, SAE_WEIGHTS_FILE } from './saelens.ts';
 
 export interface SaeLensSetInfo extends Omit<SaeStructure, 'lm' | 'seed'> {
   /** Folder (absolute) of each hook's SAE. */
@@ -182,24 +182,19 @@ export function loadSaeLensSet(info: SaeLensSetInfo, lm: LmShape): SaeSet {
     };
     for (const view of set.views) {
       const dir = info.folders[view.hook];
-      const { cfg, weights } = readSaeLens(dir);
-      try {
-        if (cfg.d_sae !== view.width)
-          throw new Error(
-            `${dir}: d_sae ${cfg.d_sae}, but ${info.arch} position ${view.position} at ${view.hook} has ${view.width} latents`,
-          );
-        const wEnc = weights.wEnc.dataSync() as Float32Array; // [D, w]
-        const wDec = weights.wDec.dataSync() as Float32Array; // [w, D]
-        const bDec = weights.bDec.dataSync() as Float32Array;
-        let bEnc = weights.bEnc.dataSync() as Float32Array;
-        if ((cfg as { apply_b_dec_to_input?: boolean }).apply_b_dec_to_input === false)
-          bEnc = foldDecoderBias(bEnc, bDec, wEnc, view.width);
-        copyLatents(dicts.get(view.dict)!, view, wEnc, wDec, D);
-        setBias(view.bEnc, bEnc, view.hook, 'b_enc');
-        setBias(view.bDec, bDec, view.hook, 'b_dec');
-      } finally {
-        tf.dispose(Object.values(weights));
-      }
+      // Host arrays straight from the file (no tensors: nothing to read back, on any backend).
+      const { cfg, weights } = readSaeLensArrays(dir);
+      if (cfg.d_sae !== view.width)
+        throw new Error(
+          `${dir}: d_sae ${cfg.d_sae}, but ${info.arch} position ${view.position} at ${view.hook} has ${view.width} latents`,
+        );
+      const { wEnc, wDec, bDec } = weights; // [D, w], [w, D], [D]
+      let bEnc = weights.bEnc;
+      if ((cfg as { apply_b_dec_to_input?: boolean }).apply_b_dec_to_input === false)
+        bEnc = foldDecoderBias(bEnc, bDec, wEnc, view.width);
+      copyLatents(dicts.get(view.dict)!, view, wEnc, wDec, D);
+      setBias(view.bEnc, bEnc, view.hook, 'b_enc');
+      setBias(view.bDec, bDec, view.hook, 'b_dec');
     }
     for (const [d, host] of dicts) {
       const N = host.from.length;
