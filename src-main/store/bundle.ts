@@ -108,7 +108,8 @@ function selectRuns(store: Store, runIds: string[], withDeps: boolean): Selectio
     deps.set(run.id, d);
     if (!withDeps) continue;
     const more = d.links.map((l) => l.dependsOn);
-    if (run.kind === 'pipeline') more.push(...store.listRuns({ parentId: run.id }).map((c) => c.id));
+    if (run.kind === 'pipeline' || run.kind === 'reproduce')
+      more.push(...store.listRuns({ parentId: run.id }).map((c) => c.id));
     for (const id of more) {
       if (byId.has(id)) continue;
       const dep = store.getRun(id);
