@@ -107,7 +107,10 @@ export function writeReproduceReport(
   const files: string[] = [];
   fs.mkdirSync(path.join(dir, 'figures'), { recursive: true });
   for (const f of figures) {
-    const r = renderFigure((doc, w) => lineFigure(f.series, f.options, w, doc, f.title), FIGURE_WIDTH);
+    const r = renderFigure(
+      (doc, w) => lineFigure(f.series, { ...f.options, interactive: false }, w, doc, f.title),
+      FIGURE_WIDTH,
+    );
     fs.writeFileSync(path.join(dir, 'figures', `${f.name}.svg`), r.svg);
     fs.writeFileSync(path.join(dir, 'figures', `${f.name}.png`), r.png);
     files.push(`figures/${f.name}.svg`);

@@ -38,7 +38,12 @@ export function reproduceFigures(r: Pick<ReproduceReport, 'pairs'>): ReproduceFi
           { label: 'ours (seed mean, 95 % CI)', points: ours },
           { label: 'published', points: published, dashed: true },
         ],
-        options: { xLabel: 'pair (upstream position)', yLabel: `% reduction (${word})`, interactive: false },
+        options: {
+          xLabel: 'pair (upstream position)',
+          yLabel: `% reduction (${word}) — above 0: sparser than TopK`,
+          integerX: true,
+          zeroY: true,
+        },
       });
     }
   }

@@ -2,8 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ReproduceConfigSchema, type ReproduceConfig } from '../../../src-shared/reproduce.ts';
-import { SAE_SETUPS } from '../../../src-shared/sae.ts';
+import {
+  REPRODUCE_SETUPS,
+  ReproduceConfigSchema,
+  type ReproduceConfig,
+} from '../../../src-shared/reproduce.ts';
 import type { ClaimVerdict } from '../../../src-shared/reproduce/verdict.ts';
 import { VERDICT_MARK } from '../../../src-shared/reproduce/report.ts';
 import type { ScalarService } from '../../api/service.ts';
@@ -65,10 +68,10 @@ export function reproduceArgs(argv: string[]): {
   let setups: string[] | undefined;
   if (values.setups !== undefined) {
     setups = values.setups.split(',').map((s) => s.trim());
-    const bad = setups.filter((s) => !(SAE_SETUPS as readonly string[]).includes(s));
+    const bad = setups.filter((s) => !(REPRODUCE_SETUPS as string[]).includes(s));
     if (bad.length || setups.length === 0)
       throw new UsageError(
-        `option --setups takes ${SAE_SETUPS.join(', ')} separated by commas (got '${bad[0] ?? values.setups}')`,
+        `option --setups takes ${REPRODUCE_SETUPS.join(', ')} separated by commas (got '${bad[0] ?? values.setups}')`,
       );
   }
   const lm = values.lm ?? defaultLmRef();
