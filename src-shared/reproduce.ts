@@ -95,3 +95,28 @@ export const CHALLENGER: Record<SaeSetup, SaeArch> = {
   ffblock: 'staircase',
   tblock: 'staircase',
 };
+
+/** `scalar reproduce`'s options as the New run form writes its command line (src-shared/cliCommand.ts). */
+export interface ReproduceCliOptions {
+  preset: ReproduceConfig['preset'];
+  seeds?: number;
+  seed?: number;
+  setups?: SaeSetup[];
+  noVariants?: boolean;
+  lm?: string;
+  corpus?: string;
+  name?: string;
+}
+
+/** The config a form's (or a command line's) options make; the same schema either way. */
+export function reproduceConfigFromOptions(o: ReproduceCliOptions) {
+  return ReproduceConfigSchema.safeParse({
+    preset: o.preset,
+    lm: o.lm,
+    seeds: o.seeds,
+    seed: o.seed,
+    setups: o.setups,
+    variants: !o.noVariants,
+    ...(o.corpus !== undefined ? { corpus: o.corpus } : {}),
+  });
+}
