@@ -33,7 +33,7 @@ export function reproduceFigures(r: Pick<ReproduceReport, 'pairs'>): ReproduceFi
       const published = rows.filter((p) => p[key] !== null).map((p) => ({ x: p.pair, y: p[key]! }));
       out.push({
         name: `reduction-${setup}-${arch}-${which}`,
-        title: `${arch} vs TopK — ${setup}, ${word} SCALAR % reduction per pair`,
+        title: `${setup}: ${arch} vs TopK, ${word} % reduction`,
         series: [
           { label: 'ours (seed mean, 95 % CI)', points: ours },
           { label: 'published', points: published, dashed: true },

@@ -10,36 +10,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ScalarService } from '../../src-main/api/service.ts';
 import { defaultLmRef } from '../../src-main/jobs/lmRef.ts';
-import { findUnfinished, reproduceSteps, runReproduce } from '../../src-main/jobs/reproduce.ts';
-import { ReproduceConfigSchema, type ReproduceConfig } from '../../src-shared/reproduce.ts';
+import { findUnfinished, runReproduce } from '../../src-main/jobs/reproduce.ts';
+import { ReproduceConfigSchema } from '../../src-shared/reproduce.ts';
 import type { ReproduceReport } from '../../src-shared/reproduce/report.ts';
-import type { Store } from '../../src-main/store/index.ts';
-import { seedSaeRun, seedScalarRun } from '../unit/compare.helpers.ts';
+import { seedReproductionRuns } from '../unit/reproduce.helpers.ts';
 
 const lm = defaultLmRef()!;
 const configOf = (seeds: number) =>
   ReproduceConfigSchema.parse({ preset: 'quick', lm, seeds, setups: ['tblock'], variants: false });
-
-/** Completed runs of exactly the jobs the steps of `seeds` would submit (Staircase decays faster: sparser). */
-function seedFinished(store: Store, config: ReproduceConfig, seeds: number[]): void {
-  const children: Record<string, string> = {};
-  for (const step of reproduceSteps(config)) {
-    const [kind, setup, arch, s] = step.key.split(':');
-    const seed = Number(s);
-    if (!seeds.includes(seed)) continue;
-    const spec = step.spec(children);
-    children[step.key] =
-      kind === 'sae'
-        ? seedSaeRun(store, arch, seed, { config: spec }).id
-        : seedScalarRun(
-            store,
-            store.requireRun(children[`sae:${setup}:${arch}:${seed}`]),
-            seed,
-            arch === 'topk' ? 1 : 1.6,
-            { config: spec, setup },
-          ).id;
-  }
-}
 
 let dir: string;
 let service: ScalarService;
@@ -57,7 +35,7 @@ afterEach(async () => {
 describe('scalar reproduce reuses and resumes', () => {
   it('reuses every finished step; a second invocation with the same arguments creates no SAE or SCALAR run', async () => {
     const config = configOf(1);
-    seedFinished(service.store, config, [0]);
+    seedReproductionRuns(service.store, config, [0]);
     expect(count(['sae', 'scalar'])).toBe(4);
 
     const first = await runReproduce(service, config);
@@ -93,7 +71,7 @@ describe('scalar reproduce reuses and resumes', () => {
 
   it('submits only the missing steps, and an unfinished reproduction resumes them without new runs', async () => {
     const config = configOf(2);
-    seedFinished(service.store, config, [0]);
+    seedReproductionRuns(service.store, config, [0]);
     const submitted: string[] = [];
     // Cancel each computed step as soon as it is queued: what matters here is which steps get a job.
     const onStep = (id: string, _i: number, _n: number, key: string, reused: boolean) => {
