@@ -7,8 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ScalarService } from '../../src-main/api/service.ts';
+import { main } from '../../src-main/cli/main.ts';
 import { defaultLmRef } from '../../src-main/jobs/lmRef.ts';
 import { findUnfinished, runReproduce } from '../../src-main/jobs/reproduce.ts';
 import { ReproduceConfigSchema } from '../../src-shared/reproduce.ts';
@@ -92,4 +93,33 @@ describe('scalar reproduce reuses and resumes', () => {
     expect(submitted).toEqual(['sae:tblock:topk:1', 'sae:tblock:topk:1']);
     expect(count(['sae', 'scalar', 'reproduce'])).toBe(before);
   }, 120_000);
+
+  it('reproduce.start refuses a missing LM or an unknown setup before a run exists', async () => {
+    await expect(
+      service.call('reproduce.start', { config: { preset: 'quick', lm: path.join(dir, 'no-lm') } } as never),
+    ).rejects.toThrow(/cannot find language model/);
+    await expect(
+      service.call('reproduce.start', { config: { preset: 'quick', lm, setups: ['tblok'] } } as never),
+    ).rejects.toThrow(/config\.setups/);
+    expect(count('reproduce')).toBe(0);
+  });
+
+  it('a killed reproduction (left interrupted) finishes with `scalar resume`, reusing its finished steps', async () => {
+    const config = configOf(1);
+    seedReproductionRuns(service.store, config, [0]);
+    // What a killed process leaves: the run recorded as running, then marked interrupted.
+    const killed = service.store.createRun({ kind: 'reproduce', name: 'killed', config, seed: 0 });
+    service.store.startRun(killed.id);
+    service.store.updateRunStatus(killed.id, 'interrupted');
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['resume', killed.id, '--data-dir', dir])).toBe(0);
+    } finally {
+      out.mockRestore();
+    }
+    const done = service.store.requireRun(killed.id);
+    expect(done.status).toBe('completed');
+    expect(count(['sae', 'scalar'])).toBe(4);
+    expect(count('reproduce')).toBe(1);
+  });
 });
