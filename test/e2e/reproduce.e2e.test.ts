@@ -113,6 +113,9 @@ describe.skipIf(!HAS_CHROMIUM)('Reproduce page (web mode)', () => {
     expect(await page.locator('[data-testid="run-page"] [data-testid="claim"]').count()).toBe(
       report.claims.length,
     );
+    const holds = report.claims.filter((c) => c.verdict === 'holds').length;
+    expect(await page.getByTestId('figure-hold-').locator('dd').textContent()).toBe(String(holds));
+    await page.screenshot({ path: path.join(SCREENS_DIR, 'reproduce-run-page.png') });
     await gotoHash(page, server, '#/reproduce');
     await page.getByTestId('reproduce-list').waitFor();
     expect(await page.getByTestId('reproduce-list').locator('li').count()).toBe(1);
