@@ -110,6 +110,9 @@ function selectRuns(store: Store, runIds: string[], withDeps: boolean): Selectio
     const more = d.links.map((l) => l.dependsOn);
     if (run.kind === 'pipeline' || run.kind === 'reproduce')
       more.push(...store.listRuns({ parentId: run.id }).map((c) => c.id));
+    // A reproduction also stands on runs it reused from earlier invocations (children of another run).
+    if (run.kind === 'reproduce')
+      more.push(...Object.values((run.progress?.children as Record<string, string> | undefined) ?? {}));
     for (const id of more) {
       if (byId.has(id)) continue;
       const dep = store.getRun(id);

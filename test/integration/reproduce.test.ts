@@ -10,6 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ScalarService } from '../../src-main/api/service.ts';
 import { main } from '../../src-main/cli/main.ts';
+import { exportBundle, importBundle } from '../../src-main/store/bundle.ts';
+import { Store } from '../../src-main/store/index.ts';
 import { defaultLmRef } from '../../src-main/jobs/lmRef.ts';
 import { findUnfinished, runReproduce } from '../../src-main/jobs/reproduce.ts';
 import { ReproduceConfigSchema } from '../../src-shared/reproduce.ts';
@@ -121,5 +123,22 @@ describe('scalar reproduce reuses and resumes', () => {
     expect(done.status).toBe('completed');
     expect(count(['sae', 'scalar'])).toBe(4);
     expect(count('reproduce')).toBe(1);
+  });
+
+  it('a bundle of a reproduction brings the runs it reused (not its children), and imports elsewhere', async () => {
+    const config = configOf(1);
+    seedReproductionRuns(service.store, config, [0]);
+    const run = await runReproduce(service, config);
+    const steps = Object.values((run.progress as unknown as { children: Record<string, string> }).children);
+    expect(service.store.listRuns({ parentId: run.id })).toEqual([]);
+    const zip = path.join(dir, 'reproduction.zip');
+    const res = await exportBundle(service.store, [run.id], zip, { withDeps: true });
+    expect(new Set(res.runs)).toEqual(new Set([run.id, ...steps]));
+    const other = Store.open(path.join(dir, 'other'), { appVersion: 'test' });
+    try {
+      expect(new Set((await importBundle(other, zip)).imported)).toEqual(new Set(res.runs));
+    } finally {
+      other.close();
+    }
   });
 });
