@@ -141,4 +141,28 @@ describe('scalar reproduce reuses and resumes', () => {
       other.close();
     }
   });
+
+  it('the command copies the report to --out and prints the claims as JSON', async () => {
+    const config = configOf(1);
+    seedReproductionRuns(service.store, config, [0]);
+    const out = path.join(dir, 'out');
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
+    const argv = ['reproduce', '--preset', 'quick', '--seeds', '1', '--setups', 'tblock', '--no-variants'];
+    try {
+      expect(await main([...argv, '--lm', lm, '--data-dir', dir, '--out', out, '--json'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const json = JSON.parse(lines.filter((l) => l.trim().startsWith('{')).at(-1)!) as {
+      status: string;
+      claims: { id: string; verdict: string }[];
+    };
+    expect(json.status).toBe('completed');
+    const written = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as ReproduceReport;
+    expect(json.claims.map((c) => c.verdict)).toEqual(written.claims.map((c) => c.verdict));
+    expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('## Claims');
+    expect(fs.existsSync(path.join(out, 'figures', 'reduction-tblock-staircase-abs.svg'))).toBe(true);
+    expect(count(['sae', 'scalar'])).toBe(4);
+  });
 });
