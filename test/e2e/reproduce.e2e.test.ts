@@ -17,6 +17,7 @@ import { ReproduceConfigSchema } from '../../src-shared/reproduce.ts';
 import type { ReproduceReport } from '../../src-shared/reproduce/report.ts';
 import { seedReproductionRuns } from '../unit/reproduce.helpers.ts';
 import {
+  api,
   ensureRendererBuilt,
   gotoHash,
   HAS_CHROMIUM,
@@ -131,6 +132,27 @@ describe.skipIf(!HAS_CHROMIUM)('Reproduce page (web mode)', () => {
       .poll(() => page.getByTestId('queue-panel').textContent())
       .toContain('scalar reproduce --preset quick --seeds 2 --setups fflayer,tblock');
     await screenshot(page, 'reproduce-new-run');
+    expect(browser.problems).toEqual([]);
+  });
+
+  it('queued from New run with the seeded options, it reuses every finished run and shows its report', async () => {
+    await gotoHash(page, server, '#/new?kind=reproduce');
+    await page.getByTestId('form-reproduce').waitFor();
+    await page.getByTestId('queue-button').click();
+    // The form opens the new run's page; every step is reused, so it completes and draws its report.
+    await page.waitForFunction(
+      (old) => location.hash.startsWith('#/runs/') && !location.hash.includes(old),
+      runId,
+    );
+    await page
+      .locator('[data-testid="run-page"][data-status="completed"] [data-testid="reproduce-report"]')
+      .waitFor();
+    expect(await page.locator('[data-testid="run-page"] [data-testid="claim"]').count()).toBe(
+      report.claims.length,
+    );
+    const runs = await api<{ kind: string }[]>(server, 'runs.list', {});
+    expect(runs.filter((r) => r.kind === 'sae' || r.kind === 'scalar').length).toBe(45);
+    expect(runs.filter((r) => r.kind === 'reproduce').length).toBe(2);
     expect(browser.problems).toEqual([]);
   });
 });
