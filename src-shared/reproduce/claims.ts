@@ -5,7 +5,14 @@
  */
 import type { SaeArch, SaeSetup } from '../sae.ts';
 import { PUBLISHED } from '../reproduce.ts';
-import { combine, judge, type ClaimVerdict, type Expectation, type Judged } from './verdict.ts';
+import {
+  combine,
+  expectationText,
+  judge,
+  type ClaimVerdict,
+  type Expectation,
+  type Judged,
+} from './verdict.ts';
 
 /** % reductions of one arch vs TopK at one pair for one seed (`scalar compare`'s numbers). */
 export interface SeedReduction {
@@ -113,7 +120,7 @@ function result(
   const judged: ClaimTest[] = tests.map((t) => ({
     label: t.label,
     quantity: t.quantity,
-    expect: t.expect.kind === 'sign' ? (t.expect.sign > 0 ? '> 0' : '< 0') : `${t.expect.lo}–${t.expect.hi}`,
+    expect: expectationText(t.expect),
     ours: judge(t.values, t.expect, t.boot),
     published: t.published,
   }));

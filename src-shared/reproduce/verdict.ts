@@ -37,8 +37,9 @@ export const t975 = (df: number): number => (df >= 1 && df <= 30 ? T975[df - 1] 
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
 
+/** An expectation as the report's "Expected" column writes it: `> 0`, `< 0`, `25–45`. */
 export function expectationText(e: Expectation): string {
-  return e.kind === 'sign' ? (e.sign > 0 ? '> 0' : '< 0') : `in [${e.lo}, ${e.hi}]`;
+  return e.kind === 'sign' ? (e.sign > 0 ? '> 0' : '< 0') : `${e.lo}–${e.hi}`;
 }
 
 /** Judge per-seed values (non-finite ones dropped) against an expectation; `bootstrapCi` is used for 1 seed. */
