@@ -7,6 +7,7 @@ import { CompareApiMethods } from './compare/api.ts';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
 import { LatentApiMethods } from './latents.ts';
 import { PipelineConfigSchema, PipelineJobSchema } from './pipeline.ts';
+import { ReproduceConfigSchema } from './reproduce.ts';
 import {
   FacetSchema,
   HeadlineSchema,
@@ -281,6 +282,11 @@ export const ApiMethods = {
   },
   'pipelines.start': {
     params: z.object({ config: PipelineConfigSchema, name: z.string().max(200).optional() }),
+    result: RunSummarySchema,
+  },
+  /** `scalar reproduce`: the paper's comparisons over seeds, then the claims report (src-shared/reproduce.ts). */
+  'reproduce.start': {
+    params: z.object({ config: ReproduceConfigSchema, name: z.string().max(200).optional() }),
     result: RunSummarySchema,
   },
   'settings.get': { params: z.object({}), result: SettingsSchema },

@@ -10,13 +10,15 @@ import {
   type SaeJobOptions,
   type ScalarJobOptions,
 } from './jobBuilders.ts';
+import type { ReproduceCliOptions } from './reproduce.ts';
 
 export type CliOptions =
   | ({ command: 'train-lm' } & LmJobOptions)
   | ({ command: 'train-sae' } & SaeJobOptions)
   | ({ command: 'eval' } & ScalarJobOptions)
   | ({ command: 'pipeline' } & PipelineJobOptions)
-  | ({ command: 'import-sae' } & ImportSaeOptions);
+  | ({ command: 'import-sae' } & ImportSaeOptions)
+  | ({ command: 'reproduce' } & ReproduceCliOptions);
 
 export type CliCommandName = CliOptions['command'];
 
@@ -59,6 +61,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
   ],
   pipeline: ['preset', 'lm', 'seeds', 'seed', 'corpus', 'name'],
   'import-sae': ['lm', 'name'],
+  reproduce: ['preset', 'seeds', 'seed', 'setups', 'noVariants', 'lm', 'corpus', 'name'],
 };
 
 /** Characters a POSIX shell leaves alone in an unquoted word. */

@@ -31,6 +31,8 @@ import { paramsIssuesText } from '../../src-shared/apiIssues.ts';
 import { isZodError } from '../../src-shared/issues.ts';
 import { JobManager, type JobManagerOptions } from '../jobs/manager.ts';
 import { runPipeline } from '../jobs/pipeline.ts';
+import { runReproduce } from '../jobs/reproduce.ts';
+import type { ReproduceConfig } from '../../src-shared/reproduce.ts';
 import { BUNDLED_PREFIX, listBundledModels } from '../resources.ts';
 import { exportBundle, importBundle } from '../store/bundle.ts';
 import { Store, type RunRecord } from '../store/index.ts';
@@ -120,8 +122,8 @@ export class ScalarService implements Api {
     for (const id of ids) {
       const run = this.store.getRun(id);
       if (!run || run.status !== 'interrupted') continue;
-      if (run.parentId && ids.has(run.parentId) && this.store.getRun(run.parentId)?.kind === 'pipeline')
-        continue;
+      const parentKind = run.parentId && ids.has(run.parentId) ? this.store.getRun(run.parentId)?.kind : null;
+      if (parentKind === 'pipeline' || parentKind === 'reproduce') continue;
       try {
         this.resume(id);
       } catch (err) {
@@ -137,13 +139,24 @@ export class ScalarService implements Api {
   /** Resumes a job or a pipeline (`acceptChangedInputs`: continue although an input file changed; recorded). */
   resume(id: string, opts: { acceptChangedInputs?: boolean } = {}): RunRecord {
     const run = this.store.requireRun(id);
-    if (run.kind !== 'pipeline') return this.jobs.resume(id, opts);
-    if (this.pipelines.has(id)) throw new Error(`pipeline ${id} is already running`);
+    if (run.kind !== 'pipeline' && run.kind !== 'reproduce') return this.jobs.resume(id, opts);
+    if (this.pipelines.has(id)) throw new Error(`${run.kind} ${id} is already running`);
     if (!['failed', 'cancelled', 'interrupted'].includes(run.status))
       throw new Error(
         `run ${id} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`,
       );
+    if (run.kind === 'reproduce')
+      return this.launchReproduce(run.config as ReproduceConfig, { resume: id, ...opts });
     return this.launchPipeline(run.config as PipelineConfig, { resume: id, ...opts });
+  }
+
+  /** Starts (or resumes) a reproduction in the background, as a pipeline (its steps are ordinary jobs). */
+  launchReproduce(
+    config: ReproduceConfig,
+    opts: { resume?: string; name?: string; acceptChangedInputs?: boolean },
+  ): RunRecord {
+    preflightPipeline(config, this.store, { backend: this.options.backend });
+    return this.launchOrchestrator((onStart) => runReproduce(this, config, { ...opts, onStart }));
   }
 
   /** Starts (or resumes) a pipeline in the background; returns its run once it is recorded as running. */
@@ -153,13 +166,15 @@ export class ScalarService implements Api {
   ): RunRecord {
     // Refuse a missing or broken LM or corpus before a run exists.
     preflightPipeline(config, this.store, { backend: this.options.backend });
+    return this.launchOrchestrator((onStart) => runPipeline(this, config, { ...opts, onStart }));
+  }
+
+  /** Runs an orchestrating run (pipeline, reproduce) in the background; returns it once it is running. */
+  private launchOrchestrator(start: (onStart: (run: RunRecord) => void) => Promise<RunRecord>): RunRecord {
     let started: RunRecord | undefined;
-    const done = runPipeline(this, config, {
-      ...opts,
-      onStart: (run) => {
-        started = run;
-        this.jobs.events.emit('event', { type: 'status', runId: run.id, status: 'running' });
-      },
+    const done = start((run) => {
+      started = run;
+      this.jobs.events.emit('event', { type: 'status', runId: run.id, status: 'running' });
     });
     if (!started) {
       void done.catch(() => {});
@@ -178,7 +193,7 @@ export class ScalarService implements Api {
   /** Cancels a job, or a pipeline by cancelling its current step (the pipeline then ends 'cancelled'). */
   cancel(id: string): void {
     const run = this.store.requireRun(id);
-    if (run.kind !== 'pipeline') return this.jobs.cancel(id);
+    if (run.kind !== 'pipeline' && run.kind !== 'reproduce') return this.jobs.cancel(id);
     if (!this.pipelines.has(id)) {
       if (run.status === 'running')
         throw new Error(`pipeline ${id} runs in another process; cancel it there`);
@@ -307,6 +322,7 @@ export class ScalarService implements Api {
     },
     'jobs.estimate': (p) => estimateJobs(this.store, p.specs),
     'pipelines.start': (p) => toRunSummary(this.launchPipeline(p.config, { name: p.name })),
+    'reproduce.start': (p) => toRunSummary(this.launchReproduce(p.config, { name: p.name })),
     'settings.get': () => this.settings(),
     'settings.set': (p) => {
       const next = { ...this.settings(), ...p };
@@ -397,7 +413,7 @@ function lmRefOf(run: RunRecord): string | null {
   const c = (run.config as { config?: { lm?: unknown } } | null)?.config;
   if (run.kind === 'sae' && typeof c?.lm === 'string') return c.lm;
   const lm = (run.config as { lm?: unknown } | null)?.lm;
-  if (run.kind === 'pipeline' && typeof lm === 'string') return lm;
+  if ((run.kind === 'pipeline' || run.kind === 'reproduce') && typeof lm === 'string') return lm;
   return null;
 }
 

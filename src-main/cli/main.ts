@@ -6,6 +6,7 @@ import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts'
 import { importSaeCommand, usage as importSaeUsage } from './commands/importSae.ts';
 import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
 import { reportCommand, usage as reportUsage } from './commands/report.ts';
+import { reproduceCommand, usage as reproduceUsage } from './commands/reproduce.ts';
 import {
   exportCommand,
   exportUsage,
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   compare: { run: compareCommand, usage: compareUsage },
   report: { run: reportCommand, usage: reportUsage },
   pipeline: { run: pipelineCommand, usage: pipelineUsage },
+  reproduce: { run: reproduceCommand, usage: reproduceUsage },
   runs: { run: runsCommand, usage: runsUsage },
   resume: { run: resumeCommand, usage: resumeUsage },
   export: { run: exportCommand, usage: exportUsage },

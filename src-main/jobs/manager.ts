@@ -157,8 +157,8 @@ export class JobManager {
         `run ${runId} is ${run.status}; only failed, cancelled or interrupted runs can be resumed`,
       );
     }
-    if (run.kind === 'pipeline')
-      throw new Error(`run ${runId} is a pipeline; resume it through the Api or 'scalar resume'`);
+    if (run.kind === 'pipeline' || run.kind === 'reproduce')
+      throw new Error(`run ${runId} is a ${run.kind}; resume it through the Api or 'scalar resume'`);
     const changed = this.store.checkRunInputs(runId).filter((c) => c.changed);
     const gone = changed.filter((c) => !c.now);
     if (gone.length || (changed.length && !opts.acceptChangedInputs))

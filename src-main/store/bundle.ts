@@ -108,7 +108,11 @@ function selectRuns(store: Store, runIds: string[], withDeps: boolean): Selectio
     deps.set(run.id, d);
     if (!withDeps) continue;
     const more = d.links.map((l) => l.dependsOn);
-    if (run.kind === 'pipeline') more.push(...store.listRuns({ parentId: run.id }).map((c) => c.id));
+    if (run.kind === 'pipeline' || run.kind === 'reproduce')
+      more.push(...store.listRuns({ parentId: run.id }).map((c) => c.id));
+    // A reproduction also stands on runs it reused from earlier invocations (children of another run).
+    if (run.kind === 'reproduce')
+      more.push(...Object.values((run.progress?.children as Record<string, string> | undefined) ?? {}));
     for (const id of more) {
       if (byId.has(id)) continue;
       const dep = store.getRun(id);

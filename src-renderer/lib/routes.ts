@@ -1,11 +1,11 @@
 /**
  * Hash routes (pure parsing and link building; the live router is router.svelte.ts): every view is a link a researcher can bookmark, paste and reload. `#/runs`, `#/runs/<id>`,
- * `#/new`, `#/compare?runs=a,b`, `#/circuit?run=…&pair=…`, `#/latent?run=…&hook=…&id=…`, `#/models`, `#/system`.
+ * `#/new`, `#/compare?runs=a,b`, `#/reproduce?run=…`, `#/circuit?run=…&pair=…`, `#/latent?run=…&hook=…&id=…`, `#/models`, `#/system`.
  * Back/forward work because the state is the URL and nothing else.
  */
 
 export type ViewName =
-  'runs' | 'run' | 'new' | 'compare' | 'circuit' | 'latent' | 'models' | 'system' | 'not-found';
+  'runs' | 'run' | 'new' | 'compare' | 'circuit' | 'latent' | 'models' | 'system' | 'reproduce' | 'not-found';
 
 export interface Route {
   view: ViewName;
@@ -25,6 +25,7 @@ const VIEWS: Record<string, ViewName> = {
   latents: 'latent',
   models: 'models',
   system: 'system',
+  reproduce: 'reproduce',
 };
 
 export function parseHash(hash: string): Route {

@@ -35,6 +35,10 @@ export interface LineOptions {
   bands?: boolean;
   /** Hover crosshair and tip (default true; off for files). */
   interactive?: boolean;
+  /** Ticks only at the data's whole x values (pairs, positions: 0.5 of a pair means nothing). */
+  integerX?: boolean;
+  /** A rule at y = 0, so the sign of a signed quantity (a % reduction) reads at a glance. */
+  zeroY?: boolean;
 }
 
 /** Each series with its colour resolved by its position in the full list (stable when some are hidden). */
@@ -72,6 +76,7 @@ function rowsOf(s: ChartSeries & { color: string }, o: LineOptions): Row[] {
 
 /** The x-axis ticks a chart will show (exported for tests: toggling log axes changes them). */
 export function xTicksFor(xs: number[], o: LineOptions): number[] | undefined {
+  if (o.integerX && !o.logX) return [...new Set(xs.filter((x) => Number.isInteger(x)))].sort((a, b) => a - b);
   if (!o.logX || xs.length === 0) return undefined;
   const min = Math.min(...xs);
   const max = Math.max(...xs);
@@ -88,6 +93,7 @@ export function linePlot(
   const perSeries = series.map((s) => ({ s, rows: rowsOf(s, o) }));
   const all = perSeries.flatMap((p) => p.rows);
   const marks: Plot.Markish[] = [];
+  if (o.zeroY) marks.push(Plot.ruleY([0], { stroke: THEME.muted, strokeOpacity: 0.8 }));
   if (o.bands !== false)
     for (const { s, rows } of perSeries) {
       const band = rows.filter((r) => r.lo !== null && r.hi !== null);

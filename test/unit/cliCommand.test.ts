@@ -67,6 +67,8 @@ function formBuild(o: CliOptions) {
       return pipelineJobFromOptions(options as Parameters<typeof pipelineJobFromOptions>[0]);
     case 'import-sae':
       return importSaeRequestFromOptions(options as Parameters<typeof importSaeRequestFromOptions>[0]);
+    case 'reproduce':
+      throw new Error('reproduce has its own round trip in reproduceCli.test.ts');
   }
 }
 

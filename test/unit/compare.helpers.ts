@@ -32,7 +32,7 @@ export function seedSaeRun(
   store: Store,
   arch: string,
   seed: number,
-  opts: { width?: number; name?: string } = {},
+  opts: { width?: number; name?: string; config?: unknown } = {},
 ): RunRecord {
   const width = opts.width ?? 64;
   const staircase = arch.startsWith('staircase');
@@ -41,7 +41,8 @@ export function seedSaeRun(
     kind: 'sae',
     name: opts.name ?? `${arch} tblock s${seed}`,
     seed,
-    config: {
+    // A given config (e.g. exactly the job a reproduce step would submit) replaces the default one.
+    config: opts.config ?? {
       kind: 'train-sae',
       config: { preset: 'quick', lm: 'resources:ascii-64x4-brown', arch, setup: 'tblock', width, k: 8, seed },
     },
@@ -90,20 +91,21 @@ export function seedScalarRun(
   sae: RunRecord,
   seed: number,
   decay: number,
-  opts: { name?: string } = {},
+  opts: { name?: string; config?: unknown; setup?: string } = {},
 ): RunRecord {
+  const setup = opts.setup ?? 'tblock';
   const run = store.createRun({
     kind: 'scalar',
     name: opts.name ?? `SCALAR ${sae.name}`,
     parentId: sae.id,
     seed,
-    config: { kind: 'scalar', config: { preset: 'quick', sae: sae.id, seed, bootstrap: 200 } },
+    config: opts.config ?? { kind: 'scalar', config: { preset: 'quick', sae: sae.id, seed, bootstrap: 200 } },
   });
   store.startRun(run.id);
   const f0 = 64;
   const f1 = 64;
   const pairs = [0, 1].map((pair) => {
-    const label = `tblock:${pair}`;
+    const label = `${setup}:${pair}`;
     const table = klTable(seed * 10 + pair, decay * (1 + 0.2 * pair));
     const mean = table.map((v) => v.reduce((a, b) => a + b, 0) / v.length);
     const sd = table.map((v, g) => Math.sqrt(v.reduce((a, b) => a + (b - mean[g]) ** 2, 0) / v.length));
@@ -145,7 +147,7 @@ export function seedScalarRun(
   });
   return store.finishRun(run.id, {
     eval_type_id: 'scalar',
-    eval_config: { setup: 'tblock', arch: sae.arch },
+    eval_config: { setup, arch: sae.arch },
     eval_result_metrics: { pairs },
   });
 }

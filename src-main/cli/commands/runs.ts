@@ -11,6 +11,8 @@ import { reportLmRun } from './trainLm.ts';
 import { reportSaeRun } from './trainSae.ts';
 import { reportScalarRun } from './evalScalar.ts';
 import { reportPipelineRun, runPipelineInForeground } from './pipeline.ts';
+import { reportReproduceRun, runReproduceInForeground } from './reproduce.ts';
+import { ReproduceConfigSchema } from '../../../src-shared/reproduce.ts';
 import { PipelineConfigSchema } from '../../../src-shared/pipeline.ts';
 
 export const runsUsage = `scalar runs [--kind lm|sae|scalar|pipeline] [--status S] [--search TEXT] [--limit N] [--json]`;
@@ -70,6 +72,14 @@ export async function resumeCommand(argv: string[]): Promise<number> {
   const service = openService(values);
   try {
     const existing = service.store.requireRun(id);
+    if (existing.kind === 'reproduce')
+      return reportReproduceRun(
+        await runReproduceInForeground(service, ReproduceConfigSchema.parse(existing.config), {
+          resume: id,
+          acceptChangedInputs: values['accept-changed-inputs'],
+        }),
+        values.json ?? false,
+      );
     if (existing.kind === 'pipeline') {
       const config = PipelineConfigSchema.parse(existing.config);
       return reportPipelineRun(

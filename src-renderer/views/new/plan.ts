@@ -14,7 +14,8 @@ import type { Workstation } from '../../lib/workstation.svelte.ts';
 export type StartCall =
   | { method: 'jobs.start'; params: ApiParams<'jobs.start'> }
   | { method: 'pipelines.start'; params: ApiParams<'pipelines.start'> }
-  | { method: 'saes.import'; params: ApiParams<'saes.import'> };
+  | { method: 'saes.import'; params: ApiParams<'saes.import'> }
+  | { method: 'reproduce.start'; params: ApiParams<'reproduce.start'> };
 
 export interface PlannedRun {
   /** How the run is listed before queueing (and usually its name). */
@@ -107,6 +108,8 @@ export async function startRun(ws: Workstation, call: StartCall): Promise<ApiRes
       return ws.api.call('pipelines.start', call.params);
     case 'saes.import':
       return ws.api.call('saes.import', call.params);
+    case 'reproduce.start':
+      return ws.api.call('reproduce.start', call.params);
   }
 }
 

@@ -153,6 +153,18 @@ export function keyFigures(run: RunDetail): Figure[] {
     add('mean AUC rel', mean(rows.map((r) => r.rel[0])));
     add('mean AUC log₂', mean(rows.map((r) => r.log2[0])));
     add('pairs', rows.length || null, String(rows.length));
+  } else if (run.kind === 'reproduce' && Array.isArray(s.claims)) {
+    // How the paper's claims fared; the report itself is drawn below the tiles.
+    const verdicts = (s.claims as { verdict?: unknown }[]).map((c) => c.verdict);
+    // Short labels so the tiles do not truncate; the mark matches the report's badges.
+    const tiles = [
+      ['holds', 'hold ✔'],
+      ['does not hold', 'do not hold ✘'],
+      ['within noise', 'within noise ≈'],
+      ['not run', 'not run –'],
+    ] as const;
+    for (const [v, label] of tiles)
+      add(label, verdicts.filter((x) => x === v).length, undefined, `claims whose verdict is “${v}”`);
   }
   return out;
 }
