@@ -6,7 +6,7 @@
  *   block (tblock pair 0, mixes positions):  pre₁[b, t, j] = Σ_i (1/(t+1)) Σ_{t'≤t} z₀[b, t', i] M_ij + b_enc₁_j
  *
  * so the true edges are {(i, j): M_ij ≠ 0}. Everything the SCALAR engine runs on them is the real LM and pair
- * code (Gpt, PairModel); only the weights are chosen. The residual layout (D = 2F₀ + 2F₁ + 4):
+ * code (Gpt, PairModel); only the weights are chosen. The residual layout (D = 2F₀ + 2F₁ + 2, rounded up to 4s):
  *   d_i = (e_{2i} − e_{2i+1})/√2               upstream decoder rows (orthonormal, zero mean)
  *   o_j = (e_{2F₀+2j} − e_{2F₀+2j+1})/√2       downstream encoder columns / decoder rows
  *   C·u, u = (e_a − e_b)/√2, C = 1000           a constant in b_dec₀ (and b_dec₁ for the block)
@@ -44,6 +44,17 @@ export interface PlantedSpec {
   attributionSeqs: number;
   evalSeqs: number;
   seed: number;
+  /**
+   * A circuit written out instead of drawn (small hand-checked cases): the codes of each vocabulary token
+   * [V·F₀], M [F₀·F₁], b_enc₁ [F₁] and both token sets. F₀ = spec.f0 (no distractors are added).
+   */
+  given?: {
+    codes: Float64Array;
+    map: Float64Array;
+    bEnc1: Float32Array;
+    attributionTokens: Int32Array;
+    evalTokens: Int32Array;
+  };
 }
 
 export interface PlantedCircuit {
@@ -113,15 +124,20 @@ export function buildPlanted(spec: PlantedSpec): PlantedCircuit {
   if (knobs.k > spec.f0 || knobs.k > f1)
     throw new Error(`TopK k = ${knobs.k} needs at least k latents per SAE (F₀ = ${spec.f0}, F₁ = ${f1})`);
   const rng = Rng.derive(spec.seed, 'planted', spec.segment, JSON.stringify(knobs), spec.f0, f1, V);
-  const f0 = spec.f0 + knobs.distractors;
-  const D = 2 * f0 + 2 * f1 + 4;
+  const given = spec.given;
+  const f0 = given ? spec.f0 : spec.f0 + knobs.distractors;
+  const D = Math.ceil((2 * f0 + 2 * f1 + 2) / 4) * 4; // the SIMD kernels walk rows in 4-lane vectors
   const uA = 2 * f0 + 2 * f1;
   const dMlp = Math.ceil(f0 / 4) * 4;
   const sigma0 = C / Math.sqrt(D); // every LayerNorm's σ (the constant C·u dominates it)
   const g = 1 / Math.sqrt(knobs.k); // logit gain: logits spread O(1) whatever k
-  const { M, twins } = plantMap(rng, spec, f0, Math.round(knobs.nearTies * f1));
-  const codes = plantCodes(rng, V, f0, spec.f0, knobs.k);
-  const distractors = Array.from({ length: knobs.distractors }, (_, q) => spec.f0 + q);
+  const { M, twins } = given
+    ? { M: given.map, twins: new Map<number, number>() }
+    : plantMap(rng, spec, f0, Math.round(knobs.nearTies * f1));
+  const codes = given ? given.codes : plantCodes(rng, V, f0, spec.f0, knobs.k);
+  const distractors = given ? [] : Array.from({ length: knobs.distractors }, (_, q) => spec.f0 + q);
+  if (given && (M.length !== f0 * f1 || codes.length !== V * f0 || given.bEnc1.length !== f1))
+    throw new Error(`a given circuit needs M [${f0}·${f1}], codes [${V}·${f0}] and b_enc₁ [${f1}]`);
 
   const r2 = Math.SQRT1_2;
   const zeros = (n: number) => new Float32Array(n);
@@ -223,7 +239,9 @@ export function buildPlanted(spec: PlantedSpec): PlantedCircuit {
     p,
   );
 
-  const bEnc1 = Float32Array.from({ length: f1 }, () => B_ENC1[0] + (B_ENC1[1] - B_ENC1[0]) * rng.uniform());
+  const bEnc1 =
+    given?.bEnc1 ??
+    Float32Array.from({ length: f1 }, () => B_ENC1[0] + (B_ENC1[1] - B_ENC1[0]) * rng.uniform());
   for (const [twin, j] of twins) bEnc1[twin] = bEnc1[j]; // a twin ties its original up to TIE_GAP
   const sae = (
     wEnc: Float32Array,
@@ -266,8 +284,8 @@ export function buildPlanted(spec: PlantedSpec): PlantedCircuit {
     f1,
     map: M,
     bEnc1,
-    attributionTokens: tokens(spec.attributionSeqs),
-    evalTokens: tokens(spec.evalSeqs),
+    attributionTokens: given?.attributionTokens ?? tokens(spec.attributionSeqs),
+    evalTokens: given?.evalTokens ?? tokens(spec.evalSeqs),
     distractors,
     twins,
     dispose() {

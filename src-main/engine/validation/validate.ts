@@ -14,6 +14,7 @@ import {
   type RankingMethod,
   type Recovery,
   type ValidateRankingConfig,
+  type ValidationPreset,
   type ValidationReport,
 } from '../../../src-shared/validation.ts';
 import { backendReport } from '../backend.ts';
@@ -43,6 +44,8 @@ export interface ValidateOptions {
   signal?: AbortSignal;
   /** Use a second thread per pair (PairPool's default); tests may turn it off, results do not change. */
   parallel?: boolean;
+  /** Replaces the named preset's sweep (small cases in tests). */
+  preset?: ValidationPreset;
 }
 
 /** Edge scores A [F₀·F₁] of one IG method on the attribution set, summed over batches as evaluatePair does. */
@@ -170,7 +173,7 @@ export async function measurePlanted(
 export async function validateRanking(opts: ValidateOptions): Promise<ValidationReport> {
   const started = performance.now();
   const { config } = opts;
-  const preset = VALIDATION_PRESETS[config.preset];
+  const preset = opts.preset ?? VALIDATION_PRESETS[config.preset];
   const igCount = preset.methods.filter((m) => m.kind === 'ig').length;
   const circuits = preset.conditions.length * PLANTED_SEGMENTS.length * config.seeds;
   // Steps: each IG attribution and each curve (methods + the true order) of every circuit.
@@ -198,7 +201,7 @@ export async function validateRanking(opts: ValidateOptions): Promise<Validation
             if (opts.signal?.aborted) throw new CancelledError(`cancelled at condition ${cond.id}`);
             done += 1;
             opts.onProgress?.({
-              ...meter.tick(done),
+              ...meter.tick(done, 1), // one unit per step: the CLI and the app show the rate in steps/s
               phase: `${cond.id} · ${segment} · seed ${spec.seed} · ${phase}`,
             });
           };
