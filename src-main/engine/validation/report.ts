@@ -150,7 +150,7 @@ export function reportMarkdown(report: ValidationReport): string {
     '',
     'Recovery of the planted edges E by the top of each ranking: precision at N = |E| (equal to recall there), ' +
       'AUROC over all edges, Spearman of the ranking order vs the true strength over E, and the log₂-N area of ' +
-      'the SCALAR curve (KL to the full circuit) relative to the true edge order. Mean ± sd over circuits, ' +
+      'the SCALAR curve (KL to the full circuit, subcircuit TopK with ReLU) relative to the true edge order. Mean ± sd over circuits, ' +
       '(change from the baseline condition).',
     '',
     '## Where IG fails',

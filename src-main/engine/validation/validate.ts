@@ -4,7 +4,10 @@
  * rankByScore / randomRanking, the SubcircuitEvaluator over the `full` edge grid, perTokenKl and the curve's
  * areas — for each ranking method and for the true edge order; then score how each ranking recovers the
  * planted edges (metrics.ts). The KL target is the full circuit (the paper's "pure computational sparsity"):
- * the planted SAEs are exact, so the full model would only add a constant.
+ * the planted SAEs are exact, so the full model would only add a constant. The subcircuit's TopK takes a ReLU
+ * (the engine's `relu` option) so that every curve ends at the full circuit (KL 0): without it, keeping every
+ * edge selects negative pre-activations the full circuit drops, and curves rise again at large N whatever the
+ * ranking, which hides the differences between rankings.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -82,7 +85,7 @@ async function curveOf(
   const evaluator = await SubcircuitEvaluator.create(c.pm, clean, pool);
   const out: number[] = [];
   for (const n of grid) {
-    const logits = await evaluator.logits(ranking, n, { relu: false });
+    const logits = await evaluator.logits(ranking, n, { relu: true });
     const kl = await perTokenKl(target, logits);
     logits.dispose();
     out.push(kl.reduce((a, b) => a + b, 0) / kl.length);
