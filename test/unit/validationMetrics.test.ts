@@ -73,7 +73,7 @@ describe('verdicts', () => {
   it('fail below the absolute floors', () => {
     const v = verdictOf({ ...ok, precision: 0.4 }, none);
     expect(v.verdict).toBe('fails');
-    expect(v.reasons).toEqual([`precision 0.40 < ${THRESHOLDS.failPrecision}`]);
+    expect(v.reasons).toEqual([`precision 0.400 < ${THRESHOLDS.failPrecision}`]);
     expect(verdictOf({ ...ok, auroc: 0.7 }, none).verdict).toBe('fails');
     expect(verdictOf({ ...ok, curveRatio: 1.6 }, none).verdict).toBe('fails');
   });
@@ -81,7 +81,7 @@ describe('verdicts', () => {
     const v = verdictOf(ok, { ...none, precision: -0.2, spearman: -0.1 });
     expect(v.verdict).toBe('degrades');
     expect(v.reasons).toHaveLength(1);
-    expect(v.reasons[0]).toMatch(/^precision -0.20 vs baseline/);
+    expect(v.reasons[0]).toMatch(/^precision -0.200 vs baseline/);
     expect(verdictOf(ok, { ...none, curveRatio: 0.2 }).verdict).toBe('degrades');
     expect(verdictOf(ok, { ...none, spearman: -0.25 }).verdict).toBe('degrades');
   });

@@ -47,24 +47,26 @@ function meanSd(rows: Recovery[]): { mean: Stats; sd: Stats } {
 }
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+/** Verdict reasons: three decimals, so a value just under a threshold never prints as equal to it. */
+const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 
 export function verdictOf(mean: Stats, delta: Stats): { verdict: Verdict; reasons: string[] } {
   const t = THRESHOLDS;
   const fail: string[] = [];
-  if (mean.precision < t.failPrecision) fail.push(`precision ${f2(mean.precision)} < ${t.failPrecision}`);
-  if (mean.auroc < t.failAuroc) fail.push(`AUROC ${f2(mean.auroc)} < ${t.failAuroc}`);
+  if (mean.precision < t.failPrecision) fail.push(`precision ${f3(mean.precision)} < ${t.failPrecision}`);
+  if (mean.auroc < t.failAuroc) fail.push(`AUROC ${f3(mean.auroc)} < ${t.failAuroc}`);
   if (mean.curveRatio > t.failCurveRatio)
-    fail.push(`curve area ${f2(mean.curveRatio)}× the true order's > ${t.failCurveRatio}×`);
+    fail.push(`curve area ${f3(mean.curveRatio)}× the true order's > ${t.failCurveRatio}×`);
   if (fail.length) return { verdict: 'fails', reasons: fail };
   const worse: string[] = [];
   if (-delta.precision > t.degradePrecisionDrop)
-    worse.push(`precision ${f2(delta.precision)} vs baseline (margin ${t.degradePrecisionDrop})`);
+    worse.push(`precision ${f3(delta.precision)} vs baseline (margin ${t.degradePrecisionDrop})`);
   if (-delta.auroc > t.degradeAurocDrop)
-    worse.push(`AUROC ${f2(delta.auroc)} vs baseline (margin ${t.degradeAurocDrop})`);
+    worse.push(`AUROC ${f3(delta.auroc)} vs baseline (margin ${t.degradeAurocDrop})`);
   if (-delta.spearman > t.degradeSpearmanDrop)
-    worse.push(`Spearman ${f2(delta.spearman)} vs baseline (margin ${t.degradeSpearmanDrop})`);
+    worse.push(`Spearman ${f3(delta.spearman)} vs baseline (margin ${t.degradeSpearmanDrop})`);
   if (delta.curveRatio > t.degradeCurveRise)
-    worse.push(`curve area ratio +${f2(delta.curveRatio)} vs baseline (margin ${t.degradeCurveRise})`);
+    worse.push(`curve area ratio +${f3(delta.curveRatio)} vs baseline (margin ${t.degradeCurveRise})`);
   return worse.length ? { verdict: 'degrades', reasons: worse } : { verdict: 'holds', reasons: [] };
 }
 
