@@ -4,6 +4,7 @@ import { LmTrainConfigSchema } from './lm.ts';
 import { SaeImportConfigSchema, SaeTrainConfigSchema } from './sae.ts';
 import { ScalarEvalConfigSchema } from './scalar.ts';
 import { LatentStatsConfigSchema } from './latents.ts';
+import { ValidateRankingConfigSchema } from './validation.ts';
 
 export const TrainLmJobSchema = z.object({
   kind: z.literal('train-lm'),
@@ -31,12 +32,19 @@ export const LatentStatsJobSchema = z.object({
   config: LatentStatsConfigSchema,
 });
 
+/** Planted-circuit validation of SCALAR's edge ranking (issue 15): needs no model, builds its own. */
+export const ValidateRankingJobSchema = z.object({
+  kind: z.literal('validate-ranking'),
+  config: ValidateRankingConfigSchema,
+});
+
 export const JobSpecSchema = z.discriminatedUnion('kind', [
   TrainLmJobSchema,
   TrainSaeJobSchema,
   ImportSaeJobSchema,
   ScalarJobSchema,
   LatentStatsJobSchema,
+  ValidateRankingJobSchema,
 ]);
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobKind = JobSpec['kind'];
@@ -48,6 +56,7 @@ export const RUN_KIND_OF_JOB: Record<JobKind, string> = {
   'import-sae': 'sae',
   scalar: 'scalar',
   'latent-stats': 'latents',
+  'validate-ranking': 'validation',
 };
 
 export const JobProgressSchema = z.object({

@@ -19,6 +19,7 @@ import { scoreCommand, usage as scoreUsage } from './commands/score.ts';
 import { serveCommand, usage as serveUsage } from './commands/serve.ts';
 import { trainLmCommand, usage as trainLmUsage } from './commands/trainLm.ts';
 import { trainSaeCommand, usage as trainSaeUsage } from './commands/trainSae.ts';
+import { validateRankingCommand, usage as validateRankingUsage } from './commands/validateRanking.ts';
 import { userMessage } from '../userErrors.ts';
 import { printJson, say, UsageError } from './context.ts';
 
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   serve: { run: serveCommand, usage: serveUsage },
   bench: { run: benchCommand, usage: benchUsage },
   score: { run: scoreCommand, usage: scoreUsage },
+  'validate-ranking': { run: validateRankingCommand, usage: validateRankingUsage },
 };
 
 function help(): string {

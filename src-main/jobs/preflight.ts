@@ -111,6 +111,8 @@ export function preflightJob(spec: JobSpec, store: Store, options: PreflightOpti
     case 'latent-stats':
       checkLatentStats(ctx, spec.config);
       break;
+    case 'validate-ranking':
+      break; // no inputs: it builds its planted circuits from the seed
   }
   return { inputs: [...ctx.inputs.values()], warnings: ctx.warnings };
 }

@@ -17,6 +17,8 @@ export function defaultRunName(spec: JobSpec, store: Store): string {
       const sae = store.getRun(spec.config.sae);
       return `SCALAR ${sae?.name || spec.config.sae}`;
     }
+    case 'validate-ranking':
+      return `validate-ranking ${spec.config.preset} ×${spec.config.seeds} s${spec.config.seed}`;
     default: {
       const sae = (spec.config as { sae?: unknown }).sae;
       const parent = typeof sae === 'string' ? store.getRun(sae) : undefined;

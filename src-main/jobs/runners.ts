@@ -14,6 +14,7 @@ import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
 import { runScalar } from './scalarRunner.ts';
 import { runLatentStats } from './latentStatsRunner.ts';
+import { runValidateRanking } from './validationRunner.ts';
 import type { WorkerInit, WorkerMessage } from './protocol.ts';
 
 export interface JobContext {
@@ -49,6 +50,8 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<Record<str
       return runScalar(spec, ctx);
     case 'latent-stats':
       return runLatentStats(spec, ctx);
+    case 'validate-ranking':
+      return runValidateRanking(spec, ctx);
   }
 }
 

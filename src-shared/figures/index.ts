@@ -14,3 +14,4 @@ export * from './dom.ts';
 export * from './legend.ts';
 export * from './line.ts';
 export * from './theme.ts';
+export * from './validation.ts';
