@@ -22,7 +22,18 @@ export type CliCommandName = CliOptions['command'];
 
 /** The order flags are written in (the order each command's --help lists them). */
 const FLAG_ORDER: Record<CliCommandName, string[]> = {
-  'train-lm': ['preset', 'corpus', 'steps', 'seed', 'batchSize', 'evalEvery', 'lr', 'name'],
+  'train-lm': [
+    'preset',
+    'corpus',
+    'steps',
+    'warmup',
+    'seed',
+    'batchSize',
+    'evalEvery',
+    'valTokens',
+    'lr',
+    'name',
+  ],
   'train-sae': [
     'lm',
     'arch',
@@ -36,7 +47,9 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'seed',
     'batchSize',
     'seqLen',
+    'warmup',
     'evalEvery',
+    'evalTokens',
     'corpus',
     'name',
   ],
