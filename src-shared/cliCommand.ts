@@ -60,6 +60,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'ranking',
     'scaling',
     'steps',
+    'singleStepAlpha',
     'grid',
     'target',
     'relu',

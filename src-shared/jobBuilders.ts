@@ -80,6 +80,8 @@ export interface ScalarJobOptions {
   ranking?: string;
   scaling?: string;
   steps?: number;
+  /** The integration point when steps = 1: 1 (default) or 0 (the reference code's linspace(0, 1, 1)). */
+  singleStepAlpha?: number;
   grid?: string;
   target?: string;
   relu?: boolean;
@@ -319,6 +321,7 @@ export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
       ranking: o.ranking,
       scaling: o.scaling,
       steps: o.steps,
+      singleStepAlpha: o.singleStepAlpha,
       grid: o.grid,
       target: o.target,
       relu: o.relu,

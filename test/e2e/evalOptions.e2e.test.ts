@@ -80,4 +80,18 @@ describe.skipIf(!HAS_CHROMIUM)('evaluation options in the New run forms', () => 
       .toContain('evaluation fixed-v1 (8192 validation tokens)');
     await screenshot(page, 'eval-options-sae');
   });
+
+  it('SCALAR: α at S = 1 is offered with IG steps 1 and lands in the command', async () => {
+    // A picked SAE run id is enough to build the command (the run itself is checked when queued).
+    await gotoHash(page, server, '#/new?kind=scalar&sae=sae-example');
+    await page.getByTestId('form-scalar').waitFor();
+    expect(await page.getByTestId('scalar-single-step-alpha').isDisabled()).toBe(true);
+    await page.getByTestId('scalar-ig-steps').fill('1');
+    await expect.poll(() => page.getByTestId('scalar-single-step-alpha').isDisabled()).toBe(false);
+    await page.getByTestId('scalar-single-step-alpha').selectOption('0');
+    await expect.poll(command).toContain('--sae sae-example --preset paper --steps 1 --single-step-alpha 0');
+    await screenshot(page, 'eval-options-scalar');
+    await page.getByTestId('scalar-ig-steps').fill('4');
+    await expect.poll(command).not.toContain('--single-step-alpha');
+  });
 });

@@ -9,7 +9,12 @@ import { evalChunks, lmValidationWindows, spreadWindows } from '../../src-main/e
 import type { TokenSplit } from '../../src-main/engine/text/dataset.ts';
 import { cliCommandFor } from '../../src-shared/cliCommand.ts';
 import { describeEvalProtocol, evalProtocolOf, withEvalProtocol } from '../../src-shared/evalProtocol.ts';
-import { issuesForCli, lmJobFromOptions, saeJobFromOptions } from '../../src-shared/jobBuilders.ts';
+import {
+  issuesForCli,
+  lmJobFromOptions,
+  saeJobFromOptions,
+  scalarJobFromOptions,
+} from '../../src-shared/jobBuilders.ts';
 
 const split = (n: number): TokenSplit => ({
   name: 'val',
@@ -157,5 +162,21 @@ describe('legacy and new protocols in stored configs', () => {
       config: { preset: 'quick', evaluation: { protocol: 'fixed-v1', valTokens: 5 } },
     };
     expect(withEvalProtocol(kept)).toBe(kept);
+  });
+});
+
+describe('scalar eval --single-step-alpha (issue 14, item 5b)', () => {
+  it('defaults to 1, takes 0, refuses anything else, and the command line carries it', () => {
+    const run = (singleStepAlpha?: number) => {
+      const b = scalarJobFromOptions({ sae: 'x', steps: 1, singleStepAlpha });
+      return b.ok ? b.spec.config.singleStepAlpha : issuesForCli(b.issues);
+    };
+    expect(run()).toBe(1);
+    expect(run(0)).toBe(0);
+    expect(run(2)).toBe('option --single-step-alpha must be an integer from 0 to 1 (got 2)');
+    expect(run(0.5)).toBe('option --single-step-alpha must be an integer from 0 to 1 (got 0.5)');
+    expect(cliCommandFor({ command: 'eval', sae: 'x', steps: 1, singleStepAlpha: 0 })).toBe(
+      'npx scalar eval --sae x --steps 1 --single-step-alpha 0',
+    );
   });
 });
