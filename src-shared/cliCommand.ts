@@ -24,7 +24,18 @@ export type CliCommandName = CliOptions['command'];
 
 /** The order flags are written in (the order each command's --help lists them). */
 const FLAG_ORDER: Record<CliCommandName, string[]> = {
-  'train-lm': ['preset', 'corpus', 'steps', 'seed', 'batchSize', 'evalEvery', 'lr', 'name'],
+  'train-lm': [
+    'preset',
+    'corpus',
+    'steps',
+    'warmup',
+    'seed',
+    'batchSize',
+    'evalEvery',
+    'valTokens',
+    'lr',
+    'name',
+  ],
   'train-sae': [
     'lm',
     'arch',
@@ -38,7 +49,9 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'seed',
     'batchSize',
     'seqLen',
+    'warmup',
     'evalEvery',
+    'evalTokens',
     'corpus',
     'name',
   ],
@@ -49,6 +62,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'ranking',
     'scaling',
     'steps',
+    'singleStepAlpha',
     'grid',
     'target',
     'relu',

@@ -5,12 +5,14 @@
  * zod schemas live here. Failures come back as issues per option, worded for a person.
  */
 import type { z } from 'zod';
+import { lmEvaluationFor, saeEvaluationFor } from './evalProtocol.ts';
 import { describeIssue, formatIssues, pathName } from './issues.ts';
 import { JobSpecSchema, type JobSpec } from './jobs.ts';
 import { LM_PRESETS, LM_PRESET_NAMES, LmTrainConfigSchema, type LmPresetName } from './lm.ts';
 import { PipelineConfigSchema, type PipelineJob } from './pipeline.ts';
 import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS, SaeTrainConfigSchema, type SaePresetName } from './sae.ts';
 import { SCALAR_PRESETS, ScalarEvalConfigSchema, type ScalarPresetName } from './scalar.ts';
+import { describeSchedule, type ScheduleSource } from './schedule.ts';
 
 /** A problem with one option (`field` is the option's camelCase name; the CLI flag is its kebab-case). */
 export interface FieldIssue {
@@ -18,7 +20,15 @@ export interface FieldIssue {
   message: string;
 }
 
-export type Built<S> = { ok: true; spec: S; name: string | undefined } | { ok: false; issues: FieldIssue[] };
+export type Built<S> =
+  | {
+      ok: true;
+      spec: S;
+      name: string | undefined;
+      /** Training jobs: the schedule the run will use, in words (where each number came from). */
+      schedule?: string;
+    }
+  | { ok: false; issues: FieldIssue[] };
 
 export type TrainLmJob = Extract<JobSpec, { kind: 'train-lm' }>;
 export type TrainSaeJob = Extract<JobSpec, { kind: 'train-sae' }>;
@@ -32,7 +42,11 @@ export interface LmJobOptions {
   steps?: number;
   seed?: number;
   batchSize?: number;
+  /** Warmup steps (default: the preset's; with --steps, min(preset, 10 % of steps)). */
+  warmup?: number;
   evalEvery?: number;
+  /** Validation tokens scored at each evaluation; 'all' = the whole validation split. */
+  valTokens?: number | 'all';
   lr?: number;
   name?: string;
 }
@@ -51,7 +65,10 @@ export interface SaeJobOptions {
   seed?: number;
   batchSize?: number;
   seqLen?: number;
+  warmup?: number;
   evalEvery?: number;
+  /** Validation tokens the SAE metrics and ΔCE are measured on. */
+  evalTokens?: number;
   corpus?: string;
   name?: string;
 }
@@ -63,6 +80,8 @@ export interface ScalarJobOptions {
   ranking?: string;
   scaling?: string;
   steps?: number;
+  /** The integration point when steps = 1: 1 (default) or 0 (the reference code's linspace(0, 1, 1)). */
+  singleStepAlpha?: number;
   grid?: string;
   target?: string;
   relu?: boolean;
@@ -155,28 +174,50 @@ const fail = (field: string, message: string): { ok: false; issues: FieldIssue[]
   issues: [{ field, message }],
 });
 
-/** The schedule fields an option sets (warmup follows --steps). */
+/** The option that sets a config field (`schedule.warmupSteps` → `warmup`, `evaluation.valTokens` → `valTokens`). */
 function scheduleField(path: PropertyKey[]): string {
   if (path[0] === 'model') return 'preset';
+  if (path[0] === 'evaluation') return String(path[1] ?? 'preset');
   if (path[0] !== 'schedule') return String(path[0] ?? 'preset');
   const key = String(path[1] ?? 'steps');
-  return key === 'warmupSteps' ? 'steps' : key;
+  return key === 'warmupSteps' ? 'warmup' : key;
 }
 
-/** A shortened schedule keeps the preset's warmup fraction and evaluates about `evals` times. */
+/**
+ * The schedule a run uses: options given win; otherwise a shortened schedule (--steps) keeps at most the preset's
+ * warmup and 10 % of the steps, and evaluates about `evals` times (never less often than the preset). `source`
+ * says where each number came from, for the printed schedule.
+ */
 function rescaled<S extends { steps: number; warmupSteps: number; evalEvery: number }>(
   preset: S,
-  steps: number | undefined,
-  evalEvery: number | undefined,
+  o: { steps?: number; warmup?: number; evalEvery?: number },
   evals: number,
-): S {
-  const n = steps ?? preset.steps;
-  return {
+): { schedule: S; source: ScheduleSource } {
+  const n = o.steps ?? preset.steps;
+  const schedule = {
     ...preset,
     steps: n,
-    warmupSteps: steps !== undefined ? Math.min(preset.warmupSteps, Math.round(n * 0.1)) : preset.warmupSteps,
-    evalEvery: evalEvery ?? Math.min(preset.evalEvery, Math.max(1, Math.round(n / evals))),
+    warmupSteps:
+      o.warmup ??
+      (o.steps !== undefined ? Math.min(preset.warmupSteps, Math.round(n * 0.1)) : preset.warmupSteps),
+    evalEvery: o.evalEvery ?? Math.min(preset.evalEvery, Math.max(1, Math.round(n / evals))),
   };
+  const source: ScheduleSource = {
+    steps: o.steps !== undefined ? 'option' : 'preset',
+    warmup: o.warmup !== undefined ? 'option' : o.steps !== undefined ? 'rescaled' : 'preset',
+    evalEvery:
+      o.evalEvery !== undefined ? 'option' : schedule.evalEvery === preset.evalEvery ? 'preset' : 'rescaled',
+    evals,
+    presetWarmup: preset.warmupSteps,
+    presetEvalEvery: preset.evalEvery,
+  };
+  return { schedule, source };
+}
+
+/** --warmup past --steps would never reach the peak learning rate: refused, with both numbers. */
+function warmupProblem(schedule: { steps: number; warmupSteps: number }, given: number | undefined) {
+  if (given === undefined || !Number.isInteger(given) || given < 0 || given <= schedule.steps) return null;
+  return fail('warmup', `must be ≤ the number of steps, ${schedule.steps} (got ${given})`);
 }
 
 /** `scalar train-lm`. */
@@ -184,17 +225,21 @@ export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
   if (!(o.preset in LM_PRESETS))
     return fail('preset', `unknown preset '${o.preset}'; choose ${LM_PRESET_NAMES.join(', ')}`);
   const preset = LM_PRESETS[o.preset as LmPresetName];
+  const r = rescaled(preset.schedule, o, 10);
   const schedule = {
-    ...rescaled(preset.schedule, o.steps, o.evalEvery, 10),
+    ...r.schedule,
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.lr !== undefined ? { lr: o.lr } : {}),
   };
+  const tooLong = warmupProblem(schedule, o.warmup);
+  if (tooLong) return tooLong;
   const input = {
     preset: o.preset,
     model: preset.model,
     schedule,
     corpus: o.corpus ?? BUILTIN_CORPUS,
     seed: o.seed ?? 0,
+    evaluation: lmEvaluationFor(o.preset, o.valTokens === 'all' ? null : o.valTokens),
   };
   const parsed = LmTrainConfigSchema.safeParse(input);
   if (!parsed.success)
@@ -206,6 +251,7 @@ export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
     ok: true,
     spec: { kind: 'train-lm', config: parsed.data },
     name: o.name ?? `${o.preset} s${parsed.data.seed}`,
+    schedule: describeSchedule(parsed.data.schedule, r.source, parsed.data.evaluation!),
   };
 }
 
@@ -225,11 +271,14 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
   if (!o.lm) issues.push({ field: 'lm', message: 'needs a language model' });
   if (issues.length) return { ok: false, issues };
   const preset = SAE_PRESETS[presetName as SaePresetName];
+  const r = rescaled(preset, o, 6);
   const schedule = {
-    ...rescaled(preset, o.steps, o.evalEvery, 6),
+    ...r.schedule,
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.seqLen !== undefined ? { seqLen: o.seqLen } : {}),
   };
+  const tooLong = warmupProblem(schedule, o.warmup);
+  if (tooLong) return tooLong;
   const input = {
     preset: presetName,
     lm: o.lm,
@@ -242,6 +291,7 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
     schedule,
     corpus: o.corpus ?? BUILTIN_CORPUS,
     seed: o.seed ?? 0,
+    evaluation: saeEvaluationFor(presetName, o.evalTokens),
   };
   const parsed = SaeTrainConfigSchema.safeParse(input);
   if (!parsed.success)
@@ -254,6 +304,7 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
     ok: true,
     spec: { kind: 'train-sae', config: c },
     name: o.name ?? `${c.arch} ${c.setup} s${c.seed}`,
+    schedule: describeSchedule(c.schedule, r.source, c.evaluation!),
   };
 }
 
@@ -270,6 +321,7 @@ export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
       ranking: o.ranking,
       scaling: o.scaling,
       steps: o.steps,
+      singleStepAlpha: o.singleStepAlpha,
       grid: o.grid,
       target: o.target,
       relu: o.relu,

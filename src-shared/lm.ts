@@ -1,5 +1,6 @@
 /** Language-model contracts: model architecture, training schedule, and the named presets (SPEC §1). */
 import { z } from 'zod';
+import { LmEvaluationSchema } from './evalProtocol.ts';
 
 export const GptConfigSchema = z.object({
   vocabSize: z.number().int().positive(),
@@ -29,6 +30,7 @@ export const LmScheduleSchema = z.object({
   eps: z.number().default(1e-8),
   gradClip: z.number().positive().default(1.0),
   evalEvery: z.number().int().positive().default(250),
+  /** Legacy protocol only (runs without `evaluation`): validation batches of `batchSize` windows. */
   evalBatches: z.number().int().positive().default(8),
 });
 export type LmSchedule = z.infer<typeof LmScheduleSchema>;
@@ -43,6 +45,11 @@ export const LmTrainConfigSchema = z
     tokenizer: z.literal('ascii').default('ascii'),
     seed: z.number().int().nonnegative().default(0),
     trainFraction: z.number().gt(0).lt(1).default(0.9),
+    /**
+     * The evaluation protocol (evalProtocol.ts). New runs always get one (the builders, and the job manager for a
+     * spec without it); a stored config without it is a run made before and keeps its legacy batches.
+     */
+    evaluation: LmEvaluationSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.schedule.seqLen > c.model.contextLength)

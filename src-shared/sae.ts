@@ -1,5 +1,6 @@
 /** SAE contracts: architectures, setups, training schedule and presets (SPEC §2–§3). */
 import { z } from 'zod';
+import { SaeEvaluationSchema } from './evalProtocol.ts';
 
 export const SAE_ARCHS = [
   'topk',
@@ -28,6 +29,7 @@ export const SaeScheduleSchema = z.object({
   eps: z.number().default(1e-8),
   gradClip: z.number().positive().default(1.0),
   evalEvery: z.number().int().positive().default(500),
+  /** Legacy protocol only (runs without `evaluation`): evaluation batches of `batchSize` windows. */
   evalBatches: z.number().int().positive().default(4),
   /** A latent is dead if it fired on none of the last this-many training tokens. */
   deadWindowTokens: z.number().int().positive().default(1_000_000),
@@ -62,6 +64,8 @@ export const SaeTrainConfigSchema = z
     corpus: z.string().default('builtin:brown'),
     seed: z.number().int().nonnegative().default(0),
     trainFraction: z.number().gt(0).lt(1).default(0.9),
+    /** The evaluation protocol (evalProtocol.ts); absent on runs made before it (legacy batches). */
+    evaluation: SaeEvaluationSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const problem = archSetupProblem(c.arch, c.setup);
@@ -97,8 +101,10 @@ export const SaeImportConfigSchema = z.object({
   corpus: z.string().default('builtin:brown'),
   trainFraction: z.number().gt(0).lt(1).default(0.9),
   evalBatches: z.number().int().positive().default(4),
+  /** fixed-v1: windows per forward pass only; legacy: also the evaluation set (evalBatches × batchSize). */
   batchSize: z.number().int().positive().default(32),
   seqLen: z.number().int().positive().optional(),
+  evaluation: SaeEvaluationSchema.optional(),
 });
 export type SaeImportConfig = z.infer<typeof SaeImportConfigSchema>;
 

@@ -15,6 +15,11 @@ export const ScalarEvalConfigSchema = z.object({
   seqLen: z.number().int().positive().optional(),
   /** Integration points S (α_s = s/(S−1)); reference default 4, the paper used 5. */
   steps: z.number().int().min(1).default(4),
+  /**
+   * The integration point when S = 1, where s/(S−1) is undefined: 1 (default; the gradient at the SAE codes
+   * themselves, as every run before this option) or 0 (the reference code's linspace(0, 1, 1): at the baseline).
+   */
+  singleStepAlpha: z.number().int().min(0).max(1).default(1),
   /** `reference`: c = ‖z₀‖₂/S (published numbers); `textbook`: c = z₀ᵢ/S. */
   scaling: z.enum(['reference', 'textbook']).default('reference'),
   /** Edge ranking: integrated-gradient scores, or a seeded random permutation (baseline curve). */

@@ -65,11 +65,14 @@ export function trainLmArgs(argv: string[]): { flags: GlobalFlags; options: LmJo
       steps: { type: 'string' },
       seed: { type: 'string' },
       'batch-size': { type: 'string' },
+      warmup: { type: 'string' },
       'eval-every': { type: 'string' },
+      'val-tokens': { type: 'string' },
       lr: { type: 'string' },
       name: { type: 'string' },
     },
   });
+  const valTokens = values['val-tokens'];
   return {
     flags: values,
     options: {
@@ -78,7 +81,9 @@ export function trainLmArgs(argv: string[]): { flags: GlobalFlags; options: LmJo
       steps: numberFlag(values.steps, '--steps'),
       seed: numberFlag(values.seed, '--seed'),
       batchSize: numberFlag(values['batch-size'], '--batch-size'),
+      warmup: numberFlag(values.warmup, '--warmup'),
       evalEvery: numberFlag(values['eval-every'], '--eval-every'),
+      valTokens: valTokens?.trim() === 'all' ? 'all' : numberFlag(valTokens, '--val-tokens'),
       lr: numberFlag(values.lr, '--lr'),
       name: values.name,
     },
@@ -103,7 +108,9 @@ export function trainSaeArgs(argv: string[]): { flags: GlobalFlags; options: Sae
       seed: { type: 'string' },
       'batch-size': { type: 'string' },
       'seq-len': { type: 'string' },
+      warmup: { type: 'string' },
       'eval-every': { type: 'string' },
+      'eval-tokens': { type: 'string' },
       corpus: { type: 'string', default: 'builtin:brown' },
       name: { type: 'string' },
     },
@@ -123,7 +130,9 @@ export function trainSaeArgs(argv: string[]): { flags: GlobalFlags; options: Sae
       seed: numberFlag(values.seed, '--seed'),
       batchSize: numberFlag(values['batch-size'], '--batch-size'),
       seqLen: numberFlag(values['seq-len'], '--seq-len'),
+      warmup: numberFlag(values.warmup, '--warmup'),
       evalEvery: numberFlag(values['eval-every'], '--eval-every'),
+      evalTokens: numberFlag(values['eval-tokens'], '--eval-tokens'),
       corpus: values.corpus,
       name: values.name,
     },
@@ -142,6 +151,7 @@ export function evalScalarArgs(argv: string[]): { flags: GlobalFlags; options: S
       ranking: { type: 'string' },
       scaling: { type: 'string' },
       steps: { type: 'string' },
+      'single-step-alpha': { type: 'string' },
       grid: { type: 'string' },
       target: { type: 'string' },
       relu: { type: 'boolean' },
@@ -162,6 +172,7 @@ export function evalScalarArgs(argv: string[]): { flags: GlobalFlags; options: S
       ranking: values.ranking,
       scaling: values.scaling,
       steps: numberFlag(values.steps, '--steps'),
+      singleStepAlpha: numberFlag(values['single-step-alpha'], '--single-step-alpha'),
       grid: values.grid,
       target: values.target,
       relu: values.relu,
@@ -206,7 +217,7 @@ export function pipelineArgs(argv: string[]): { flags: GlobalFlags; options: Pip
 export function importSaeArgs(argv: string[]): {
   flags: GlobalFlags;
   options: ImportSaeOptions;
-  evaluation: { batchSize?: number; evalBatches?: number; seqLen?: number; corpus?: string };
+  evaluation: { batchSize?: number; evalTokens?: number; seqLen?: number; corpus?: string };
 } {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -216,18 +227,23 @@ export function importSaeArgs(argv: string[]): {
       name: { type: 'string' },
       'batch-size': { type: 'string' },
       'eval-batches': { type: 'string' },
+      'eval-tokens': { type: 'string' },
       'seq-len': { type: 'string' },
       corpus: { type: 'string' },
     },
     allowPositionals: true,
   });
+  if (values['eval-batches'] !== undefined)
+    throw new UsageError(
+      'option --eval-batches is replaced by --eval-tokens N (the evaluation set no longer depends on the batch size)',
+    );
   if (!values.help && positionals.length !== 1) throw new UsageError('give exactly one FOLDER to import');
   return {
     flags: values,
     options: { source: positionals[0] ?? '', lm: values.lm, name: values.name },
     evaluation: {
       batchSize: numberFlag(values['batch-size'], '--batch-size'),
-      evalBatches: numberFlag(values['eval-batches'], '--eval-batches'),
+      evalTokens: numberFlag(values['eval-tokens'], '--eval-tokens'),
       seqLen: numberFlag(values['seq-len'], '--seq-len'),
       corpus: values.corpus,
     },

@@ -25,7 +25,8 @@ export function say(message: string): void {
 export async function runInForeground(
   service: ScalarService,
   start:
-    { spec: JobSpec; name?: string; parentId?: string } | { resume: string; acceptChangedInputs?: boolean },
+    | { spec: JobSpec; name?: string; parentId?: string; intro?: string }
+    | { resume: string; acceptChangedInputs?: boolean },
 ): Promise<RunRecord> {
   const line = new ProgressLine();
   let runId = '';
@@ -51,6 +52,8 @@ export async function runInForeground(
   }
   runId = run.id;
   line.log(`${'resume' in start ? 'resuming' : 'started'} run ${runId}`);
+  // Said once the run is accepted (a refused one says only why), before its first step.
+  if ('intro' in start && start.intro) line.log(start.intro);
   for (const e of early.splice(0)) if (e.runId === runId && e.type === 'log') show(e);
   let interrupts = 0;
   const onSigint = () => {

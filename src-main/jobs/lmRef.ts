@@ -11,6 +11,7 @@ import { SaeImportConfigSchema, SaeTrainConfigSchema, type SaeStructure } from '
 import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
 import { inspectSaeLensSet } from '../engine/io/saelensImport.ts';
 import { runArtifactsDir, type Store } from '../store/index.ts';
+import { DEFAULT_SAE_EVAL_TOKENS, EVAL_PROTOCOL } from '../../src-shared/evalProtocol.ts';
 import { formatIssues } from '../../src-shared/issues.ts';
 import { flagOf } from '../../src-shared/jobBuilders.ts';
 import { InputError } from '../userErrors.ts';
@@ -64,7 +65,7 @@ export function saeImportSpec(
   lm: string,
   source: string,
   store: Store,
-  evaluation: { batchSize?: number; seqLen?: number; evalBatches?: number; corpus?: string } = {},
+  evaluation: { batchSize?: number; seqLen?: number; evalTokens?: number; corpus?: string } = {},
 ): Extract<JobSpec, { kind: 'import-sae' }> {
   const where = resolveLmRef(lm, store);
   let lmConfig;
@@ -80,14 +81,24 @@ export function saeImportSpec(
     throw new InputError(`cannot import ${path.resolve(source)}: ${(err as Error).message}`);
   }
   const { arch, setup, width, k } = info;
-  const input = { ...evaluation, lm, source: path.resolve(source), arch, setup, width, k };
+  const { evalTokens, ...windows } = evaluation;
+  const input = {
+    ...windows,
+    lm,
+    source: path.resolve(source),
+    arch,
+    setup,
+    width,
+    k,
+    evaluation: { protocol: EVAL_PROTOCOL, evalTokens: evalTokens ?? DEFAULT_SAE_EVAL_TOKENS },
+  };
   const parsed = SaeImportConfigSchema.safeParse(input);
   if (!parsed.success)
     throw new InputError(
       formatIssues(parsed.error.issues, {
         schema: SaeImportConfigSchema,
         input,
-        subject: (p) => `option --${flagOf(String(p[0]))}`,
+        subject: (p) => `option --${flagOf(String(p[0] === 'evaluation' ? p[1] : p[0]))}`,
       }),
     );
   return { kind: 'import-sae', config: parsed.data };

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { JobSpecSchema, RUN_KIND_OF_JOB, type JobEvent, type JobSpec } from '../../src-shared/jobs.ts';
+import { withEvalProtocol } from '../../src-shared/evalProtocol.ts';
 import { specIssuesText } from '../../src-shared/jobBuilders.ts';
 import {
   removeTempFiles,
@@ -102,7 +103,7 @@ export class JobManager {
   submit(spec: JobSpec, meta: { name?: string; parentId?: string | null } = {}): RunRecord {
     const valid = JobSpecSchema.safeParse(spec);
     if (!valid.success) throw new InputError(specIssuesText(valid.error, spec));
-    const parsed = valid.data;
+    const parsed = withEvalProtocol(valid.data);
     const checked = preflightJob(parsed, this.store, { backend: this.options.backend });
     let parentId = meta.parentId ?? null;
     let archSetup: { arch?: string | null; setup?: string | null } = {};

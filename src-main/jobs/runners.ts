@@ -8,7 +8,8 @@ import { inspectSaeLensSet, loadSaeLensSet } from '../engine/io/saelensImport.ts
 import { saveGroup } from '../engine/sae/checkpoint.ts';
 import { evaluateSaeSet, type SetEval } from '../engine/sae/metrics.ts';
 import type { SaeSet } from '../engine/sae/saeSet.ts';
-import { evalBatches, loadCorpus, prepareSplits } from '../engine/text/index.ts';
+import { saeEvalSet } from '../engine/sae/evalSet.ts';
+import { loadCorpus, prepareSplits } from '../engine/text/index.ts';
 import { trainLm } from '../engine/lm/train.ts';
 import type { Progress } from '../engine/progress.ts';
 import { trainSaes } from '../engine/sae/train.ts';
@@ -111,6 +112,8 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
       jacobianL1: result.jacobianL1,
       lambdaNorm: spec.config.arch === 'jsae' ? spec.config.lambdaNorm : null,
       bestSteps: result.bestSteps,
+      evaluation: result.protocol,
+      schedule: result.schedule,
       saes: ev.saes.map((s) => ({ ...s, frac_alive: result.fracAlive[s.hook] })),
       exportDir,
     };
@@ -190,7 +193,8 @@ async function runImportSae(spec: Extract<JobSpec, { kind: 'import-sae' }>, ctx:
         trainFraction: c.trainFraction,
         corpusName: corpus.name,
       });
-      const ev = await evaluateSaeSet(lm, set, evalBatches(splits.val, c.evalBatches, c.batchSize, seqLen));
+      const evalSet = saeEvalSet(c, splits.val, c.batchSize, seqLen);
+      const ev = await evaluateSaeSet(lm, set, evalSet.batches);
       postEvaluation(ctx, 0, ev, null);
       const exportDir = await exportSaes(ctx, set, seqLen);
       return {
@@ -203,6 +207,7 @@ async function runImportSae(spec: Extract<JobSpec, { kind: 'import-sae' }>, ctx:
         width: c.width,
         k: c.k,
         importedFrom: path.resolve(c.source),
+        evaluation: evalSet.info,
         cleanCe: ev.clean_ce,
         compoundCeLossIncrease: ev.compound_ce_loss_increase,
         compoundKlDiv: ev.compound_kl_div,

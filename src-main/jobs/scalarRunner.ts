@@ -129,6 +129,9 @@ export async function runScalar(
           {
             scaling: config.scaling,
             steps: String(config.steps),
+            ...(config.steps === 1 ? { single_step_alpha: String(config.singleStepAlpha) } : {}),
+            // The reference-scaled quadratic form is finished in float64 (issue 14); earlier files used float32.
+            quadratic_form: 'float64',
             layout: 'scores[i, j]: upstream latent i, downstream latent j',
           },
         );

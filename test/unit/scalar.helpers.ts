@@ -220,9 +220,9 @@ export class HandPair {
     this.sigma = spec.pi0.map((p) => inv1[p]);
   }
 
-  /** α_s = s/(S−1); the single point of S = 1 is α = 1 (z₀ itself). */
-  static alphas(S: number): number[] {
-    return Array.from({ length: S }, (_, s) => (S === 1 ? 1 : s / (S - 1)));
+  /** α_s = s/(S−1); the single point of S = 1 is `single`: 1 (z₀ itself, the default) or 0 (the baseline). */
+  static alphas(S: number, single: 0 | 1 = 1): number[] {
+    return Array.from({ length: S }, (_, s) => (S === 1 ? single : s / (S - 1)));
   }
 
   /**
@@ -253,12 +253,12 @@ export class HandPair {
   }
 
   /** Edge scores A [F₀·F₁] (edge e = i·F₁ + j) by SPEC §4.2 for this structure. */
-  attribution(S: number, scaling: 'reference' | 'textbook'): Float64Array {
+  attribution(S: number, scaling: 'reference' | 'textbook', single: 0 | 1 = 1): Float64Array {
     const { F, N } = this;
     const sumSq = new Float64Array(F * F);
     for (let n = 0; n < N; n++) {
       const count = new Array<number>(F).fill(0);
-      for (const alpha of HandPair.alphas(S)) for (const j of this.activeAt(n, alpha)) count[j]++;
+      for (const alpha of HandPair.alphas(S, single)) for (const j of this.activeAt(n, alpha)) count[j]++;
       let norm = 0;
       for (let i = 0; i < F; i++) norm += this.z0[n * F + i] ** 2;
       for (let j = 0; j < F; j++) {

@@ -76,15 +76,25 @@ afterAll(() => {
 
 const isPermEdge = (hand: HandPair, e: number) => hand.sigma[Math.floor(e / F)] === e % F;
 
-function plainScores(b: Built, steps: number, scaling: 'reference' | 'textbook'): Float64Array {
+function plainScores(
+  b: Built,
+  steps: number,
+  scaling: 'reference' | 'textbook',
+  singleStepAlpha?: 0 | 1,
+): Float64Array {
   const sumSq = new Float64Array(E);
-  accumulateAttributionPlain(b.pm, b.clean, { steps, scaling }, sumSq);
+  accumulateAttributionPlain(b.pm, b.clean, { steps, scaling, singleStepAlpha }, sumSq);
   return sumSq.map(Math.sqrt);
 }
-async function fastScores(b: Built, steps: number, scaling: 'reference' | 'textbook'): Promise<Float32Array> {
+async function fastScores(
+  b: Built,
+  steps: number,
+  scaling: 'reference' | 'textbook',
+  singleStepAlpha?: 0 | 1,
+): Promise<Float32Array> {
   return await finishAttribution(
     b.pm,
-    await attributionBatchFast(b.pm, b.clean, { steps, scaling }),
+    await attributionBatchFast(b.pm, b.clean, { steps, scaling, singleStepAlpha }),
     scaling,
   );
 }
@@ -169,6 +179,40 @@ describe('hand-built identity pair: edge scores (SPEC §4.2)', () => {
           { rtol: 2e-6 },
           scaling,
         );
+    }
+  });
+
+  it('S = 1: α = 1 (default) is the gradient at z₀, α = 0 the one at the baseline (reference code)', async () => {
+    for (const [name, config] of Object.entries(CONFIGS)) {
+      const b = build('ffblock', 'layernorm', config);
+      const { z0, N, sigma } = b.hand;
+      for (const single of [0, 1] as const)
+        for (const scaling of ['reference', 'textbook'] as const) {
+          const expected = b.hand.attribution(1, scaling, single);
+          const what = `${name}, α = ${single}, ${scaling}`;
+          expectClose(plainScores(b, 1, scaling, single), expected, { rtol: 2e-6, atolRel: 1e-7 }, what);
+          expectClose(await fastScores(b, 1, scaling, single), expected, { rtol: 2e-6, atolRel: 1e-7 }, what);
+        }
+      // Worked out: at α = 0 the downstream pre-activations are b₁ alone. Zero biases: nothing is active, every
+      // score is 0. Biased: only latent 5 (b₁ = 14/64 > 0) is, on every token, so with c = ‖z₀‖/1 the one
+      // non-zero reference score is A[σ⁻¹(5), 5] = sqrt(Σ_n ‖z₀,n‖²) and textbook's is sqrt(Σ_n z₀[n, σ⁻¹(5)]²).
+      const i5 = sigma.indexOf(5);
+      let norms = 0;
+      let own = 0;
+      for (let n = 0; n < N; n++) {
+        for (let i = 0; i < F; i++) norms += z0[n * F + i] ** 2;
+        own += z0[n * F + i5] ** 2;
+      }
+      for (const scaling of ['reference', 'textbook'] as const) {
+        const A = await fastScores(b, 1, scaling, 0);
+        const hand = new Array<number>(E).fill(0);
+        if (name === 'biased') hand[i5 * F + 5] = Math.sqrt(scaling === 'reference' ? norms : own);
+        expectClose(A, hand, { rtol: 2e-6 }, `${name}, α = 0, ${scaling}, closed form`);
+      }
+      // And α = 1 differs from α = 0 here: the codes themselves activate other latents.
+      const at1 = await fastScores(b, 1, 'reference', 1);
+      const at0 = await fastScores(b, 1, 'reference', 0);
+      expect(Array.from(at1)).not.toEqual(Array.from(at0));
     }
   });
 

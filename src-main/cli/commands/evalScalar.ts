@@ -11,7 +11,10 @@ export const usage = `scalar eval --sae SAE_RUN_ID [options]
   --pairs 0,1,...             pairs to measure (default all)
   --ranking ig|random         edge ranking (default ig: integrated gradients)
   --scaling reference|textbook  IG scaling (default reference)
-  --steps S                   integration points (default 4)
+  --steps S                   integration points α_s = s/(S−1) (default 4; the paper used 5)
+  --single-step-alpha 0|1     the one point when --steps 1, where s/(S−1) is undefined: 1 = the gradient at
+                              the SAE codes themselves (default), 0 = at the zero baseline (the reference
+                              code's linspace(0, 1, 1)); recorded with the run
   --grid paper|full           edge budgets up to 2^18, or up to F0·F1
   --target model|circuit      KL against the full model (default) or the full circuit
   --relu                      ReLU before the subcircuit's TopK

@@ -6,7 +6,9 @@ import { openService, runInForeground, say, UsageError } from '../context.ts';
 import { reportSaeRun } from './trainSae.ts';
 
 export const usage = `scalar import-sae FOLDER [--lm RUN_ID|resources:NAME|PATH] [--name NAME] [--data-dir D] [--json]
-  --batch-size B --eval-batches N --seq-len T --corpus C   evaluation windows (default 4 × 32 windows of the LM context)
+  --eval-tokens N --seq-len T --corpus C   evaluation set: N validation tokens (default 16384) in windows of T
+                   (default the LM context) spread over the validation split
+  --batch-size B   windows per forward pass while evaluating (memory only; default 32)
   FOLDER holds one SAELens folder (cfg.json + sae_weights.safetensors) per hook of one setup (tblock, fflayer
   or ffblock). The SAEs are checked against the language model (default: the bundled model), evaluated, and
   stored as a completed SAE run that \`scalar eval\` can measure. Folders written by \`scalar export\` keep their

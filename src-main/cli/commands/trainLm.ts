@@ -1,6 +1,7 @@
 /** scalar train-lm: train a toy GPT on the built-in corpus or a text file. */
 import path from 'node:path';
 import { issuesForCli, lmJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import { evalProtocolOf, LM_VAL_TOKENS } from '../../../src-shared/evalProtocol.ts';
 import { LM_PRESET_NAMES } from '../../../src-shared/lm.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { trainLmArgs } from '../args.ts';
@@ -8,10 +9,19 @@ import { openService, printJson, runInForeground, say, UsageError } from '../con
 
 export const usage = `scalar train-lm --preset ${LM_PRESET_NAMES.join('|')} [options]
   --corpus builtin:brown|PATH   training text (default builtin:brown)
-  --steps N                     training steps (default: the preset's schedule)
+  --steps N                     training steps (default: the preset's schedule). A shorter --steps also
+                                shortens the warmup to min(preset warmup, 10 % of N) and the evaluation
+                                interval to about N/10 steps, unless --warmup / --eval-every are given
+  --warmup N                    linear warmup steps (default: the preset's, or the rule above)
+  --eval-every N                steps between validation evaluations (default: about 10 evaluations,
+                                at most the preset's interval)
+  --val-tokens N|all            validation tokens scored at each evaluation, in whole windows spread over
+                                the validation split; all = every token of the split (default: all, quick
+                                preset ${LM_VAL_TOKENS.quick}). The set does not depend on --batch-size
   --seed S                      seed for initialisation and batch order (default 0)
-  --batch-size B  --eval-every N  --lr LR  --name NAME
-  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json`;
+  --batch-size B  --lr LR  --name NAME
+  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json
+The schedule actually used is printed before training starts and stored with the run.`;
 
 export async function trainLmCommand(argv: string[]): Promise<number> {
   const { flags, options } = trainLmArgs(argv);
@@ -21,7 +31,11 @@ export async function trainLmCommand(argv: string[]): Promise<number> {
   if (!built.ok) throw new UsageError(issuesForCli(built.issues));
   const service = openService(flags);
   try {
-    const run = await runInForeground(service, { spec: built.spec, name: built.name });
+    const run = await runInForeground(service, {
+      spec: built.spec,
+      name: built.name,
+      intro: `schedule: ${built.schedule}`,
+    });
     return reportLmRun(run, flags.json ?? false);
   } finally {
     await service.close();
@@ -47,6 +61,9 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
     threads: s.threads ?? null,
     wall_seconds: run.wallSeconds,
     resumed_from: s.resumedFrom ?? null,
+    schedule: s.schedule ?? null,
+    // Runs made before the fixed protocol stored none: their losses came from the legacy batches.
+    evaluation: s.evaluation ?? evalProtocolOf((run.config as { config?: unknown } | null)?.config),
     error: run.error,
   };
   if (run.status === 'completed') {

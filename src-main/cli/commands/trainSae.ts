@@ -1,5 +1,6 @@
 /** scalar train-sae: train TopK / Staircase (and variants) / Jacobian SAEs on a frozen LM. */
 import { issuesForCli, saeJobFromOptions } from '../../../src-shared/jobBuilders.ts';
+import { evalProtocolOf, SAE_EVAL_TOKENS } from '../../../src-shared/evalProtocol.ts';
 import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS } from '../../../src-shared/sae.ts';
 import { defaultLmRef } from '../../jobs/lmRef.ts';
 import type { RunRecord } from '../../store/index.ts';
@@ -12,8 +13,16 @@ export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${S
   --width F        latents per SAE, or the staircase chunk n (default 512 = ×8 on the toy model)
   --k K            TopK sparsity (default 10)
   --lambda L  --lambda-norm mean|sum   JSAE penalty weight and convention (default 16, mean)
-  --steps N  --seed S  --batch-size B  --seq-len T (default: the LM context)  --eval-every N  --corpus builtin:brown|PATH  --name NAME
-  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json`;
+  --steps N        training steps (default: the preset's). A shorter --steps also shortens the warmup to
+                   min(preset warmup, 10 % of N) and the evaluation interval to about N/6 steps, unless
+                   --warmup / --eval-every are given
+  --warmup N       linear warmup steps (default: the preset's, or the rule above)
+  --eval-every N   steps between evaluations (default: about 6 evaluations, at most the preset's interval)
+  --eval-tokens N  validation tokens the SAE metrics and ΔCE are measured on, in whole windows spread over the
+                   validation split (default: quick ${SAE_EVAL_TOKENS.quick}, paper ${SAE_EVAL_TOKENS.paper}); independent of --batch-size
+  --seed S  --batch-size B  --seq-len T (default: the LM context)  --corpus builtin:brown|PATH  --name NAME
+  --data-dir D  --backend tensorflow-gpu|webgpu|wasm|tensorflow-cpu|cpu  --json
+The schedule actually used is printed before training starts and stored with the run.`;
 
 export async function trainSaeCommand(argv: string[]): Promise<number> {
   const { flags, options } = trainSaeArgs(argv);
@@ -25,7 +34,11 @@ export async function trainSaeCommand(argv: string[]): Promise<number> {
   if (!built.ok) throw new UsageError(issuesForCli(built.issues));
   const service = openService(flags);
   try {
-    const run = await runInForeground(service, { spec: built.spec, name: built.name });
+    const run = await runInForeground(service, {
+      spec: built.spec,
+      name: built.name,
+      intro: `schedule: ${built.schedule}`,
+    });
     return reportSaeRun(run, flags.json ?? false);
   } finally {
     await service.close();
@@ -80,6 +93,9 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
       : {}),
     ...(s.importedFrom ? { imported_from: s.importedFrom } : {}),
     export_dir: s.exportDir ?? null,
+    schedule: s.schedule ?? null,
+    // Runs made before the fixed protocol stored none: their metrics came from the legacy batches.
+    evaluation: s.evaluation ?? evalProtocolOf((run.config as { config?: unknown } | null)?.config),
     wall_seconds: run.wallSeconds,
     error: run.error,
   };

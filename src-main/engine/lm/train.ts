@@ -1,11 +1,14 @@
 /**
  * Training the toy GPT (SPEC §1.2): AdamW, warmup + cosine, global clip, evaluation on a fixed set of
- * validation windows every `evalEvery` steps, best-validation checkpoint, and a resumable training state
+ * validation tokens every `evalEvery` steps (the `fixed-v1` protocol of src-shared/evalProtocol.ts: the whole
+ * validation split or a stated budget, independent of the batch size; a config without `evaluation` is a run
+ * made before it and keeps the legacy batches), best-validation checkpoint, and a resumable training state
  * written at every evaluation. Batches are a pure function of (seed, step), so a run resumed from its last
  * state replays exactly the steps an uninterrupted run would have taken.
  */
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
+import { evalProtocolOf, type EvalProtocolInfo } from '../../../src-shared/evalProtocol.ts';
 import type { LmTrainConfig } from '../../../src-shared/lm.ts';
 import { readScalars } from '../backend.ts';
 import { softmaxCrossEntropy } from '../kernels/ops.ts';
@@ -17,6 +20,7 @@ import {
   asciiTokenizer,
   batchForStep,
   evalBatches,
+  lmValidationWindows,
   loadCorpus,
   prepareSplits,
   type Batch,
@@ -24,6 +28,7 @@ import {
 } from '../text/index.ts';
 import { GradientSplitter } from './dataParallel.ts';
 import { Gpt } from './gpt.ts';
+import { validationLoss } from './validation.ts';
 
 export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
@@ -66,6 +71,20 @@ export interface LmTrainResult {
   threads: number;
   resumedFrom: number;
   corpus: { name: string; chars: number; sha256: string };
+  /** The protocol the validation losses come from, and the tokens it scored. */
+  evaluation: EvalProtocolInfo & { tokens: number; windows: number };
+  /** The schedule the loop ran (steps, warmup, evaluation interval, learning rates, batch). */
+  schedule: LmScheduleUsed;
+}
+
+export interface LmScheduleUsed {
+  steps: number;
+  warmupSteps: number;
+  evalEvery: number;
+  lr: number;
+  minLr: number;
+  batchSize: number;
+  seqLen: number;
 }
 
 export const BEST_DIR = 'best';
@@ -95,7 +114,15 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
     trainFraction: config.trainFraction,
     corpusName: corpus.name,
   });
-  const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
+  // The validation set: fixed-v1 (independent of the batch size, chunked by it for memory) or a legacy run's batches.
+  const valWindows = config.evaluation
+    ? lmValidationWindows(splits.val, s.seqLen, config.evaluation.valTokens)
+    : null;
+  const legacySet = valWindows ? null : evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
+  const evaluate = async (): Promise<number> =>
+    valWindows
+      ? (await validationLoss(gpt, splits.val, valWindows, s.batchSize)).loss
+      : evaluateLoss(gpt, legacySet!);
 
   const gpt = Gpt.init(model, seed);
   const opt = new AdamW(gpt.params, {
@@ -155,7 +182,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       opts.onProgress?.({ ...progress, loss: lastLoss, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
-        const valLoss = await evaluateLoss(gpt, evalSet);
+        const valLoss = await evaluate();
         const trainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
         recent = [];
         const isBest = valLoss < best.valLoss;
@@ -176,12 +203,26 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       trainLoss: lastLoss,
       valLoss: best.valLoss,
       bestStep: best.step,
-      finalValLoss: await evaluateLoss(gpt, evalSet),
+      finalValLoss: await evaluate(),
       checkpoint: path.join(outDir, BEST_DIR),
       tokensPerSecond: meter.rate() * tokensPerStep,
       threads: splitter.threads,
       resumedFrom,
       corpus: { name: corpus.name, chars: corpus.source.chars, sha256: corpus.source.sha256 },
+      evaluation: {
+        ...evalProtocolOf(config),
+        tokens: valWindows ? valWindows.tokens : s.evalBatches * s.batchSize * s.seqLen,
+        windows: valWindows ? valWindows.starts.length : s.evalBatches * s.batchSize,
+      },
+      schedule: {
+        steps: s.steps,
+        warmupSteps: s.warmupSteps,
+        evalEvery: s.evalEvery,
+        lr: s.lr,
+        minLr: s.minLr,
+        batchSize: s.batchSize,
+        seqLen: s.seqLen,
+      },
     };
   } finally {
     await splitter.close();

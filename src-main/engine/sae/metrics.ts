@@ -1,5 +1,6 @@
 /**
- * SAE evaluation (SPEC §3.4, SAELens/SAEBench names), on fixed validation batches:
+ * SAE evaluation (SPEC §3.4, SAELens/SAEBench names), on fixed validation batches (any sizes: per-batch means are
+ * weighted by the batch's tokens, so chunking a token set differently gives the same figures):
  *   mse                 mean over tokens of Σ_d (x − x̂)²
  *   explained_variance  1 − FVU, FVU = Σ_n ‖x_n − x̂_n‖² / Σ_n ‖x_n − x̄‖²   (pooled over the evaluation set)
  *   l0                  mean number of non-zero codes per token
@@ -70,7 +71,7 @@ function meanKl(logp: tf.Tensor2D, logq: tf.Tensor2D): Promise<number> {
   return readScalar(tidy(() => tf.mean(tf.sum(tf.mul(tf.exp(logp), tf.sub(logp, logq)), -1))));
 }
 
-export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): Promise<SetEval> {
+export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Iterable<Batch>): Promise<SetEval> {
   const views = set.views;
   const acc = views.map(() => ({
     err: 0,
@@ -88,9 +89,12 @@ export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): P
   const spliceOne = (v: SaeView) => ({ [v.hook]: (x: tf.Tensor3D) => reconstruct(set, v, x) as tf.Tensor3D });
   const spliceAll = Object.assign({}, ...views.map(spliceOne));
 
+  let tokens = 0;
   for (const b of batches) {
+    const n = b.batchSize * b.contextLength;
+    tokens += n;
     const clean = await ceAndLogProbs(gpt, b);
-    cleanCe += clean.ce;
+    cleanCe += clean.ce * n;
     const acts = tidy(
       () =>
         gpt.run({
@@ -125,21 +129,20 @@ export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): P
         if (a.chunks && v.chunk) a.chunks[Math.floor(idx[j] / v.chunk)] += 1;
       }
       const spliced = await ceAndLogProbs(gpt, b, spliceOne(v));
-      a.ce += spliced.ce - clean.ce;
-      a.kl += await meanKl(clean.logp, spliced.logp);
+      a.ce += (spliced.ce - clean.ce) * n;
+      a.kl += (await meanKl(clean.logp, spliced.logp)) * n;
       spliced.logp.dispose();
     }
     const all = await ceAndLogProbs(gpt, b, spliceAll);
-    compoundCe += all.ce - clean.ce;
-    compoundKl += await meanKl(clean.logp, all.logp);
+    compoundCe += (all.ce - clean.ce) * n;
+    compoundKl += (await meanKl(clean.logp, all.logp)) * n;
     tf.dispose([all.logp, clean.logp, ...Object.values(acts)]);
   }
 
-  const nb = batches.length;
   return {
-    clean_ce: cleanCe / nb,
-    compound_ce_loss_increase: compoundCe / nb,
-    compound_kl_div: compoundKl / nb,
+    clean_ce: cleanCe / tokens,
+    compound_ce_loss_increase: compoundCe / tokens,
+    compound_kl_div: compoundKl / tokens,
     saes: views.map((v, i) => {
       const a = acc[i];
       // Σ_n ‖x_n − x̄‖² = Σ x² − n·‖x̄‖²
@@ -151,8 +154,8 @@ export async function evaluateSaeSet(gpt: Gpt, set: SaeSet, batches: Batch[]): P
         mse: a.err / a.n,
         explained_variance: 1 - a.err / totalVar,
         l0: a.l0 / a.n,
-        ce_loss_increase: a.ce / nb,
-        kl_div: a.kl / nb,
+        ce_loss_increase: a.ce / tokens,
+        kl_div: a.kl / tokens,
         l0_per_chunk: a.chunks ? Array.from(a.chunks, (c) => c / a.n) : null,
       };
     }),

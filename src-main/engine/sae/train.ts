@@ -2,7 +2,9 @@
  * Concurrent SAE training (SPEC §3.4): the LM is frozen; each step runs it once, every SAE of the run encodes
  * the clean activation at its hook, the losses are summed (plus the JSAE Jacobian penalty), and one AdamW step
  * with a global gradient clip updates all SAEs. Evaluation every `evalEvery` steps keeps the best checkpoint
- * of each parameter group; the resumable state is written at every evaluation.
+ * of each parameter group; the resumable state is written at every evaluation. Evaluation uses the `fixed-v1`
+ * token set (src-shared/evalProtocol.ts; independent of the batch size) or, for a run made before it, the legacy
+ * batches.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
@@ -12,16 +14,10 @@ import type { Gpt } from '../lm/gpt.ts';
 import { CancelledError, TrainingDivergedError } from '../lm/train.ts';
 import { AdamW, cosineLr } from '../optim.ts';
 import { ProgressMeter, type Progress } from '../progress.ts';
-import {
-  asciiTokenizer,
-  batchForStep,
-  evalBatches,
-  loadCorpus,
-  prepareSplits,
-  type Tokenizer,
-} from '../text/index.ts';
+import { asciiTokenizer, batchForStep, loadCorpus, prepareSplits, type Tokenizer } from '../text/index.ts';
 import { jacobianPenaltyStep } from './jacobian.ts';
 import { loadGroup, saveGroup } from './checkpoint.ts';
+import { saeEvalSet, type SaeEvalSet } from './evalSet.ts';
 import { evaluateSaeSet, type SetEval } from './metrics.ts';
 import { SaeSet, type SaeView } from './saeSet.ts';
 import { activationSource, pipelineByDefault } from './activationStream.ts';
@@ -57,6 +53,18 @@ export interface SaeTrainResult {
   jacobianL1: number | null;
   bestSteps: Record<string, number>;
   set: SaeSet;
+  /** The protocol the metrics come from, and the validation tokens and windows it used. */
+  protocol: SaeEvalSet['info'];
+  /** The schedule the loop ran. */
+  schedule: {
+    steps: number;
+    warmupSteps: number;
+    evalEvery: number;
+    lr: number;
+    minLr: number;
+    batchSize: number;
+    seqLen: number;
+  };
 }
 
 /** Pads a slice's gradient to its dictionary's full size (rows [w, D] → [N, D], or columns [D, w] → [D, N]). */
@@ -187,7 +195,13 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
     trainFraction: config.trainFraction,
     corpusName: corpus.name,
   });
-  const evalSet = evalBatches(splits.val, s.evalBatches, s.batchSize, s.seqLen);
+  const evalSet = saeEvalSet(
+    { evaluation: config.evaluation, evalBatches: s.evalBatches },
+    splits.val,
+    s.batchSize,
+    s.seqLen,
+    config,
+  );
 
   const set = new SaeSet({
     arch: config.arch,
@@ -279,7 +293,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       opts.onProgress?.({ ...progress, loss: stepStats.total, l0: stepStats.l0, lr });
 
       if (step % s.evalEvery === 0 || step === s.steps) {
-        const evaluation = await evaluateSaeSet(lm, set, evalSet);
+        const evaluation = await evaluateSaeSet(lm, set, evalSet.batches);
         for (const g of set.groups) {
           const loss = groupLoss(evaluation, g.hooks);
           if (!(g.name in best) || loss < best[g.name].loss) {
@@ -297,7 +311,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
 
     // Report and export the best checkpoint of every group.
     for (const g of set.groups) loadGroup(outDir, set, g);
-    const evaluation = await evaluateSaeSet(lm, set, evalSet);
+    const evaluation = await evaluateSaeSet(lm, set, evalSet.batches);
     return {
       steps: step,
       seqLen: s.seqLen,
@@ -309,6 +323,16 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       jacobianL1: config.arch === 'jsae' ? lastJacobianL1 : null,
       bestSteps: Object.fromEntries(Object.entries(best).map(([g, b]) => [g, b.step])),
       set,
+      protocol: evalSet.info,
+      schedule: {
+        steps: s.steps,
+        warmupSteps: s.warmupSteps,
+        evalEvery: s.evalEvery,
+        lr: s.lr,
+        minLr: s.minLr,
+        batchSize: s.batchSize,
+        seqLen: s.seqLen,
+      },
     };
   } catch (err) {
     set.dispose();

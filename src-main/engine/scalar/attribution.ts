@@ -17,7 +17,7 @@ import { disposeExcept, readAndDispose, tidy } from '../backend.ts';
 import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode } from '../sae/topk.ts';
-import type { AttributionOptions } from './plain.ts';
+import { integrationPoint, type AttributionOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
 
 type Lin = {
@@ -129,7 +129,7 @@ export async function attributionBatchFast(
       const cT = matMul(transpose2d(down.wEnc), transpose2d(p('mlp.c_proj.weight') as tf.Tensor2D)); // (W_pr W_enc₁)ᵀ [F₁, M]
       const wEncT = transpose2d(down.wEnc);
       const perPoint = Array.from({ length: S }, (_, s) => {
-        const alpha = S === 1 ? 1 : s / (S - 1);
+        const alpha = integrationPoint(s, S, opts.singleStepAlpha);
         const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
         const lin = linearise(pm, x, B, T);
         const [idx1, val1] = runScalarKernel(
@@ -202,27 +202,59 @@ export async function attributionBatchFast(
   }
 }
 
-/** Edge scores A [F₀·F₁] (edge e = i·F₁ + j) from the summed batch contributions. */
+/**
+ * Edge scores A [F₀·F₁] (edge e = i·F₁ + j) from the summed batch contributions. The reference-scaled quadratic
+ * form A²[i, j] = W_dec₀[i] · M_j · W_dec₀[i]ᵀ is finished on the host in float64 whatever the backend (every
+ * path, SIMD, webgpu or native, hands its float32 per-batch M to the float64 sum and then here): a score far
+ * below its column's largest is a difference of much larger terms, and a float32 form lost it (relative errors
+ * up to 2e-2 above 1e-3 of the maximum) or clamped it to exactly 0, moving the edge into the seeded shuffle.
+ */
 export async function finishAttribution(
   pm: PairModel,
   summed: Float64Array | Float32Array,
   scaling: AttributionOptions['scaling'],
 ): Promise<Float32Array> {
   const { f0, f1, D } = pm;
-  let a2: Float32Array;
-  if (scaling === 'textbook') a2 = Float32Array.from(summed);
-  else {
-    // M_j holds its upper triangle only: A²[i, j] = Σ_{a≤b} w_a w_b M_j[a, b] · (a < b ? 2 : 1).
-    const t = tidy(() => {
-      const wDec = pm.up.w.wDec;
-      const upper = tf.sub(tf.mul(2, tf.linalg.bandPart(tf.ones([D, D]), 0, -1)), tf.eye(D));
-      const q = tf
-        .mul(tf.mul(wDec.reshape([f0, D, 1]), wDec.reshape([f0, 1, D])), upper)
-        .reshape([f0, D * D]) as tf.Tensor2D;
-      const m = transpose2d(tf.tensor2d(Float32Array.from(summed), [f1, D * D]));
-      return matMul(q, m);
-    });
-    a2 = (await readAndDispose(t)) as Float32Array;
+  if (scaling === 'textbook') return Float32Array.from(summed, (v) => Math.sqrt(Math.max(0, v)));
+  const wDec = (await pm.up.w.wDec.data()) as Float32Array;
+  return referenceScores64(wDec, summed, f0, f1, D);
+}
+
+/**
+ * sqrt(max(0, w_i · M_j · w_iᵀ)) for every (i, j) in float64, with w_i the rows of `wDec` [F₀, D] and M_j [D, D]
+ * given by its upper triangle (a ≤ b) in `summed` [F₁, D, D] (the lower triangle is ignored).
+ */
+export function referenceScores64(
+  wDec: ArrayLike<number>,
+  summed: ArrayLike<number>,
+  f0: number,
+  f1: number,
+  D: number,
+): Float32Array {
+  const w = Float64Array.from(wDec);
+  // Per j, the upper triangle packed row by row with the off-diagonal entries doubled: A² = Σ_a w_a Σ_{b≥a} U_ab w_b.
+  const u = new Float64Array((D * (D + 1)) / 2);
+  const out = new Float32Array(f0 * f1);
+  for (let j = 0; j < f1; j++) {
+    const m = j * D * D;
+    let any = false;
+    for (let a = 0, p = 0; a < D; a++)
+      for (let b = a; b < D; b++, p++) {
+        u[p] = (a === b ? 1 : 2) * summed[m + a * D + b];
+        any ||= u[p] !== 0;
+      }
+    // A downstream latent never active on the attribution set has M_j = 0: its column stays exactly 0.
+    if (!any) continue;
+    for (let i = 0; i < f0; i++) {
+      const r = i * D;
+      let total = 0;
+      for (let a = 0, p = 0; a < D; a++) {
+        let s = 0;
+        for (let b = a; b < D; b++, p++) s += u[p] * w[r + b];
+        total += w[r + a] * s;
+      }
+      out[i * f1 + j] = Math.sqrt(Math.max(0, total));
+    }
   }
-  return a2.map((v) => Math.sqrt(Math.max(0, v)));
+  return out;
 }

@@ -93,7 +93,11 @@ export async function evaluatePair(opts: {
           tokens: all.data.subarray(b * all.T, (b + B) * all.T),
           B,
           T: all.T,
-          options: { steps: config.steps, scaling: config.scaling },
+          options: {
+            steps: config.steps,
+            scaling: config.scaling,
+            singleStepAlpha: config.singleStepAlpha as 0 | 1,
+          },
         });
       }
       const meter = new ProgressMeter(tasks.length);

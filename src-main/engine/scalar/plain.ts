@@ -14,6 +14,16 @@ export interface AttributionOptions {
   steps: number;
   /** `reference`: c = ‖z₀‖₂/S for every i (published numbers); `textbook`: c = z₀ᵢ/S (completeness holds). */
   scaling: 'reference' | 'textbook';
+  /** The one point when S = 1, where s/(S−1) is undefined: 1 (default, the input itself) or 0 (the reference). */
+  singleStepAlpha?: 0 | 1;
+}
+
+/**
+ * α_s = s/(S−1). S = 1 has no such point: `single` chooses it, 1 (the gradient at z₀ itself, our default) or 0
+ * (the reference code's linspace(0, 1, 1), the gradient at the zero baseline).
+ */
+export function integrationPoint(s: number, S: number, single: 0 | 1 = 1): number {
+  return S === 1 ? single : s / (S - 1);
 }
 
 /**
@@ -37,7 +47,7 @@ export function accumulateAttributionPlain(
   // Active downstream latents at each point (ReLU + TopK), as a constant mask [B, T, F₁].
   const masks = Array.from({ length: S }, (_, s) =>
     tidy(() => {
-      const alpha = S === 1 ? 1 : s / (S - 1);
+      const alpha = integrationPoint(s, S, opts.singleStepAlpha);
       const codes = topk(
         tf.relu(f(tf.mul(z0, alpha) as tf.Tensor3D)).reshape([B * T, f1]) as tf.Tensor2D,
         pm.down.k,
@@ -50,7 +60,7 @@ export function accumulateAttributionPlain(
     const g = tidy(() => {
       let sum: tf.Tensor = tf.zerosLike(z0);
       for (let s = 0; s < S; s++) {
-        const alpha = S === 1 ? 1 : s / (S - 1);
+        const alpha = integrationPoint(s, S, opts.singleStepAlpha);
         const seed = masks[s].slice([0, 0, j], [B, T, 1]);
         const grad = tf.grad((z: tf.Tensor) =>
           tf.sum(tf.mul(f(z as tf.Tensor3D).slice([0, 0, j], [B, T, 1]), seed)),

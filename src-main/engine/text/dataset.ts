@@ -174,7 +174,8 @@ function requireWindows(split: TokenSplit, contextLength: number): number {
   return count;
 }
 
-function buildBatch(split: TokenSplit, starts: Int32Array, contextLength: number): Batch {
+/** The batch of the windows of T+1 tokens starting at `starts` (offsets within the split). */
+export function buildBatch(split: TokenSplit, starts: Int32Array, contextLength: number): Batch {
   const batchSize = starts.length;
   const inputs = new Int32Array(batchSize * contextLength);
   const targets = new Int32Array(batchSize * contextLength);

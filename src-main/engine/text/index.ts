@@ -46,6 +46,7 @@ export {
   DEFAULT_TRAIN_FRACTION,
   assertSplitsFitContext,
   batchForStep,
+  buildBatch,
   evalBatches,
   minTokensForContext,
   prepareSplits,
@@ -58,3 +59,4 @@ export {
   type TokenSplit,
   type TrainValSplit,
 } from './dataset.ts';
+export { evalChunks, lmValidationWindows, spreadWindows, type EvalWindows } from './evalWindows.ts';

@@ -24,6 +24,8 @@ export interface PlannedRun {
   /** What `jobs.estimate` is asked about (imports take seconds and are not estimated). */
   estimate: JobSpec | PipelineJob | null;
   cli: CliOptions;
+  /** Training runs: the schedule it will use, in words (as the CLI prints it before starting). */
+  schedule?: string;
 }
 
 /** An SAE run chosen for SCALAR (its name labels the planned runs). */
@@ -96,7 +98,13 @@ export function jobRun(
     },
     estimate: built.spec,
     cli,
+    ...(built.schedule ? { schedule: built.schedule } : {}),
   };
+}
+
+/** `--val-tokens`: '' → the preset's, `all` → the whole split, else a number (or an error). */
+export function tokensOrAll(text: string, field: string, errors: FieldErrors): number | 'all' | undefined {
+  return text.trim().toLowerCase() === 'all' ? 'all' : optionalNumber(text, field, errors);
 }
 
 /** Sends a planned run's start request. */

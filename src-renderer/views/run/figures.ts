@@ -3,6 +3,7 @@
  * scalarRunner.ts write): the key figures per kind, the SAE quality rows, the SCALAR pair rows.
  */
 import type { RunDetail } from '../../../src-shared/api.ts';
+import { describeEvalProtocol, evalProtocolOf } from '../../../src-shared/evalProtocol.ts';
 import { formatNumber } from '../../lib/charts/plot.ts';
 import { formatCount } from '../../lib/format.ts';
 
@@ -187,5 +188,7 @@ export function configFacts(run: RunDetail): { label: string; value: string }[] 
     add('ranking', c.ranking);
     add('target', c.target);
   }
+  // Which validation tokens the losses / metrics come from; a run made before the fixed protocol says so.
+  if (run.kind === 'lm' || run.kind === 'sae') add('evaluation', describeEvalProtocol(evalProtocolOf(c)));
   return facts;
 }
