@@ -7,6 +7,7 @@
  */
 import os from 'node:os';
 import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
+import { withEvalProtocol } from '../../src-shared/evalProtocol.ts';
 import { RUN_KIND_OF_JOB } from '../../src-shared/jobs.ts';
 import { PIPELINE_PRESETS } from '../../src-shared/pipeline.ts';
 import { reproduceCells, type ReproduceConfig } from '../../src-shared/reproduce.ts';
@@ -81,9 +82,12 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The newest completed run of exactly this job (kind and config), if the store has one. */
+/**
+ * The newest completed run of exactly this job (kind and config), if the store has one. Compared as the job
+ * manager stores a submission (with the evaluation protocol filled in), so runs trained by any route match.
+ */
 export function findCompleted(store: Store, spec: JobSpec): RunRecord | undefined {
-  const want = canonical(spec);
+  const want = canonical(withEvalProtocol(spec));
   return store
     .listRuns({ kind: RUN_KIND_OF_JOB[spec.kind], status: 'completed' })
     .find((r) => canonical(r.config) === want);

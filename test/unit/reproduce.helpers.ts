@@ -5,6 +5,7 @@
  */
 import { reproduceSteps } from '../../src-main/jobs/reproduce.ts';
 import type { Store } from '../../src-main/store/index.ts';
+import { withEvalProtocol } from '../../src-shared/evalProtocol.ts';
 import type { ReproduceConfig } from '../../src-shared/reproduce.ts';
 import { seedSaeRun, seedScalarRun } from './compare.helpers.ts';
 
@@ -14,7 +15,8 @@ export function seedReproductionRuns(store: Store, config: ReproduceConfig, seed
     const [kind, setup, arch, s] = step.key.split(':');
     const seed = Number(s);
     if (!seeds.includes(seed)) continue;
-    const spec = step.spec(children);
+    // Stored as the job manager stores a submission: with the evaluation protocol filled in.
+    const spec = withEvalProtocol(step.spec(children));
     children[step.key] =
       kind === 'sae'
         ? seedSaeRun(store, arch, seed, { config: spec }).id
