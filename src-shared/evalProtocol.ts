@@ -31,10 +31,11 @@ export type SaeEvaluation = z.infer<typeof SaeEvaluationSchema>;
 
 /**
  * Default budgets per preset. The paper-scale LM presets score the whole split; the quick preset a stated budget
- * (the whole Brown split is ~600k tokens, several times the quick run's own training cost per evaluation).
+ * (the whole Brown split is ~600k tokens: ten evaluations of it would cost more than the quick run's training; 16,384
+ * tokens, 4× the legacy set, keep evaluation near a tenth of it).
  * The SAE budgets are the token counts the presets evaluated on before (4 × 32 and 8 × 128 windows of 128).
  */
-export const LM_VAL_TOKENS: Record<string, number | null> = { quick: 65_536 };
+export const LM_VAL_TOKENS: Record<string, number | null> = { quick: 16_384 };
 export const SAE_EVAL_TOKENS: Record<string, number> = {
   quick: 16_384,
   paper: 131_072,

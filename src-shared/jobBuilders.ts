@@ -146,7 +146,7 @@ function toIssues(
   return out;
 }
 
-/** The option that sets a job config's field (`schedule.batchSize` → `batchSize`; warmup follows --steps). */
+/** The option that sets a job config's field (`schedule.batchSize` → `batchSize`, `schedule.warmupSteps` → `warmup`). */
 export function fieldOfConfigPath(path: readonly PropertyKey[]): string {
   return scheduleField([...path]);
 }

@@ -89,7 +89,7 @@ describe('schedule options through the shared builders', () => {
     expect(b.spec.config.schedule).toMatchObject({ steps: 200, warmupSteps: 20, evalEvery: 20 });
     expect(b.schedule).toContain('warmup 20 (min(preset 60, 10 % of --steps))');
     expect(b.schedule).toContain('evaluate every 20 (about 10 evaluations');
-    expect(b.spec.config.evaluation).toEqual({ protocol: 'fixed-v1', valTokens: 65536 });
+    expect(b.spec.config.evaluation).toEqual({ protocol: 'fixed-v1', valTokens: 16384 });
   });
 
   it('--warmup and --eval-every win over the rescaling; --val-tokens all is the whole split', () => {

@@ -21,7 +21,7 @@ import {
   curveCharts,
   uniqueKeys,
 } from '../../src-renderer/views/run/curves.ts';
-import { keyFigures, saeRows, scalarPairRows } from '../../src-renderer/views/run/figures.ts';
+import { configFacts, keyFigures, saeRows, scalarPairRows } from '../../src-renderer/views/run/figures.ts';
 
 const keys = (scope: string, ...names: string[]) => names.map((key) => ({ scope, key }));
 
@@ -158,6 +158,23 @@ describe('what the page reads from stored summaries', () => {
     const figures = keyFigures(run);
     expect(figures.find((f) => f.label === 'mean L0')?.value).toBe('9.5');
     expect(figures.find((f) => f.label === 'compound ΔCE')?.value).toBe('0.2');
+  });
+
+  it('says which evaluation protocol an LM / SAE run used: a config without one is a legacy run', () => {
+    const evaluation = (config: unknown, kind = 'lm') =>
+      configFacts({ ...detail(kind, null), config: { kind: 'train-lm', config } }).find(
+        (f) => f.label === 'evaluation',
+      )?.value;
+    expect(evaluation({ schedule: { evalBatches: 8, batchSize: 16, seqLen: 128 } })).toBe(
+      'legacy-batches (8 batches × 16 windows; depends on the batch size)',
+    );
+    expect(evaluation({ evaluation: { protocol: 'fixed-v1', valTokens: null } })).toBe(
+      'fixed-v1 (whole validation split)',
+    );
+    expect(evaluation({ evaluation: { protocol: 'fixed-v1', evalTokens: 16384 } }, 'sae')).toBe(
+      'fixed-v1 (16384 validation tokens)',
+    );
+    expect(evaluation({}, 'scalar')).toBeUndefined();
   });
 
   it('reads SCALAR pairs with their CIs, from the eval record or from metrics alone', () => {

@@ -62,6 +62,9 @@ describe('whole jobs with SCALAR_BACKEND=webgpu match the wasm backend', () => {
       '4',
       '--eval-every',
       '3',
+      // The evaluation set of the fixed protocol, kept as small as this test's former 4 × 4 windows.
+      '--val-tokens',
+      '1024',
     ]);
     expect(gpu.backend).toBe('webgpu');
     expect(cpu.backend).toBe('wasm');
@@ -91,6 +94,8 @@ describe('whole jobs with SCALAR_BACKEND=webgpu match the wasm backend', () => {
         '4',
         '--eval-every',
         '2',
+        '--eval-tokens',
+        '2048',
         '--width',
         '32',
       ]);
@@ -158,6 +163,7 @@ describe('the latent-stats job and a SAELens import on webgpu', () => {
         setup: 'fflayer',
         width: 64,
         schedule: { steps: 4, batchSize: 4, seqLen: 32, warmupSteps: 1, evalEvery: 4, evalBatches: 1 },
+        evaluation: { protocol: 'fixed-v1', evalTokens: 128 },
       });
       const sae = await service.jobs.wait(service.jobs.submit({ kind: 'train-sae', config }).id);
       expect(sae.status, sae.error ?? '').toBe('completed');

@@ -150,6 +150,8 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
   const tokensPerStep = s.batchSize * s.seqLen;
   let lastLoss = NaN;
   let lr = 0;
+  // The last evaluation: the final step always evaluates, so the final loss is that one, not a second pass.
+  let lastEval = { step: -1, valLoss: NaN };
 
   const saveState = () =>
     saveTrainingState(outDir, gpt.params, opt.stateTensors(), { step, extra: { best, recent } });
@@ -183,6 +185,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
 
       if (step % s.evalEvery === 0 || step === s.steps) {
         const valLoss = await evaluate();
+        lastEval = { step, valLoss };
         const trainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
         recent = [];
         const isBest = valLoss < best.valLoss;
@@ -203,7 +206,7 @@ export async function trainLm(opts: LmTrainOptions): Promise<LmTrainResult> {
       trainLoss: lastLoss,
       valLoss: best.valLoss,
       bestStep: best.step,
-      finalValLoss: await evaluate(),
+      finalValLoss: lastEval.step === step ? lastEval.valLoss : await evaluate(),
       checkpoint: path.join(outDir, BEST_DIR),
       tokensPerSecond: meter.rate() * tokensPerStep,
       threads: splitter.threads,
