@@ -378,8 +378,8 @@ let hostArrays: ReturnType<typeof arrayHost> | null = null;
 /**
  * A Scalar* kernel on any backend: the registered kernel where there is one (every kernel on wasm / cpu, the
  * WGSL twins on webgpu); otherwise the SIMD kernel on the CPU, its inputs read with `await t.data()` and its
- * outputs uploaded as new tensors. This is how the kernels without a WGSL twin yet (the JSAE penalty,
- * SCALAR's Jacobian rows and IG accumulation) run on the webgpu backend.
+ * outputs uploaded as new tensors. This is how kernels without a WGSL twin (see webgpu/kernels.ts
+ * WGSL_KERNELS) run on the webgpu backend, and every kernel on the native TensorFlow backends.
  */
 export async function runScalarKernelAsync(
   name: string,

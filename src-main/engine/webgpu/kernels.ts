@@ -9,27 +9,24 @@
  * GPU), so each latent's row is then a gather in token order, the order the SIMD kernel adds in.
  */
 import * as tf from '@tensorflow/tfjs';
-import { bindings, dispatch, FLAT_GROUP, grid, release, type Uniform } from './dispatch.ts';
-
-type Info = tf.TensorInfo;
-type Inputs = Record<string, Info>;
-type Attrs = Record<string, number>;
-type KernelBody = (backend: tf.KernelBackend, inputs: Inputs, attrs: Attrs) => Info | Info[];
-
-const size = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
-const f32 = (x: number): Uniform => ({ f32: x });
-const i32 = (x: number): Uniform => ({ i32: x });
-
-/** Elementwise kernels: `n` invocations in workgroups of 64. */
-const WG = 64;
-const flatMain = (body: string) => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let gid = i32((${FLAT_GROUP}) * ${WG}u + lid);
-${body}
-}`;
-const threads = (n: number) => grid(Math.ceil(n / WG));
+import {
+  bindings,
+  dispatch,
+  f32,
+  FLAT_GROUP,
+  flatMain,
+  grid,
+  i32,
+  release,
+  size,
+  threads,
+  type Attrs,
+  type Info,
+  type Inputs,
+  type KernelBody,
+} from './dispatch.ts';
+import { jacobianPenalty } from './penalty.ts';
+import { sortByLatent } from './sort.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // TopK of a row (SPEC §3.1): one workgroup per row. Each invocation keeps a sorted top-k of its strided share
@@ -192,104 +189,6 @@ ${flatMain(`  if (gid >= u.NK) { return; }
   for (var d = 0; d < u.D; d++) { s += wDec[row + d] * e_of(n, d); }
   dz[gid] = s;`)}`;
 
-const SORT_INIT_CODE = `
-${bindings([['order', 'i32']], [], [['M', 'i32']])}
-${flatMain(`  if (gid >= u.M) { return; }
-  order[gid] = gid;`)}`;
-
-/**
- * Bitonic sort of entry numbers by (latent, entry). Stages whose distance jj is below the block size L run
- * together in workgroup memory (one dispatch per block level); the wider ones one dispatch per stage.
- */
-const SORT_L = 256; // elements per workgroup block (128 invocations, two elements each)
-const SORT_KEY = `
-fn key(e: i32) -> i32 { return select(0x7fffffff, idx[e], e < u.NK); }
-fn greater(a: i32, b: i32) -> bool { let ka = key(a); let kb = key(b); return ka > kb || (ka == kb && a > b); }`;
-
-const SORT_STEP_CODE = `
-${bindings(
-  [['order', 'i32']],
-  [['idx', 'i32']],
-  [
-    ['M', 'i32'],
-    ['NK', 'i32'],
-    ['kk', 'i32'],
-    ['jj', 'i32'],
-  ],
-)}
-${SORT_KEY}
-${flatMain(`  if (gid >= u.M) { return; }
-  let l = gid ^ u.jj;
-  if (l <= gid) { return; }
-  let a = order[gid];
-  let b = order[l];
-  let up = (gid & u.kk) == 0;
-  if (greater(a, b) == up) { order[gid] = b; order[l] = a; }`)}`;
-
-/** Stages (kk, jj) for jj = jStart, jStart/2, …, 1 within blocks of SORT_L; kk = 0 sorts each block from scratch. */
-const SORT_LOCAL_CODE = `
-${bindings(
-  [['order', 'i32']],
-  [['idx', 'i32']],
-  [
-    ['M', 'i32'],
-    ['NK', 'i32'],
-    ['kk', 'i32'],
-    ['jStart', 'i32'],
-  ],
-)}
-${SORT_KEY}
-var<workgroup> blk: array<i32, ${SORT_L}>;
-fn stage(kk: i32, jj: i32, lid: i32, base: i32) {
-  // Invocation lid handles the pair (i, i + jj) with i the lid-th index whose jj bit is clear.
-  let i = (lid / jj) * 2 * jj + (lid % jj);
-  let l = i + jj;
-  let a = blk[i];
-  let b = blk[l];
-  let up = ((base + i) & kk) == 0;
-  if (greater(a, b) == up) { blk[i] = b; blk[l] = a; }
-  workgroupBarrier();
-}
-@compute @workgroup_size(${SORT_L / 2})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lidu: u32) {
-  let lid = i32(lidu);
-  let base = i32(${FLAT_GROUP}) * ${SORT_L};
-  blk[lid] = order[base + lid];
-  blk[lid + ${SORT_L / 2}] = order[base + lid + ${SORT_L / 2}];
-  workgroupBarrier();
-  if (u.kk == 0) {
-    for (var kk = 2; kk <= ${SORT_L}; kk *= 2) {
-      for (var jj = kk / 2; jj > 0; jj /= 2) { stage(kk, jj, lid, base); }
-    }
-  } else {
-    for (var jj = u.jStart; jj > 0; jj /= 2) { stage(u.kk, jj, lid, base); }
-  }
-  order[base + lid] = blk[lid];
-  order[base + lid + ${SORT_L / 2}] = blk[lid + ${SORT_L / 2}];
-}`;
-
-const STARTS_CODE = `
-${bindings(
-  [['start', 'i32']],
-  [
-    ['order', 'i32'],
-    ['idx', 'i32'],
-  ],
-  [
-    ['F', 'i32'],
-    ['NK', 'i32'],
-  ],
-)}
-${flatMain(`  if (gid > u.F) { return; }
-  // First position p in [0, NK] whose entry's latent is ≥ gid (the sorted entries come first).
-  var lo = 0; var hi = u.NK;
-  while (lo < hi) {
-    let mid = (lo + hi) / 2;
-    if (idx[order[mid]] < gid) { lo = mid + 1; } else { hi = mid; }
-  }
-  start[gid] = lo;`)}`;
-
 const LATENT_GRADS_CODE = `
 ${bindings(
   [
@@ -400,46 +299,7 @@ function topkSaeBackward(backend: tf.KernelBackend, inp: Inputs, a: Attrs): Info
     uniforms: [i32(NK), i32(K), i32(D), f32(two)],
     groups: threads(NK),
   });
-  let M = SORT_L;
-  while (M < NK) M *= 2;
-  const [order] = dispatch(backend, {
-    label: 'sae-sort-init',
-    code: SORT_INIT_CODE,
-    outputs: [{ shape: [M], dtype: 'int32' }],
-    inputs: [],
-    uniforms: [i32(M)],
-    groups: threads(M),
-  });
-  const local = (kk: number, jStart: number) =>
-    dispatch(backend, {
-      label: 'sae-sort-local',
-      code: SORT_LOCAL_CODE,
-      outputs: [order],
-      inputs: [idx],
-      uniforms: [i32(M), i32(NK), i32(kk), i32(jStart)],
-      groups: grid(M / SORT_L),
-    });
-  local(0, 0);
-  for (let kk = 2 * SORT_L; kk <= M; kk *= 2) {
-    for (let jj = kk / 2; jj >= SORT_L; jj /= 2)
-      dispatch(backend, {
-        label: 'sae-sort-step',
-        code: SORT_STEP_CODE,
-        outputs: [order],
-        inputs: [idx],
-        uniforms: [i32(M), i32(NK), i32(kk), i32(jj)],
-        groups: threads(M),
-      });
-    local(kk, SORT_L / 2);
-  }
-  const [start] = dispatch(backend, {
-    label: 'sae-starts',
-    code: STARTS_CODE,
-    outputs: [{ shape: [F + 1], dtype: 'int32' }],
-    inputs: [order, idx],
-    uniforms: [i32(F), i32(NK)],
-    groups: threads(F + 1),
-  });
+  const { order, start } = sortByLatent(backend, idx, 0, NK, F);
   const [dWencT, dWdec, dBenc] = dispatch(backend, {
     label: 'sae-latent-grads',
     code: LATENT_GRADS_CODE,
@@ -752,6 +612,7 @@ const kernels: Record<string, KernelBody> = {
     });
   },
   ScalarTopKSaeBackward: topkSaeBackward,
+  ScalarJacobianPenalty: jacobianPenalty,
   ScalarAdamW(backend, { p, g, m, v }, a) {
     const n = size(p.shape);
     const outs = dispatch(backend, {
