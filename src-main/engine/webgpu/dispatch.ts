@@ -161,3 +161,35 @@ export const threads = (n: number) => grid(Math.ceil(n / WG));
 export function alloc(backend: tf.KernelBackend, shape: number[], dtype: DType = 'float32'): Info {
   return (backend as unknown as WebGpuBackendLike).makeTensorInfo(shape, dtype);
 }
+
+export type Binding = [string, 'f32' | 'i32' | 'u32'];
+
+/**
+ * Shader text of one stage of a multi-dispatch kernel: one invocation per element, `u.n` of them (the first
+ * field of the family's shared uniform struct `uniforms`), after the family's helper functions `header`.
+ */
+export function stageCode(
+  uniforms: Binding[],
+  header: string,
+  outs: Binding[],
+  ins: Binding[],
+  body: string,
+) {
+  return `${bindings(outs, ins, uniforms)}
+${header}
+${flatMain(`  if (gid >= u.n) { return; }
+${body}`)}`;
+}
+
+/** Records one stage: `n` invocations, uniforms `n` then the family's other fields `rest`. */
+export function runStage(
+  backend: tf.KernelBackend,
+  label: string,
+  code: string,
+  outputs: Dispatch['outputs'],
+  inputs: Info[],
+  n: number,
+  rest: Uniform[],
+): Info[] {
+  return dispatch(backend, { label, code, outputs, inputs, uniforms: [i32(n), ...rest], groups: threads(n) });
+}

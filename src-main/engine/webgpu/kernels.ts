@@ -25,6 +25,7 @@ import {
   type Inputs,
   type KernelBody,
 } from './dispatch.ts';
+import { igAccumulateLocal, jacobianRows } from './attribution.ts';
 import { jacobianPenalty } from './penalty.ts';
 import { sortByLatent } from './sort.ts';
 
@@ -613,6 +614,8 @@ const kernels: Record<string, KernelBody> = {
   },
   ScalarTopKSaeBackward: topkSaeBackward,
   ScalarJacobianPenalty: jacobianPenalty,
+  ScalarJacobianRows: jacobianRows,
+  ScalarIgAccumulateLocal: igAccumulateLocal,
   ScalarAdamW(backend, { p, g, m, v }, a) {
     const n = size(p.shape);
     const outs = dispatch(backend, {

@@ -14,14 +14,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import {
   alloc as allocInfo,
-  bindings,
-  dispatch,
   f32,
-  flatMain,
   i32,
   release,
-  threads,
+  runStage,
+  stageCode,
   type Attrs,
+  type Binding,
   type Info,
   type Inputs,
 } from './dispatch.ts';
@@ -30,7 +29,6 @@ import { sortByLatent } from './sort.ts';
 /** Per-entry intermediates (P, dP) of one chunk stay under this many floats (64 MiB each). */
 const CHUNK_FLOATS = 1 << 24;
 
-type Binding = [string, 'f32' | 'i32'];
 const F = (n: string): Binding => [n, 'f32'];
 const I = (n: string): Binding => [n, 'i32'];
 
@@ -46,17 +44,13 @@ const UNIFORMS: Binding[] = [
   F('coef'),
   F('invK2'),
 ];
-const HELPERS = `
+const header = (mode: number) => `
+const MODE = ${mode};
 fn gent(t: i32, s: i32) -> i32 { return (u.n0 + t) * u.K + s; } // global code entry of chunk token t, slot s
 fn invD() -> f32 { return 1.0 / f32(u.D); }`;
 
-function stage(mode: number, outs: Binding[], ins: Binding[], body: string): string {
-  return `${bindings(outs, ins, UNIFORMS)}
-const MODE = ${mode};
-${HELPERS}
-${flatMain(`  if (gid >= u.n) { return; }
-${body}`)}`;
-}
+const stage = (mode: number, outs: Binding[], ins: Binding[], body: string) =>
+  stageCode(UNIFORMS, header(mode), outs, ins, body);
 
 /** Σ_d R_a and R_a·ŷ per entry (LayerNorm): the mean and projection of the rank-1 LN Jacobian. */
 const auxCode = (mode: number) =>
@@ -298,14 +292,16 @@ export function jacobianPenalty(backend: tf.KernelBackend, inp: Inputs, attrs: A
     inputs: Info[],
     n: number,
   ) =>
-    dispatch(backend, {
-      label: `jsae-${label}`,
-      code: c,
-      outputs,
-      inputs,
-      uniforms: [i32(n), i32(nc), i32(n0), i32(K), i32(D), i32(M), i32(first), f32(coef), f32(1 / (K * K))],
-      groups: threads(n),
-    });
+    runStage(backend, `jsae-${label}`, c, outputs, inputs, n, [
+      i32(nc),
+      i32(n0),
+      i32(K),
+      i32(D),
+      i32(M),
+      i32(first),
+      f32(coef),
+      f32(1 / (K * K)),
+    ]);
   const alloc = (shape: number[]) => allocInfo(backend, shape);
   const outs = {
     dRows: alloc([F1, mode === 0 ? M : D]),
