@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { matMul, setKernelMode, useKernel } from '../../src-main/engine/kernels/ops.ts';
-import { runScalarKernel } from '../../src-main/engine/kernels/registry.ts';
+import { hostFallbackCounts, runScalarKernel } from '../../src-main/engine/kernels/registry.ts';
 import {
   attributionBatchFast,
   finishAttribution,
@@ -212,6 +212,8 @@ describe('fast attribution on webgpu = plain algorithm on cpu', () => {
       const clean = pm.clean(randomTokens(9, B, T));
       for (const [q, o] of opts.entries()) {
         const fast = await finishAttribution(pm, await attributionBatchFast(pm, clean, o), o.scaling);
+        // The WGSL twins ran: nothing went through the CPU fallback that reads tensors back.
+        expect(hostFallbackCounts()).toEqual({});
         expect(plain[q].filter((v) => v > 0).length).toBeGreaterThan(plain[q].length / 10);
         // As on the CPU backends (test/unit/scalarIg.test.ts): 1e-5 of the largest score.
         expectClose(fast, plain[q], { atolRel: 1e-5 }, `S = ${o.steps}, ${o.scaling}`);

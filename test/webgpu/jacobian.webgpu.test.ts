@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { setKernelMode, useKernel } from '../../src-main/engine/kernels/ops.ts';
-import { runScalarKernel } from '../../src-main/engine/kernels/registry.ts';
+import { hostFallbackCounts, runScalarKernel } from '../../src-main/engine/kernels/registry.ts';
 import { Rng } from '../../src-main/engine/random.ts';
 import { jacobianPenaltyStep } from '../../src-main/engine/sae/jacobian.ts';
 import { SaeSet } from '../../src-main/engine/sae/saeSet.ts';
@@ -72,6 +72,8 @@ describe('JSAE penalty: WGSL twin against the autodiff Jacobian (composite tfjs)
         lambda,
         norm: 'sum',
       });
+      // The WGSL twin ran: nothing went through the CPU fallback that reads tensors back.
+      expect(hostFallbackCounts().ScalarJacobianPenalty).toBeUndefined();
       const oursSum = (await step.sumAbs.data())[0];
       const gradOf = (v: tf.Variable) => step.grads.find(([w]) => w === v)![1].data();
       const [oursDec, oursEnc] = await Promise.all([gradOf(up.dict.wDec), gradOf(down.dict.wEnc)]);

@@ -374,6 +374,12 @@ export function runScalarKernel(
 }
 
 let hostArrays: ReturnType<typeof arrayHost> | null = null;
+const fallbacks = new Map<string, number>();
+
+/** How often each kernel ran on the CPU on arrays read back (runScalarKernelAsync's fallback), this process. */
+export function hostFallbackCounts(): Record<string, number> {
+  return Object.fromEntries(fallbacks);
+}
 
 /**
  * A Scalar* kernel on any backend: the registered kernel where there is one (every kernel on wasm / cpu, the
@@ -389,6 +395,7 @@ export async function runScalarKernelAsync(
   if (scalarKernelRegistered(name, tf.getBackend())) return runScalarKernel(name, inputs, attrs);
   const body = kernels[name];
   if (!body) throw new Error(`unknown kernel ${name}`);
+  fallbacks.set(name, (fallbacks.get(name) ?? 0) + 1);
   hostArrays ??= kernelBinary().then(arrayHost);
   const host = await hostArrays;
   const entries = Object.entries(inputs);
