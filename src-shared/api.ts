@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { CompareApiMethods } from './compare/api.ts';
+import { GpuAdapterSchema } from './device.ts';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
 import { LatentApiMethods } from './latents.ts';
 import { PipelineConfigSchema, PipelineJobSchema } from './pipeline.ts';
@@ -106,6 +107,8 @@ export const SystemInfoSchema = z.object({
   lastBackend: z.string().nullable(),
   /** What the latest run that recorded one computed on: GPU adapter (vendor, architecture, driver) or CPU. */
   lastDevice: z.string().nullable().optional(),
+  /** That run's WebGPU adapter (vendor, architecture, driver, API), null when it ran without one. */
+  lastAdapter: GpuAdapterSchema.nullable().optional(),
   node: z.string(),
   platform: z.string(),
   mode: z.enum(['electron', 'web', 'cli']),

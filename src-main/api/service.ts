@@ -20,6 +20,7 @@ import {
   type UploadResult,
 } from '../../src-shared/api.ts';
 import type { JobEvent } from '../../src-shared/jobs.ts';
+import { computeOf, type GpuAdapter } from '../../src-shared/device.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
 import { compareHandlers } from './compare.ts';
@@ -239,7 +240,7 @@ export class ScalarService implements Api {
       dataDir: this.store.dataDir,
       backendPreference: this.options.backend ?? process.env.SCALAR_BACKEND ?? 'auto',
       lastBackend: this.store.listRuns({ limit: 20 }).find((r) => r.backend)?.backend ?? null,
-      lastDevice: lastDeviceOf(this.store.listRuns({ limit: 20 })),
+      ...lastDeviceOf(this.store.listRuns({ limit: 20 })),
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       mode: this.options.mode,
@@ -417,11 +418,11 @@ function lmRefOf(run: RunRecord): string | null {
   return null;
 }
 
-/** The device the latest run recorded in its summary (worker.ts adds it), if any. */
-function lastDeviceOf(runs: { summary: unknown }[]): string | null {
+/** The device (and WebGPU adapter) the latest run recorded in its summary (worker.ts adds them), if any. */
+function lastDeviceOf(runs: RunRecord[]): { lastDevice: string | null; lastAdapter: GpuAdapter | null } {
   for (const r of runs) {
-    const device = (r.summary as { device?: unknown } | null)?.device;
-    if (typeof device === 'string') return device;
+    const c = computeOf(r.backend, r.summary);
+    if (c.device) return { lastDevice: c.device, lastAdapter: c.adapter };
   }
-  return null;
+  return { lastDevice: null, lastAdapter: null };
 }

@@ -66,6 +66,9 @@ describe('registration', () => {
       'ScalarAttentionGrad',
       'ScalarGelu',
       'ScalarGeluGrad',
+      'ScalarJacobianPenalty',
+      'ScalarJacobianRows',
+      'ScalarIgAccumulateLocal',
     ]) {
       expect(WGSL_KERNELS).toContain(k);
       expect(useKernel(k)).toBe(true);

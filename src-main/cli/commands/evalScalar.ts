@@ -5,6 +5,7 @@ import type { RunRecord } from '../../store/index.ts';
 import { evalScalarArgs } from '../args.ts';
 import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 import { fixed } from './trainSae.ts';
+import { computeOf, deviceJson } from '../../../src-shared/device.ts';
 
 export const usage = `scalar eval --sae SAE_RUN_ID [options]
   --preset ${Object.keys(SCALAR_PRESETS).join('|')}       paper: 576 attribution × 50 evaluation windows (default paper)
@@ -59,7 +60,8 @@ export function reportScalarRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
-    device: (run.summary as { device?: string } | null)?.device ?? null,
+    // What computed (GPU adapter: vendor, architecture, driver, API; or the CPU line).
+    ...deviceJson(computeOf(run.backend, run.summary)),
     sae: cfg.sae ?? null,
     scalar: pairs.map((p) => ({
       setup: cfg.setup,

@@ -6,6 +6,7 @@ import { LM_PRESET_NAMES } from '../../../src-shared/lm.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { trainLmArgs } from '../args.ts';
 import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { computeOf, deviceJson } from '../../../src-shared/device.ts';
 
 export const usage = `scalar train-lm --preset ${LM_PRESET_NAMES.join('|')} [options]
   --corpus builtin:brown|PATH   training text (default builtin:brown)
@@ -49,7 +50,8 @@ export function reportLmRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
-    device: (run.summary as { device?: string } | null)?.device ?? null,
+    // What computed (GPU adapter: vendor, architecture, driver, API; or the CPU line).
+    ...deviceJson(computeOf(run.backend, run.summary)),
     params: s.params ?? null,
     steps: s.steps ?? null,
     train_loss: s.trainLoss ?? null,

@@ -6,6 +6,7 @@ import { defaultLmRef } from '../../jobs/lmRef.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { trainSaeArgs } from '../args.ts';
 import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
+import { computeOf, deviceJson } from '../../../src-shared/device.ts';
 
 export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${SAE_SETUPS.join('|')} [options]
   --lm RUN_ID|resources:NAME|PATH   frozen language model (default: the bundled model)
@@ -66,7 +67,8 @@ export function reportSaeRun(run: RunRecord, json: boolean): number {
     run_id: run.id,
     status: run.status,
     backend: run.backend,
-    device: (run.summary as { device?: string } | null)?.device ?? null,
+    // What computed (GPU adapter: vendor, architecture, driver, API; or the CPU line).
+    ...deviceJson(computeOf(run.backend, run.summary)),
     arch: s.arch ?? null,
     setup: s.setup ?? null,
     lm: s.lm ?? null,

@@ -374,12 +374,18 @@ export function runScalarKernel(
 }
 
 let hostArrays: ReturnType<typeof arrayHost> | null = null;
+const fallbacks = new Map<string, number>();
+
+/** How often each kernel ran on the CPU on arrays read back (runScalarKernelAsync's fallback), this process. */
+export function hostFallbackCounts(): Record<string, number> {
+  return Object.fromEntries(fallbacks);
+}
 
 /**
  * A Scalar* kernel on any backend: the registered kernel where there is one (every kernel on wasm / cpu, the
  * WGSL twins on webgpu); otherwise the SIMD kernel on the CPU, its inputs read with `await t.data()` and its
- * outputs uploaded as new tensors. This is how the kernels without a WGSL twin yet (the JSAE penalty,
- * SCALAR's Jacobian rows and IG accumulation) run on the webgpu backend.
+ * outputs uploaded as new tensors. This is how kernels without a WGSL twin (see webgpu/kernels.ts
+ * WGSL_KERNELS) run on the webgpu backend, and every kernel on the native TensorFlow backends.
  */
 export async function runScalarKernelAsync(
   name: string,
@@ -389,6 +395,7 @@ export async function runScalarKernelAsync(
   if (scalarKernelRegistered(name, tf.getBackend())) return runScalarKernel(name, inputs, attrs);
   const body = kernels[name];
   if (!body) throw new Error(`unknown kernel ${name}`);
+  fallbacks.set(name, (fallbacks.get(name) ?? 0) + 1);
   hostArrays ??= kernelBinary().then(arrayHost);
   const host = await hostArrays;
   const entries = Object.entries(inputs);

@@ -58,8 +58,10 @@ export function mlpLinearisation(lm: Gpt, layer: number, x: tf.Tensor2D, segment
 }
 
 /**
- * The penalty's value and its gradients for one pair. Async because the penalty kernel may run on the CPU
- * (runScalarKernelAsync: no WGSL twin yet on webgpu); the returned tensors are owned by the caller.
+ * The penalty's value and its gradients for one pair: the registered kernel (SIMD on wasm / cpu, its WGSL twin
+ * webgpu/penalty.ts on webgpu, nothing read back). Async because on a backend without either (native TensorFlow)
+ * the SIMD kernel runs on the CPU on arrays read back (runScalarKernelAsync); the returned tensors are owned by
+ * the caller.
  */
 export async function jacobianPenaltyStep(
   lm: Gpt,

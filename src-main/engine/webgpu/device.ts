@@ -11,20 +11,11 @@
  * llvmpipe through OpenGL ES, which needs the `compatibility` feature level, tried when no core adapter exists).
  */
 import * as tf from '@tensorflow/tfjs';
+import { describeAdapter, type GpuAdapter } from '../../../src-shared/device.ts';
 
-/** What the run record keeps about the adapter. */
-export interface GpuAdapterReport {
-  vendor: string;
-  architecture: string;
-  device: string;
-  /** Dawn's adapter description: the driver and its version (e.g. "NVIDIA: 550.54.14", "SwiftShader driver 5.0.0"). */
-  driver: string;
-  /** The native API Dawn drives (vulkan, metal, d3d12, opengles). */
-  api: string;
-  /** A CPU rasteriser (SwiftShader, llvmpipe, WARP): correct, not fast. */
-  software: boolean;
-  featureLevel: 'core' | 'compatibility';
-}
+/** What the run record keeps about the adapter (src-shared/device.ts reads it back for the UI and CLI). */
+export type GpuAdapterReport = GpuAdapter;
+export { describeAdapter };
 
 type Gpu = { requestAdapter(o?: Record<string, unknown>): Promise<Adapter | null> };
 interface Adapter {
@@ -57,14 +48,6 @@ function apiOf(driver: string, flags: string[]): string {
   if (forced) return forced;
   if (/opengl/i.test(driver)) return 'opengles';
   return process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
-}
-
-/** One line for logs and the CLI: "nvidia hopper (NVIDIA H200), NVIDIA: 550.54.14, vulkan". */
-export function describeAdapter(a: GpuAdapterReport): string {
-  const name = [a.vendor, a.architecture].filter(Boolean).join(' ') || a.device || 'unknown adapter';
-  const dev = a.device && !name.includes(a.device) ? ` (${a.device})` : '';
-  const sw = a.software ? ', software' : '';
-  return `${name}${dev}, ${a.driver || 'driver unknown'}, ${a.api}${a.featureLevel === 'core' ? '' : ' compat'}${sw}`;
 }
 
 let opened: { device: GpuDevice; report: GpuAdapterReport } | null = null;

@@ -9,7 +9,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-type Info = tf.TensorInfo;
 type DType = 'float32' | 'int32';
 
 /** The parts of tfjs-backend-webgpu 4.22's WebGPUBackend we drive (public JS members of the class). */
@@ -134,4 +133,63 @@ export function bindings(
     `struct Uniforms { ${u.map(([n, t]) => `${n}: ${t},`).join(' ')} }`,
     `@group(0) @binding(${outputs.length + inputs.length}) var<uniform> u: Uniforms;`,
   ].join('\n');
+}
+
+export type Info = tf.TensorInfo;
+export type Inputs = Record<string, Info>;
+export type Attrs = Record<string, number>;
+/** A registered kernel's body on the webgpu backend (the same inputs, attributes and outputs as its SIMD twin). */
+export type KernelBody = (backend: tf.KernelBackend, inputs: Inputs, attrs: Attrs) => Info | Info[];
+
+export const size = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+export const f32 = (x: number): Uniform => ({ f32: x });
+export const i32 = (x: number): Uniform => ({ i32: x });
+
+/** Elementwise kernels: one invocation per element (`gid`), in workgroups of WG. */
+export const WG = 64;
+export const flatMain = (body: string) => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let gid = i32((${FLAT_GROUP}) * ${WG}u + lid);
+${body}
+}`;
+/** Workgroups for `n` invocations of a `flatMain` kernel. */
+export const threads = (n: number) => grid(Math.ceil(n / WG));
+
+/** A new tensor of the backend for a kernel to write in place (every element, before anything reads it). */
+export function alloc(backend: tf.KernelBackend, shape: number[], dtype: DType = 'float32'): Info {
+  return (backend as unknown as WebGpuBackendLike).makeTensorInfo(shape, dtype);
+}
+
+export type Binding = [string, 'f32' | 'i32' | 'u32'];
+
+/**
+ * Shader text of one stage of a multi-dispatch kernel: one invocation per element, `u.n` of them (the first
+ * field of the family's shared uniform struct `uniforms`), after the family's helper functions `header`.
+ */
+export function stageCode(
+  uniforms: Binding[],
+  header: string,
+  outs: Binding[],
+  ins: Binding[],
+  body: string,
+) {
+  return `${bindings(outs, ins, uniforms)}
+${header}
+${flatMain(`  if (gid >= u.n) { return; }
+${body}`)}`;
+}
+
+/** Records one stage: `n` invocations, uniforms `n` then the family's other fields `rest`. */
+export function runStage(
+  backend: tf.KernelBackend,
+  label: string,
+  code: string,
+  outputs: Dispatch['outputs'],
+  inputs: Info[],
+  n: number,
+  rest: Uniform[],
+): Info[] {
+  return dispatch(backend, { label, code, outputs, inputs, uniforms: [i32(n), ...rest], groups: threads(n) });
 }
