@@ -463,7 +463,7 @@ group('option values and combinations', () => [
   {
     name: 'an unknown job kind',
     call: () => start({ kind: 'train-gpt', config: {} }),
-    says: /the job kind must be one of train-lm, train-sae, import-sae, scalar, latent-stats \(got 'train-gpt'\)/,
+    says: /the job kind must be one of train-lm, train-sae, import-sae, scalar, latent-stats, validate-ranking \(got 'train-gpt'\)/,
   },
   { name: 'a spec without config', call: () => start({ kind: 'train-sae' }), says: /'config' is required/ },
   {
