@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeExcept, readAndDispose, tidy } from '../backend.ts';
 import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
-import { decode } from '../sae/topk.ts';
+import { decode, thresholdCodes } from '../sae/topk.ts';
 import type { AttributionOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
 
@@ -132,11 +132,14 @@ export async function attributionBatchFast(
         const alpha = S === 1 ? 1 : s / (S - 1);
         const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
         const lin = linearise(pm, x, B, T);
-        const [idx1, val1] = runScalarKernel(
-          'ScalarTopK',
-          { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc },
-          { topk: pm.down.k, relu: 1 },
-        );
+        const xw = matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc);
+        // SAE₁'s active latents at this point (the seeds): TopK of the ReLU, or for a ReLU / JumpReLU SAE₁
+        // pre·1[pre > θ₁]. Either way the mask is a constant and ∂z_j/∂pre_j = 1 where j is active.
+        const [idx1, val1] = down.threshold
+          ? (({ idx, val }) => [idx, val])(
+              thresholdCodes(tf.add(xw, down.bEnc) as tf.Tensor2D, down.threshold),
+            )
+          : runScalarKernel('ScalarTopK', { xw, bEnc: down.bEnc }, { topk: pm.down.k, relu: 1 });
         const rowInputs: Record<string, tf.Tensor> = {
           idx1,
           val1,
@@ -150,7 +153,9 @@ export async function attributionBatchFast(
         if (lin.gamma) rowInputs.gamma = lin.gamma;
         return { idx1, val1, rowInputs, mode: lin.mode, attention: lin.attention };
       });
-      return { codes0, c, perPoint };
+      // Every point has the same slot count (k, or F₁ for a ReLU / JumpReLU SAE₁), so they stack.
+      const width = perPoint[0].idx1.shape[1] as number;
+      return { codes0, c, perPoint, k1: width };
     });
     made.push(prep);
     const rows: tf.Tensor[] = [];
@@ -161,7 +166,7 @@ export async function attributionBatchFast(
     }
     const textbook = opts.scaling === 'textbook' ? 1 : 0;
     const block = pm.pair.segment === 'block';
-    const k1 = pm.down.k;
+    const k1 = prep.k1;
     const inputs = tidy(() => {
       const stack = (f: (q: (typeof prep.perPoint)[number]) => tf.Tensor) => tf.stack(prep.perPoint.map(f));
       const common: Record<string, tf.Tensor> = {
