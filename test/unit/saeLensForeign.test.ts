@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { SaeSetup } from '../../src-shared/sae.ts';
 import { initBackend } from '../../src-main/engine/backend.ts';
-import { readSaeLens } from '../../src-main/engine/io/saelens.ts';
+import { exportSaeSet, readSaeLens } from '../../src-main/engine/io/saelens.ts';
 import {
   checkSaeLensSet,
   inspectSaeLensSet,
@@ -137,6 +137,29 @@ describe('public layouts are read with their own activation', () => {
       }
     });
   }
+
+  it('a JumpReLU run exports in the jumprelu layout and imports back to the same SAEs', async () => {
+    const { dir, saes } = foreignSet('v5-jumprelu', 'fflayer');
+    const set = importSet(dir);
+    const out = path.join(tmp, 'reexport');
+    try {
+      await exportSaeSet(out, set, { runId: 'r', modelName: 'tiny', contextSize: 6 });
+      const again = importSet(out);
+      try {
+        expect(again.spec.arch).toBe('jumprelu');
+        const x = new TestRng(5).normals(12 * D, 1);
+        for (const [hook, s] of Object.entries(saes)) {
+          const cfg = JSON.parse(fs.readFileSync(path.join(out, hook, 'cfg.json'), 'utf8'));
+          expect(cfg).toMatchObject({ architecture: 'jumprelu', activation_fn_str: 'relu' });
+          expectClose(engineCodes(again, hook, x), foreignCodes64(s, x), { atol: 2e-6, rtol: 1e-5 }, hook);
+        }
+      } finally {
+        again.dispose();
+      }
+    } finally {
+      set.dispose();
+    }
+  });
 
   it('metrics use the activation: L0 is the measured mean active count, EV from its reconstruction', async () => {
     const { dir, saes } = foreignSet('v5-jumprelu', 'fflayer');
@@ -274,7 +297,8 @@ describe('SCALAR on imported ReLU / JumpReLU pairs = the plain algorithms', () =
       );
       const [B, T] = [2, 6];
       const clean = pm.clean(randomTokens(9, B, T));
-      const pool = await PairPool.start(pm, false);
+      // Both cores: the worker rebuilds the pair (threshold included) from what the pool sends it.
+      const pool = await PairPool.start(pm, true);
       try {
         // The downstream code count varies per token (what the padded sparse codes must carry), checked on
         // the float64 full circuit: pre₁ = f(z₀), active = pre₁ > max(θ₁, 0).
