@@ -427,8 +427,13 @@ group('option values and combinations', () => [
   },
   {
     name: 'an unknown architecture',
-    call: () => start(saeSpec({ arch: 'relu' })),
-    says: /^option --arch must be one of topk, staircase, .*jsae \(got 'relu'\)$/,
+    call: () => start(saeSpec({ arch: 'sigmoid' })),
+    says: /^option --arch must be one of topk, staircase, .*jsae, relu, jumprelu \(got 'sigmoid'\)$/,
+  },
+  {
+    name: 'training an import-only architecture',
+    call: () => start(saeSpec({ arch: 'jumprelu' })),
+    says: /'jumprelu' SAEs can only be imported/,
   },
   {
     name: 'JSAE at tblock',
