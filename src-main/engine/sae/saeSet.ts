@@ -106,7 +106,8 @@ export class SaeSet {
         width: w,
         bEnc: bias(`${hook}.b_enc`, w),
         bDec: bias(opts.sharedBDec ?? `${hook}.b_dec`, D),
-        k,
+        // A ReLU / JumpReLU SAE's codes carry all w slots (topk.ts thresholdCodes), whatever spec.k says.
+        k: opts.threshold ? w : k,
         detachBelow: opts.detachBelow ?? 0,
         chunk: opts.chunk ?? null,
         position: opts.position ?? 0,
