@@ -13,7 +13,7 @@
  * check; only the order of floating-point sums differs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { disposeExcept, readAndDispose, tidy } from '../backend.ts';
+import { disposeExcept, readAndDispose, readScalars, tidy } from '../backend.ts';
 import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode, thresholdCodes } from '../sae/topk.ts';
@@ -158,6 +158,7 @@ export async function attributionBatchFast(
       return { codes0, c, perPoint, k1: width };
     });
     made.push(prep);
+    await compactThresholdCodes(pm, prep);
     const rows: tf.Tensor[] = [];
     for (const q of prep.perPoint) {
       const [r] = await runScalarKernelAsync('ScalarJacobianRows', q.rowInputs, { mode: q.mode });
@@ -204,6 +205,39 @@ export async function attributionBatchFast(
     return (await readAndDispose(out)) as Float32Array;
   } finally {
     disposeExcept(made, persistent);
+  }
+}
+
+type Prep = {
+  codes0: { idx: tf.Tensor; val: tf.Tensor };
+  perPoint: { idx1: tf.Tensor; val1: tf.Tensor; rowInputs: Record<string, tf.Tensor> }[];
+  k1: number;
+};
+
+/**
+ * A ReLU / JumpReLU SAE's codes carry all F slots, active ones first (topk.ts thresholdCodes); the kernels'
+ * work and their row buffers scale with the slot count, so cut them to the largest active count of this batch
+ * (over every α point for SAE₁) — the same codes without trailing zero-valued slots. TopK codes are untouched.
+ */
+async function compactThresholdCodes(pm: PairModel, prep: Prep): Promise<void> {
+  const activeMax = (val: tf.Tensor) => tidy(() => tf.max(tf.sum(tf.cast(tf.greater(val, 0), 'float32'), 1)));
+  const cut = (t: tf.Tensor, m: number) => {
+    const out = tf.slice(t, [0, 0], [-1, m]);
+    t.dispose();
+    return out;
+  };
+  if (pm.up.w.threshold) {
+    const [m] = await readScalars([activeMax(prep.codes0.val)]);
+    prep.codes0.idx = cut(prep.codes0.idx, Math.max(1, m));
+    prep.codes0.val = cut(prep.codes0.val, Math.max(1, m));
+  }
+  if (pm.down.w.threshold) {
+    const m = Math.max(1, ...(await readScalars(prep.perPoint.map((q) => activeMax(q.val1)))));
+    for (const q of prep.perPoint) {
+      q.idx1 = q.rowInputs.idx1 = cut(q.idx1, m);
+      q.val1 = q.rowInputs.val1 = cut(q.val1, m);
+    }
+    prep.k1 = m;
   }
 }
 
