@@ -87,7 +87,7 @@ export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
  * the codes are all F entries of z sorted descending: the active latents (value > 0) come first, the other
  * slots hold value 0, which decode and the SCALAR kernels skip (they treat val ≤ 0 as inactive). Knowing the
  * batch's largest active count would need a synchronous read (not possible on webgpu inside a tidy); callers
- * that read the codes to the host anyway cut them to that count there (compactCodes).
+ * that can wait for a read cut them to that count (ablation.ts compactCodes, attribution.ts compactThresholdCodes).
  */
 export function thresholdCodes(pre: tf.Tensor2D, threshold: tf.Tensor1D): SparseCodes {
   return tidy(() => {
