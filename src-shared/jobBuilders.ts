@@ -10,7 +10,15 @@ import { describeIssue, formatIssues, pathName } from './issues.ts';
 import { JobSpecSchema, type JobSpec } from './jobs.ts';
 import { LM_PRESETS, LM_PRESET_NAMES, LmTrainConfigSchema, type LmPresetName } from './lm.ts';
 import { PipelineConfigSchema, type PipelineJob } from './pipeline.ts';
-import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS, SaeTrainConfigSchema, type SaePresetName } from './sae.ts';
+import {
+  IMPORT_ONLY_ARCHS,
+  SAE_ARCHS,
+  SAE_PRESETS,
+  SAE_SETUPS,
+  SaeTrainConfigSchema,
+  TRAINABLE_ARCHS,
+  type SaePresetName,
+} from './sae.ts';
 import { SCALAR_PRESETS, ScalarEvalConfigSchema, type ScalarPresetName } from './scalar.ts';
 import { describeSchedule, type ScheduleSource } from './schedule.ts';
 
@@ -258,8 +266,13 @@ export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
 /** `scalar train-sae`. */
 export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
   const issues: FieldIssue[] = [];
-  if (!(SAE_ARCHS as readonly string[]).includes(o.arch))
-    issues.push({ field: 'arch', message: `must be one of ${SAE_ARCHS.join(', ')}` });
+  if ((IMPORT_ONLY_ARCHS as readonly string[]).includes(o.arch))
+    issues.push({
+      field: 'arch',
+      message: `'${o.arch}' SAEs can only be imported (scalar import-sae), not trained`,
+    });
+  else if (!(SAE_ARCHS as readonly string[]).includes(o.arch))
+    issues.push({ field: 'arch', message: `must be one of ${TRAINABLE_ARCHS.join(', ')}` });
   if (!(SAE_SETUPS as readonly string[]).includes(o.setup))
     issues.push({ field: 'setup', message: `must be one of ${SAE_SETUPS.join(', ')}` });
   const presetName = o.preset ?? 'quick';

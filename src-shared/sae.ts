@@ -10,8 +10,34 @@ export const SAE_ARCHS = [
   'staircase-tied-all',
   'staircase-shared-bias',
   'jsae',
+  'relu',
+  'jumprelu',
 ] as const;
 export type SaeArch = (typeof SAE_ARCHS)[number];
+
+/**
+ * Architectures only ever imported (SAELens `standard` and `jumprelu` SAEs), never trained here. Their activation
+ * is part of the SAE's structure: `relu` z = relu(pre), `jumprelu` z = relu(pre)·1[pre > θ] per latent.
+ */
+export const IMPORT_ONLY_ARCHS: readonly SaeArch[] = ['relu', 'jumprelu'];
+export const TRAINABLE_ARCHS = SAE_ARCHS.filter((a) => !IMPORT_ONLY_ARCHS.includes(a));
+
+/** Whether an SAE of this architecture keeps a varying number of latents per token (threshold activation). */
+export const isThresholdArch = (arch: SaeArch) => arch === 'relu' || arch === 'jumprelu';
+
+/**
+ * How SCALAR's subcircuit pass (SPEC §4.3) applies SAE₁ to the reconstructed pre-activations R: written into
+ * every SCALAR run record, so a reader knows which function the curve measures.
+ */
+export function subcircuitActivation(arch: SaeArch, relu: boolean): string {
+  if (arch === 'relu')
+    return "relu: Z₁ = max(R, 0) — the SAE's own ReLU on the reconstructed pre-activations; every positive latent is kept (no TopK)";
+  if (arch === 'jumprelu')
+    return "jumprelu(threshold): Z₁ = R·1[R > θ₁] with SAE₁'s per-latent threshold θ₁ (SAELens: relu(R)·1[R > θ₁]); no TopK";
+  return relu
+    ? 'topk_k(relu(R)): TopK_k of the ReLU of R (option relu)'
+    : 'topk_k(R): TopK_k of the raw R (reference)';
+}
 
 export const SAE_SETUPS = ['tblock', 'fflayer', 'ffblock'] as const;
 export type SaeSetup = (typeof SAE_SETUPS)[number];
@@ -68,6 +94,12 @@ export const SaeTrainConfigSchema = z
     evaluation: SaeEvaluationSchema.optional(),
   })
   .superRefine((c, ctx) => {
+    if (IMPORT_ONLY_ARCHS.includes(c.arch))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['arch'],
+        message: `'${c.arch}' SAEs can only be imported (SAELens folders), not trained here`,
+      });
     const problem = archSetupProblem(c.arch, c.setup);
     if (problem) ctx.addIssue({ code: 'custom', path: ['setup'], message: problem });
     // TopK keeps k latents of the smallest SAE (a staircase's first position has `width`): more cannot fire.

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
+import { subcircuitActivation } from '../../src-shared/sae.ts';
 import { loadLmModel, readLmTokenizer } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../engine/io/safetensors.ts';
 import { loadSaeSet } from '../engine/sae/checkpoint.ts';
@@ -177,6 +178,8 @@ export async function runScalar(
         ...config,
         setup: set.spec.setup,
         arch: set.spec.arch,
+        // How the subcircuit applies SAE₁ (its own activation: TopK_k, ReLU, or JumpReLU with its threshold).
+        subcircuit_activation: subcircuitActivation(set.spec.arch, config.relu),
         seqLen,
         lm: ctx.saeRun.config.lm,
       },

@@ -427,8 +427,13 @@ group('option values and combinations', () => [
   },
   {
     name: 'an unknown architecture',
-    call: () => start(saeSpec({ arch: 'relu' })),
-    says: /^option --arch must be one of topk, staircase, .*jsae \(got 'relu'\)$/,
+    call: () => start(saeSpec({ arch: 'sigmoid' })),
+    says: /^option --arch must be one of topk, staircase, .*jsae, relu, jumprelu \(got 'sigmoid'\)$/,
+  },
+  {
+    name: 'training an import-only architecture',
+    call: () => start(saeSpec({ arch: 'jumprelu' })),
+    says: /'jumprelu' SAEs can only be imported/,
   },
   {
     name: 'JSAE at tblock',
@@ -643,9 +648,19 @@ group('SAELens folders (saes.import)', () => [
     says: /gives no TopK k/,
   },
   {
-    name: 'a JumpReLU SAE by its cfg.json',
-    call: () => importSaes(saeSet((h) => setCfg(h, { ...cfgOf(h), architecture: 'jumprelu' }))),
-    says: /blocks\.0\.hook_mlp_out is a JumpReLU SAE, which cannot be imported yet/,
+    name: 'a JumpReLU SAE among TopK SAEs',
+    call: () =>
+      importSaes(
+        saeSet((h) =>
+          setCfg(h, {
+            ...cfgOf(h),
+            architecture: 'jumprelu',
+            activation_fn_str: 'relu',
+            activation_fn_kwargs: {},
+          }),
+        ),
+      ),
+    says: /mix activations \(blocks\.0\.hook_mlp_out: jumprelu, blocks\.0\.ln2\.hook_normalized: topk/,
   },
   {
     name: 'a gated SAE by its cfg.json',
@@ -653,7 +668,7 @@ group('SAELens folders (saes.import)', () => [
     says: /is a gated SAE/,
   },
   {
-    name: 'a JumpReLU SAE by its threshold tensor',
+    name: 'a threshold tensor in a TopK SAE',
     call: () =>
       importSaes(
         saeSet((h) =>
@@ -663,7 +678,7 @@ group('SAELens folders (saes.import)', () => [
           }),
         ),
       ),
-    says: /is a JumpReLU SAE, which cannot be imported yet .*tensor 'threshold'/,
+    says: /has a 'threshold' tensor in sae_weights\.safetensors, but its cfg\.json describes a TopK SAE/,
   },
   {
     name: 'normalised activations',
@@ -671,7 +686,7 @@ group('SAELens folders (saes.import)', () => [
       importSaes(
         saeSet((h) => setCfg(h, { ...cfgOf(h), normalize_activations: 'expected_average_only_in' })),
       ),
-    says: /normalize_activations 'expected_average_only_in' is not supported/,
+    says: /normalize_activations 'expected_average_only_in' cannot be honoured/,
   },
   {
     name: 'a per-head SAE',
@@ -697,8 +712,8 @@ group('SAELens folders (saes.import)', () => [
   {
     name: 'an unknown architecture in our block',
     call: () =>
-      importSaes(saeSet((h) => setCfg(h, { ...cfgOf(h), scalar: { arch: 'relu', setup: 'fflayer' } }))),
-    says: /'scalar\.arch' must be one of topk,.* \(got 'relu'\) in cfg\.json/,
+      importSaes(saeSet((h) => setCfg(h, { ...cfgOf(h), scalar: { arch: 'sigmoid', setup: 'fflayer' } }))),
+    says: /'scalar\.arch' must be one of topk,.* \(got 'sigmoid'\) in cfg\.json/,
   },
   {
     name: 'apply_b_dec_to_input as text',

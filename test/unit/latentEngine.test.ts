@@ -269,7 +269,7 @@ describe('direct logit effects', () => {
 // ---------------------------------------------------------------------------------------------------------
 
 describe('computeLatentStats', () => {
-  for (const arch of ['topk', 'staircase'] as const) {
+  for (const arch of ['topk', 'staircase', 'relu'] as const) {
     it(`${arch} tblock: summaries, histograms, contexts and logits equal a brute force over all tokens`, async () => {
       const T = 16;
       const S = 12;

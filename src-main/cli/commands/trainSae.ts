@@ -1,14 +1,14 @@
 /** scalar train-sae: train TopK / Staircase (and variants) / Jacobian SAEs on a frozen LM. */
 import { issuesForCli, saeJobFromOptions } from '../../../src-shared/jobBuilders.ts';
 import { evalProtocolOf, SAE_EVAL_TOKENS } from '../../../src-shared/evalProtocol.ts';
-import { SAE_ARCHS, SAE_PRESETS, SAE_SETUPS } from '../../../src-shared/sae.ts';
+import { SAE_PRESETS, SAE_SETUPS, TRAINABLE_ARCHS } from '../../../src-shared/sae.ts';
 import { defaultLmRef } from '../../jobs/lmRef.ts';
 import type { RunRecord } from '../../store/index.ts';
 import { trainSaeArgs } from '../args.ts';
 import { openService, printJson, runInForeground, say, UsageError } from '../context.ts';
 import { computeOf, deviceJson } from '../../../src-shared/device.ts';
 
-export const usage = `scalar train-sae --arch ${SAE_ARCHS.join('|')} --setup ${SAE_SETUPS.join('|')} [options]
+export const usage = `scalar train-sae --arch ${TRAINABLE_ARCHS.join('|')} --setup ${SAE_SETUPS.join('|')} [options]
   --lm RUN_ID|resources:NAME|PATH   frozen language model (default: the bundled model)
   --preset ${Object.keys(SAE_PRESETS).join('|')}               schedule (default quick)
   --width F        latents per SAE, or the staircase chunk n (default 512 = ×8 on the toy model)

@@ -118,6 +118,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
       try {
         const codes: Record<string, { idx: Int32Array; val: Float32Array }> = {};
         for (const [h, v] of set.views.entries()) {
+          // A ReLU / JumpReLU SAE's codes have v.k = d_sae slots (topk.ts thresholdCodes): the spill's width.
           const sc = tidy(() => encode(acts[v.hook], set.weights(v), v.k));
           const [idx, val] = await Promise.all([readAndDispose(sc.idx), readAndDispose(sc.val)]);
           const c = { idx: idx as Int32Array, val: val as Float32Array };

@@ -28,7 +28,9 @@ export function decoderSource(
   if (!hooks.includes(hook))
     throw new Error(`no SAE at ${hook} in a ${s.setup} run (hooks: ${hooks.join(', ')})`);
   const n = s.width;
-  if (s.arch === 'topk') return { group: hook, tensor: `${hook}.W_dec`, rows: n, chunk: null, position: 0 };
+  // One dictionary per hook: TopK and the imported ReLU / JumpReLU SAEs.
+  if (s.arch === 'topk' || s.arch === 'relu' || s.arch === 'jumprelu')
+    return { group: hook, tensor: `${hook}.W_dec`, rows: n, chunk: null, position: 0 };
   if (s.arch === 'jsae') {
     const p = pairs.find((q) => q.up === hook || q.down === hook)!;
     return { group: `pair${p.index}`, tensor: `${hook}.W_dec`, rows: n, chunk: null, position: 0 };

@@ -1,7 +1,8 @@
 /**
  * Importing SAEs in the SAELens layout as a run's SaeSet: a folder holding one SAELens folder per hook of a
  * complete setup (what `scalar export` writes, or SAELens itself). Our own exports carry their architecture in
- * cfg.json's `scalar` block; anything else is read as TopK SAEs.
+ * cfg.json's `scalar` block; foreign SAEs are read by their SAELens architecture (readSaeLensCfg): `standard`
+ * → arch `relu`, `jumprelu` → arch `jumprelu` (with its threshold), `topk` → arch `topk`.
  *
  * `inspectSaeLensSet` reads only the cfg.json files (cheap, run before a job exists, so mistakes are refused
  * without touching the store); `loadSaeLensSet` reads the weights into a SaeSet. Staircase positions are
@@ -100,9 +101,11 @@ export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
     const where = `${SAE_CFG_FILE} of ${path.basename(dir)}`;
     if (cfg.d_in !== lm.dModel)
       throw new Error(`${where}: d_in ${cfg.d_in} does not match the language model's d_model ${lm.dModel}`);
+    // Every other SAELens normalisation rescales the input by a factor the folder does not hold (estimated
+    // from data at load time, or per token), so the SAE's function cannot be reproduced from its files.
     if (cfg.normalize_activations && cfg.normalize_activations !== 'none')
       throw new Error(
-        `${where}: normalize_activations '${cfg.normalize_activations}' is not supported (only 'none')`,
+        `${where}: normalize_activations '${cfg.normalize_activations}' cannot be honoured (it rescales the input by a factor the folder does not store); only 'none' SAEs can be imported`,
       );
     if (cfg.hook_head_index !== null && cfg.hook_head_index !== undefined)
       throw new Error(`${where}: per-head SAEs (hook_head_index) are not supported`);
@@ -131,10 +134,17 @@ export function inspectSaeLensSet(source: string, lm: LmShape): SaeLensSetInfo {
     throw new Error(
       `the SAEs in ${source} come from different runs (architectures ${[...archs].join(', ')})`,
     );
-  const arch: SaeArch = ours.length ? (ours[0].arch as SaeArch) : 'topk';
+  // Foreign SAEs: one run holds one activation (SAELens standard → relu, jumprelu, topk).
+  const foreign = new Set(saes.map((s) => s.cfg.activation));
+  if (!ours.length && foreign.size > 1)
+    throw new Error(
+      `the SAEs in ${source} mix activations (${saes.map((s) => `${path.basename(s.dir)}: ${s.cfg.activation}`).join(', ')}); one run holds one architecture`,
+    );
+  const arch: SaeArch = ours.length ? (ours[0].arch as SaeArch) : [...foreign][0];
   if (!(SAE_ARCHS as readonly string[]).includes(arch))
     throw new Error(`unknown architecture '${arch}' in ${source}`);
 
+  // ReLU / JumpReLU SAEs have no k: readSaeLensCfg gives k = d_sae (the most latents that can be active).
   const ks = new Set(saes.map((s) => s.cfg.k ?? s.cfg.activation_fn_kwargs?.k));
   if (ks.size !== 1 || typeof [...ks][0] !== 'number')
     throw new Error(
@@ -195,6 +205,10 @@ export function loadSaeLensSet(info: SaeLensSetInfo, lm: LmShape): SaeSet {
       copyLatents(dicts.get(view.dict)!, view, wEnc, wDec, D);
       setBias(view.bEnc, bEnc, view.hook, 'b_enc');
       setBias(view.bDec, bDec, view.hook, 'b_dec');
+      if (view.threshold) {
+        if (!weights.threshold) throw new Error(`${dir}: a ${info.arch} SAE needs a threshold`);
+        setBias(view.threshold, weights.threshold, view.hook, 'threshold');
+      }
     }
     for (const [d, host] of dicts) {
       const N = host.from.length;

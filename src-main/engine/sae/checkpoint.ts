@@ -15,7 +15,9 @@ export const BEST_DIR = 'best';
 
 function groupParams(set: SaeSet, g: { hooks: string[] }): Record<string, tf.Variable> {
   const views = set.views.filter((v) => g.hooks.includes(v.hook));
-  const mine = new Set<tf.Variable>(views.flatMap((v) => [v.dict.wEnc, v.dict.wDec, v.bEnc, v.bDec]));
+  const mine = new Set<tf.Variable>(
+    views.flatMap((v) => [v.dict.wEnc, v.dict.wDec, v.bEnc, v.bDec, ...(v.threshold ? [v.threshold] : [])]),
+  );
   return Object.fromEntries(Object.entries(set.params()).filter(([, v]) => mine.has(v)));
 }
 

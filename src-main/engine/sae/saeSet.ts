@@ -4,6 +4,8 @@
  * biases. That one structure expresses every architecture of SPEC §3:
  *
  *   topk / jsae          one dictionary per hook, width F
+ *   relu / jumprelu      imported only: one dictionary per hook, width F, plus a per-latent threshold θ [F]
+ *                        (zeros for relu); z = pre·1[pre > θ], so the active count varies per token
  *   staircase            one shared dictionary per staircase; position p uses the first n·(p+1) latents
  *   staircase-detach     as staircase, but position p updates only its own new chunk
  *   staircase-untied     one dictionary per position with the staircase widths
@@ -37,6 +39,8 @@ export interface SaeView {
   chunk: number | null;
   /** Position within its staircase (0-based), or 0. */
   position: number;
+  /** ReLU / JumpReLU SAEs: the activation threshold θ [F] (see topk.ts thresholdCodes); null for TopK. */
+  threshold: tf.Variable | null;
 }
 
 export interface SaeSetSpec {
@@ -88,7 +92,13 @@ export class SaeSet {
       hook: string,
       dict: Dictionary,
       w: number,
-      opts: { detachBelow?: number; chunk?: number | null; position?: number; sharedBDec?: string } = {},
+      opts: {
+        detachBelow?: number;
+        chunk?: number | null;
+        position?: number;
+        sharedBDec?: string;
+        threshold?: boolean;
+      } = {},
     ) => {
       this.views.push({
         hook,
@@ -96,13 +106,21 @@ export class SaeSet {
         width: w,
         bEnc: bias(`${hook}.b_enc`, w),
         bDec: bias(opts.sharedBDec ?? `${hook}.b_dec`, D),
-        k,
+        // A ReLU / JumpReLU SAE's codes carry all w slots (topk.ts thresholdCodes), whatever spec.k says.
+        k: opts.threshold ? w : k,
         detachBelow: opts.detachBelow ?? 0,
         chunk: opts.chunk ?? null,
         position: opts.position ?? 0,
+        threshold: opts.threshold ? bias(`${hook}.threshold`, w) : null,
       });
     };
 
+    if (arch === 'relu' || arch === 'jumprelu') {
+      // k is unused by their encoder (the activation decides); the set's width is d_sae.
+      for (const hook of hooks) addView(hook, newDict(hook, n), n, { threshold: true });
+      for (const hook of hooks) this.groups.push({ name: hook, hooks: [hook] });
+      return;
+    }
     if (arch === 'topk' || arch === 'jsae') {
       if (arch === 'jsae' && setup === 'tblock')
         throw new Error('JSAE needs a tractable Jacobian between its pair: use setup fflayer or ffblock');
@@ -152,6 +170,7 @@ export class SaeSet {
       bEnc: v.bEnc as tf.Tensor1D,
       wDec: (full ? v.dict.wDec : tf.slice(v.dict.wDec, [0, 0], [v.width, -1])) as tf.Tensor2D,
       bDec: v.bDec as tf.Tensor1D,
+      ...(v.threshold ? { threshold: v.threshold as tf.Tensor1D } : {}),
     };
   }
 

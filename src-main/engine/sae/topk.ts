@@ -20,6 +20,11 @@ export interface SaeWeights {
   bEnc: tf.Tensor1D;
   wDec: tf.Tensor2D;
   bDec: tf.Tensor1D;
+  /**
+   * Present for an imported ReLU / JumpReLU SAE: z = pre·1[pre > θ] with θ ≥ 0 per latent
+   * (zeros for ReLU). Absent for TopK SAEs, whose codes keep exactly k latents.
+   */
+  threshold?: tf.Tensor1D;
 }
 
 export interface SparseCodes {
@@ -58,9 +63,14 @@ export function topk(pre: tf.Tensor2D, k: number): SparseCodes {
   return { idx: indices as tf.Tensor2D, val: values as tf.Tensor2D };
 }
 
-/** TopK codes of x; the SIMD path fuses + b_enc, the ReLU and the selection into one pass. */
+/**
+ * Codes of x: TopK (the SIMD path fuses + b_enc, the ReLU and the selection into one pass), or for a threshold
+ * SAE (w.threshold) its own activation, padded to the batch's largest active count (thresholdCodes).
+ */
 export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
   return tidy(() => {
+    if (w.threshold)
+      return thresholdCodes(tf.add(tf.matMul(tf.sub(x, w.bDec), w.wEnc), w.bEnc) as tf.Tensor2D, w.threshold);
     if (!useKernel('ScalarTopK')) return topk(encodePre(x, w), k);
     const [idx, val] = runScalarKernel(
       'ScalarTopK',
@@ -69,6 +79,57 @@ export function encode(x: tf.Tensor2D, w: SaeWeights, k: number): SparseCodes {
     );
     return { idx: idx as tf.Tensor2D, val: val as tf.Tensor2D };
   });
+}
+
+/**
+ * Codes of a ReLU / JumpReLU SAE from raw pre-activations [N, F]: z = pre·1[pre > θ] (θ ≥ 0, so z ≥ 0). The
+ * number of active latents varies per token, and every sparse kernel walks a fixed number of slots per row, so
+ * the codes are all F entries of z sorted descending: the active latents (value > 0) come first, the other
+ * slots hold value 0, which decode and the SCALAR kernels skip (they treat val ≤ 0 as inactive). Knowing the
+ * batch's largest active count would need a synchronous read (not possible on webgpu inside a tidy); callers
+ * that can wait for a read cut them to that count (ablation.ts compactCodes, attribution.ts compactThresholdCodes).
+ */
+export function thresholdCodes(pre: tf.Tensor2D, threshold: tf.Tensor1D): SparseCodes {
+  return tidy(() => {
+    const z = tf.mul(pre, tf.cast(tf.greater(pre, threshold), 'float32')) as tf.Tensor2D; // step mask: constant
+    const { values, indices } = tf.topk(z, z.shape[1], true);
+    return { idx: indices as tf.Tensor2D, val: values as tf.Tensor2D };
+  });
+}
+
+/**
+ * Host codes [N, w] whose active slots (val > 0) come first in each row (TopK and thresholdCodes order), cut to
+ * m = the largest active count (≥ 1): the same codes with the trailing inactive slots dropped.
+ */
+export function compactCodes(
+  idx: Int32Array,
+  val: Float32Array,
+  N: number,
+): { idx: Int32Array; val: Float32Array } {
+  const w = idx.length / N;
+  let m = 1;
+  for (let n = 0; n < N; n++) {
+    let c = 0;
+    while (c < w && val[n * w + c] > 0) c++;
+    m = Math.max(m, c);
+  }
+  if (m === w) return { idx, val };
+  const out = { idx: new Int32Array(N * m), val: new Float32Array(N * m) };
+  for (let n = 0; n < N; n++) {
+    out.idx.set(idx.subarray(n * w, n * w + m), n * m);
+    out.val.set(val.subarray(n * w, n * w + m), n * m);
+  }
+  return out;
+}
+
+/**
+ * SAE₁'s own activation applied to (reconstructed) pre-activations R [N, F] in SCALAR's subcircuit (SPEC §4.3):
+ * TopK_k (through a ReLU when `relu`) for a TopK SAE; z = R·1[R > θ] for a ReLU / JumpReLU SAE, which zeroes
+ * negative values by itself, so `relu` changes nothing there.
+ */
+export function activate(R: tf.Tensor2D, w: SaeWeights, k: number, relu: boolean): SparseCodes {
+  if (w.threshold) return thresholdCodes(R, w.threshold);
+  return topk(relu ? (tf.relu(R) as tf.Tensor2D) : R, k);
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { readAndDispose } from '../backend.ts';
+import { compactCodes } from '../sae/topk.ts';
 import { concatFloat32 } from '../threads.ts';
 import type { SubcircuitOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
@@ -53,7 +54,8 @@ export class SubcircuitEvaluator {
     this.B = B;
     this.T = T;
     this.N = B * T;
-    this.k0 = pm.up.k;
+    // Slots per token: k for TopK; for a ReLU / JumpReLU SAE₀ the padded width (zero-valued slots are inactive).
+    this.k0 = codes.idx.length / this.N;
     this.idx0 = codes.idx;
     this.val0 = codes.val;
     this.seqLatents = Array.from({ length: B }, (_, b) => {
@@ -69,10 +71,15 @@ export class SubcircuitEvaluator {
   static async create(pm: PairModel, clean: CleanPass, pool: PairPool): Promise<SubcircuitEvaluator> {
     const codes = pm.upCodes(clean);
     const [idx, val] = await Promise.all([readAndDispose(codes.idx), readAndDispose(codes.val)]);
-    const ev = new SubcircuitEvaluator(pm, clean, pool, {
-      idx: idx as Int32Array,
-      val: val as Float32Array,
-    });
+    // A ReLU / JumpReLU SAE₀'s codes carry all F₀ slots: cut to the largest active count (the units' cost).
+    const ev = new SubcircuitEvaluator(
+      pm,
+      clean,
+      pool,
+      pm.up.w.threshold
+        ? compactCodes(idx as Int32Array, val as Float32Array, clean.tokens.size)
+        : { idx: idx as Int32Array, val: val as Float32Array },
+    );
     const owners = Array.from({ length: ev.perSequence ? ev.B : ev.N }, (_, o) => ({ owner: o }));
     ev.preFull = concatFloat32(
       await ev.evaluate(owners, (n) => ev.val0.subarray(n * ev.k0, (n + 1) * ev.k0)),

@@ -13,10 +13,10 @@
  * check; only the order of floating-point sums differs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { disposeExcept, readAndDispose, tidy } from '../backend.ts';
+import { disposeExcept, readAndDispose, readScalars, tidy } from '../backend.ts';
 import { layerNorm, linear, matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernel, runScalarKernelAsync } from '../kernels/registry.ts';
-import { decode } from '../sae/topk.ts';
+import { decode, thresholdCodes } from '../sae/topk.ts';
 import { integrationPoint, type AttributionOptions } from './plain.ts';
 import type { CleanPass, PairModel } from './pair.ts';
 
@@ -133,11 +133,14 @@ export async function attributionBatchFast(
         const alpha = integrationPoint(s, S, opts.singleStepAlpha);
         const x = decode({ idx: codes0.idx, val: tf.mul(codes0.val, alpha) as tf.Tensor2D }, pm.up.w);
         const lin = linearise(pm, x, B, T);
-        const [idx1, val1] = runScalarKernel(
-          'ScalarTopK',
-          { xw: matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc), bEnc: down.bEnc },
-          { topk: pm.down.k, relu: 1 },
-        );
+        const xw = matMul(tf.sub(lin.y, down.bDec) as tf.Tensor2D, down.wEnc);
+        // SAE₁'s active latents at this point (the seeds): TopK of the ReLU, or for a ReLU / JumpReLU SAE₁
+        // pre·1[pre > θ₁]. Either way the mask is a constant and ∂z_j/∂pre_j = 1 where j is active.
+        const [idx1, val1] = down.threshold
+          ? (({ idx, val }) => [idx, val])(
+              thresholdCodes(tf.add(xw, down.bEnc) as tf.Tensor2D, down.threshold),
+            )
+          : runScalarKernel('ScalarTopK', { xw, bEnc: down.bEnc }, { topk: pm.down.k, relu: 1 });
         const rowInputs: Record<string, tf.Tensor> = {
           idx1,
           val1,
@@ -151,9 +154,12 @@ export async function attributionBatchFast(
         if (lin.gamma) rowInputs.gamma = lin.gamma;
         return { idx1, val1, rowInputs, mode: lin.mode, attention: lin.attention };
       });
-      return { codes0, c, perPoint };
+      // Every point has the same slot count (k, or F₁ for a ReLU / JumpReLU SAE₁), so they stack.
+      const width = perPoint[0].idx1.shape[1] as number;
+      return { codes0, c, perPoint, k1: width };
     });
     made.push(prep);
+    await compactThresholdCodes(pm, prep);
     const rows: tf.Tensor[] = [];
     for (const q of prep.perPoint) {
       const [r] = await runScalarKernelAsync('ScalarJacobianRows', q.rowInputs, { mode: q.mode });
@@ -162,7 +168,7 @@ export async function attributionBatchFast(
     }
     const textbook = opts.scaling === 'textbook' ? 1 : 0;
     const block = pm.pair.segment === 'block';
-    const k1 = pm.down.k;
+    const k1 = prep.k1;
     const inputs = tidy(() => {
       const stack = (f: (q: (typeof prep.perPoint)[number]) => tf.Tensor) => tf.stack(prep.perPoint.map(f));
       const common: Record<string, tf.Tensor> = {
@@ -200,6 +206,39 @@ export async function attributionBatchFast(
     return (await readAndDispose(out)) as Float32Array;
   } finally {
     disposeExcept(made, persistent);
+  }
+}
+
+type Prep = {
+  codes0: { idx: tf.Tensor; val: tf.Tensor };
+  perPoint: { idx1: tf.Tensor; val1: tf.Tensor; rowInputs: Record<string, tf.Tensor> }[];
+  k1: number;
+};
+
+/**
+ * A ReLU / JumpReLU SAE's codes carry all F slots, active ones first (topk.ts thresholdCodes); the kernels'
+ * work and their row buffers scale with the slot count, so cut them to the largest active count of this batch
+ * (over every α point for SAE₁) — the same codes without trailing zero-valued slots. TopK codes are untouched.
+ */
+async function compactThresholdCodes(pm: PairModel, prep: Prep): Promise<void> {
+  const activeMax = (val: tf.Tensor) => tidy(() => tf.max(tf.sum(tf.cast(tf.greater(val, 0), 'float32'), 1)));
+  const cut = (t: tf.Tensor, m: number) => {
+    const out = tf.slice(t, [0, 0], [-1, m]);
+    t.dispose();
+    return out;
+  };
+  if (pm.up.w.threshold) {
+    const [m] = await readScalars([activeMax(prep.codes0.val)]);
+    prep.codes0.idx = cut(prep.codes0.idx, Math.max(1, m));
+    prep.codes0.val = cut(prep.codes0.val, Math.max(1, m));
+  }
+  if (pm.down.w.threshold) {
+    const m = Math.max(1, ...(await readScalars(prep.perPoint.map((q) => activeMax(q.val1)))));
+    for (const q of prep.perPoint) {
+      q.idx1 = q.rowInputs.idx1 = cut(q.idx1, m);
+      q.val1 = q.rowInputs.val1 = cut(q.val1, m);
+    }
+    prep.k1 = m;
   }
 }
 

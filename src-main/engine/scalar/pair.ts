@@ -14,10 +14,12 @@ import { readAndDispose, tidy } from '../backend.ts';
 import { gelu, matMul, transpose2d } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 import type { SaePair } from '../sae/positions.ts';
-import { decode, encode, topk, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
+import { activate, decode, encode, type SaeWeights, type SparseCodes } from '../sae/topk.ts';
 
 export interface PairSae {
+  /** With `threshold` for a ReLU / JumpReLU SAE: its codes then vary in count per token (topk.ts). */
   w: SaeWeights;
+  /** TopK k; for a ReLU / JumpReLU SAE d_sae (unused: its activation decides). */
   k: number;
 }
 
@@ -238,19 +240,20 @@ export class PairModel {
   }
 
   /**
-   * Logits when SAE₁'s codes are TopK of the given pre-activations [B·T·F₁] (through a ReLU when `relu`):
-   * the full circuit is this with pre = pre₁ of SAE₀'s codes and relu = true (SAE₁'s own encoder).
+   * Logits when SAE₁'s codes are its activation of the given pre-activations [B·T·F₁]: TopK_k (through a ReLU
+   * when `relu`), or for a ReLU / JumpReLU SAE pre·1[pre > θ₁] (topk.ts activate). The full circuit is this with
+   * pre = pre₁ of SAE₀'s codes and relu = true (SAE₁'s own encoder).
    */
   logitsFromPre(pre: Float32Array, clean: CleanPass, relu: boolean): tf.Tensor3D {
     const [B, T] = clean.tokens.shape;
     return tidy(() => {
       const R = tf.tensor2d(pre, [B * T, this.f1]);
-      const codes = topk(relu ? (tf.relu(R) as tf.Tensor2D) : R, this.down.k);
+      const codes = activate(R, this.down.w, this.down.k, relu);
       return this.logitsFrom(this.decodeDown(codes, B, T), clean);
     });
   }
 
-  /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (ReLU + TopK) → decode₁ → rest. */
+  /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (its activation) → decode₁ → rest. */
   async fullCircuitLogits(clean: CleanPass): Promise<tf.Tensor3D> {
     const [B, T] = clean.tokens.shape;
     const codes = this.upCodes(clean);

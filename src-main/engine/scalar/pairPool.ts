@@ -18,6 +18,8 @@ interface SaeInit {
   bDec: Float32Array;
   width: number;
   k: number;
+  /** ReLU / JumpReLU SAEs: θ [F]; null for TopK. */
+  threshold: Float32Array | null;
 }
 
 export interface PairWorkerInit {
@@ -35,6 +37,7 @@ const saeInit = async (s: PairSae): Promise<SaeInit> => ({
   bDec: (await s.w.bDec.data()) as Float32Array,
   width: s.w.wDec.shape[0],
   k: s.k,
+  threshold: s.w.threshold ? ((await s.w.threshold.data()) as Float32Array) : null,
 });
 
 export class PairPool {

@@ -12,9 +12,11 @@ export type PairTask =
 
 export async function runPairTask(pm: PairModel, task: PairTask): Promise<Float32Array> {
   if (task.op === 'preDown') {
+    // Slots per token: k for TopK; for a ReLU / JumpReLU SAE₀ the padded width of the evaluator's codes.
+    const width = task.idx.length / (task.B * task.T);
     const codes = {
-      idx: tf.tensor2d(task.idx, [task.B * task.T, pm.up.k], 'int32'),
-      val: tf.tensor2d(task.val, [task.B * task.T, pm.up.k]),
+      idx: tf.tensor2d(task.idx, [task.B * task.T, width], 'int32'),
+      val: tf.tensor2d(task.val, [task.B * task.T, width]),
     };
     try {
       return await pm.preDownOfCodes(codes, task.B, task.T, task.columns ?? undefined);

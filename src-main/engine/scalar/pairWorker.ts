@@ -22,6 +22,7 @@ const sae = (s: PairWorkerInit['up']) => ({
     bEnc: tf.tensor1d(s.bEnc),
     wDec: tf.tensor2d(s.wDec, [s.width, lm.config.dModel]),
     bDec: tf.tensor1d(s.bDec),
+    ...(s.threshold ? { threshold: tf.tensor1d(s.threshold) } : {}),
   },
   k: s.k,
 });

@@ -44,10 +44,13 @@ export function accumulateAttributionPlain(
     opts.scaling === 'reference' ? tf.div(tf.norm(z0, 'euclidean', -1, true), S) : tf.div(z0, S),
   );
   const f = (z: tf.Tensor3D) => pm.preDown(pm.segment(pm.decodeUpDense(z)));
-  // Active downstream latents at each point (ReLU + TopK), as a constant mask [B, T, F₁].
+  // Active downstream latents at each point (ReLU + TopK; for a ReLU / JumpReLU SAE₁ the step 1[pre > θ₁],
+  // dense), as a constant mask [B, T, F₁].
+  const theta = pm.down.w.threshold;
   const masks = Array.from({ length: S }, (_, s) =>
     tidy(() => {
       const alpha = integrationPoint(s, S, opts.singleStepAlpha);
+      if (theta) return tf.cast(tf.greater(f(tf.mul(z0, alpha) as tf.Tensor3D), theta), 'float32');
       const codes = topk(
         tf.relu(f(tf.mul(z0, alpha) as tf.Tensor3D)).reshape([B * T, f1]) as tf.Tensor2D,
         pm.down.k,
@@ -75,7 +78,10 @@ export function accumulateAttributionPlain(
 }
 
 export interface SubcircuitOptions {
-  /** Apply a ReLU before the final TopK (the reference selects TopK of raw pre-activations). */
+  /**
+   * Apply a ReLU before the final TopK (the reference selects TopK of raw pre-activations). A ReLU / JumpReLU
+   * SAE₁ applies its own activation R·1[R > θ₁] instead, which is ≥ 0 already.
+   */
   relu: boolean;
 }
 
@@ -101,6 +107,13 @@ export function subcircuitLogitsPlain(
       for (let t = 0; t < B * T; t++) for (const j of downstream) r[t * f1 + j] = pre[t * f1 + j];
     }
     const R = tf.tensor2d(r, [B * T, f1]);
+    const theta = pm.down.w.threshold;
+    if (theta) {
+      // Dense: Z₁ = R·1[R > θ₁], x̂₁ = Z₁ W_dec₁ + b_dec₁ (no sparse codes, whatever the active count).
+      const z1 = tf.mul(R, tf.cast(tf.greater(R, theta), 'float32'));
+      const x1 = tf.add(tf.matMul(z1, pm.down.w.wDec), pm.down.w.bDec).reshape([B, T, pm.D]);
+      return pm.logitsFrom(x1 as tf.Tensor3D, clean);
+    }
     const codes = topk(opts.relu ? (tf.relu(R) as tf.Tensor2D) : R, pm.down.k);
     return pm.logitsFrom(pm.decodeDown(codes, B, T), clean);
   });
