@@ -106,9 +106,9 @@ export function linearise(pm: PairModel, x: tf.Tensor2D, B: number, T: number): 
 /**
  * One batch of the attribution set: returns its contribution to M [F₁, D, D] (reference) or A² [F₀, F₁]
  * (textbook), to be summed over batches and finished with `finishAttribution`. The Jacobian-rows and
- * accumulation kernels are registered kernels (SIMD on wasm / cpu; WGSL on webgpu, except the transformer
- * block's accumulation) or run on the CPU on arrays read back (runScalarKernelAsync), so the pass is split
- * around them; every tensor it makes is freed before it returns.
+ * accumulation kernels are registered kernels (SIMD on wasm / cpu; WGSL on webgpu, the transformer block's
+ * accumulation included) or run on the CPU on arrays read back (runScalarKernelAsync, e.g. on the native
+ * backends), so the pass is split around them; every tensor it makes is freed before it returns.
  */
 export async function attributionBatchFast(
   pm: PairModel,

@@ -2,6 +2,7 @@
  * WGSL twins of SCALAR's attribution kernels (simd/attribution.ts, SPEC §4.2) for position-local segments:
  * the Jacobian rows of the active downstream latents (ScalarJacobianRows) and the integrated-gradient
  * accumulation (ScalarIgAccumulateLocal), with the SIMD kernels' inputs, attributes, outputs and layouts.
+ * The transformer block's accumulation (ScalarIgAccumulateBlock) is in attributionBlock.ts.
  *
  * The accumulation scatters into M_j [D, D] (reference scaling) or A²[i, j] (textbook) per token; here it is a
  * gather: each token's distinct active latents (the first (point, slot) where each occurs; "canonical"
@@ -23,6 +24,9 @@ import {
   type Inputs,
 } from './dispatch.ts';
 import { sortByLatent } from './sort.ts';
+
+// The transformer block's accumulation lives beside it (file size); kernels.ts imports both from here.
+export { igAccumulateBlock } from './attributionBlock.ts';
 
 const F = (n: string): Binding => [n, 'f32'];
 const I = (n: string): Binding => [n, 'i32'];

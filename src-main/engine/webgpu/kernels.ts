@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { attentionKernels } from './attention.ts';
-import { igAccumulateLocal, jacobianRows } from './attribution.ts';
+import { igAccumulateBlock, igAccumulateLocal, jacobianRows } from './attribution.ts';
 import type { Attrs, Inputs, KernelBody } from './dispatch.ts';
 import { jacobianPenalty } from './penalty.ts';
 import { pointwiseKernels } from './pointwise.ts';
@@ -28,6 +28,7 @@ const kernels: Record<string, KernelBody> = {
   ScalarJacobianPenalty: jacobianPenalty,
   ScalarJacobianRows: jacobianRows,
   ScalarIgAccumulateLocal: igAccumulateLocal,
+  ScalarIgAccumulateBlock: igAccumulateBlock,
 };
 
 /** The kernels with a WGSL twin (the rest take the composite tfjs formulation on webgpu). */
