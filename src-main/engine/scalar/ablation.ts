@@ -24,7 +24,7 @@ import { keptSets } from './ranking.ts';
  * Tokens per evaluation batch (bounds memory: one unit of a tblock pair is a whole sequence). The full circuit
  * is evaluated in batches of the same size, so "every edge kept" reproduces it bit for bit.
  */
-const BATCH_TOKENS = 8192;
+export const BATCH_TOKENS = 8192;
 
 export class SubcircuitEvaluator {
   readonly N: number;
@@ -220,7 +220,7 @@ export class SubcircuitEvaluator {
  * Per-token key: the token's active code slots that U keeps (0 = none kept). A 32-bit mask for k ≤ 32; beyond
  * that a bit string, since `1 << q` wraps at q = 32 and slots q and q + 32 would share a bit.
  */
-function tokenKey(
+export function tokenKey(
   idx: Int32Array,
   val: Float32Array,
   n: number,
@@ -234,7 +234,7 @@ function tokenKey(
 }
 
 /** The key of a token whose every active slot is kept (the full circuit's value). */
-function fullMask(val: Float32Array, n: number, k: number): number | string {
+export function fullMask(val: Float32Array, n: number, k: number): number | string {
   if (k > 32) return bitString(k, (q) => val[n * k + q] > 0);
   let mask = 0;
   for (let q = 0; q < k; q++) if (val[n * k + q] > 0) mask |= 1 << q;
@@ -254,7 +254,7 @@ function bitString(k: number, kept: (q: number) => boolean): string | 0 {
 }
 
 /** Per-sequence key over the sequence's active latents: 'F' all kept, 'E' none, else the membership bits. */
-function sequenceKey(latents: Int32Array, member: Uint8Array): string {
+export function sequenceKey(latents: Int32Array, member: Uint8Array): string {
   let bits = '';
   let kept = 0;
   for (const i of latents) {

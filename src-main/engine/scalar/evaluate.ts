@@ -12,6 +12,7 @@ import type { SaePair } from '../sae/positions.ts';
 import type { SaeSet } from '../sae/saeSet.ts';
 import type { Batch } from '../text/index.ts';
 import { SubcircuitEvaluator } from './ablation.ts';
+import { ablationOnDevice, DeviceSubcircuitEvaluator } from './ablationDevice.ts';
 import { finishAttribution } from './attribution.ts';
 import { bootstrapMean, gridFor, scoresWithCi, type MeanWithCi } from './curve.ts';
 import { PairModel, perTokenKl } from './pair.ts';
@@ -127,7 +128,10 @@ export async function evaluatePair(opts: {
     const fullCircuitKl = await perTokenKl(clean.logits, fullCircuit);
     const target = config.target === 'model' ? clean.logits : fullCircuit;
     const grid = gridFor(config.grid, pm.f0, pm.f1);
-    const evaluator = await SubcircuitEvaluator.create(pm, clean, pool);
+    // On webgpu the pass keeps its activations on the device; only the per-token KL is read, once a budget.
+    const evaluator = ablationOnDevice()
+      ? await DeviceSubcircuitEvaluator.create(pm, clean)
+      : await SubcircuitEvaluator.create(pm, clean, pool);
     const meter = new ProgressMeter(grid.length);
     const kls: Float32Array[] = [];
     for (const [g, n] of grid.entries()) {
@@ -138,6 +142,7 @@ export async function evaluatePair(opts: {
       const progress = meter.tick(g + 1, evaluator.lastUnits);
       opts.onProgress?.({ ...progress, phase: 'ablation', pair: pair.index });
     }
+    if (evaluator instanceof DeviceSubcircuitEvaluator) evaluator.dispose();
     tf.dispose([tokens, clean.up, clean.logits, fullCircuit, ...Object.values(clean.context)]);
     return {
       pair: pair.index,

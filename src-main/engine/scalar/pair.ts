@@ -123,11 +123,12 @@ export class PairModel {
     return (await readAndDispose(this.preDownOfCodesTensor(codes, B, T, columns))) as Float32Array;
   }
 
-  private preDownOfCodesTensor(codes: SparseCodes, B: number, T: number, columns?: Int32Array): tf.Tensor {
+  /** preDownOfCodes as a tensor [B·T, C], left on the device (the webgpu ablation pass assembles from it). */
+  preDownOfCodesTensor(codes: SparseCodes, B: number, T: number, columns?: Int32Array): tf.Tensor2D {
     return tidy(() => {
       if (!columns) {
         const x = decode(codes, this.up.w).reshape([B, T, this.D]) as tf.Tensor3D;
-        return this.preDown(this.segment(x));
+        return this.preDown(this.segment(x)).reshape([B * T, this.f1]) as tf.Tensor2D;
       }
       const { hidden, mid } = this.hiddenOfCodes(codes, B, T);
       const l = this.pair.layer;
@@ -141,7 +142,7 @@ export class PairModel {
         tf.add(matMul(hidden, matMul(wPr, wEnc)), matMul(skip as tf.Tensor2D, wEnc)),
         tf.gather(w.bEnc, cols),
       );
-      return pre;
+      return pre as tf.Tensor2D;
     });
   }
 
@@ -246,20 +247,27 @@ export class PairModel {
    */
   logitsFromPre(pre: Float32Array, clean: CleanPass, relu: boolean): tf.Tensor3D {
     const [B, T] = clean.tokens.shape;
+    return tidy(() => this.logitsFromPreTensor(tf.tensor2d(pre, [B * T, this.f1]), clean, relu));
+  }
+
+  /** logitsFromPre of a tensor R [B·T, F₁] (not disposed): TopK and the rest of the model stay on the device. */
+  logitsFromPreTensor(R: tf.Tensor2D, clean: CleanPass, relu: boolean): tf.Tensor3D {
+    const [B, T] = clean.tokens.shape;
     return tidy(() => {
-      const R = tf.tensor2d(pre, [B * T, this.f1]);
       const codes = activate(R, this.down.w, this.down.k, relu);
       return this.logitsFrom(this.decodeDown(codes, B, T), clean);
     });
   }
 
-  /** The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (its activation) → decode₁ → rest. */
-  async fullCircuitLogits(clean: CleanPass): Promise<tf.Tensor3D> {
+  /**
+   * The full circuit: SAE₀ codes → decode₀ → segment → full SAE₁ encode (its activation) → decode₁ → rest. The
+   * pre-activations stay on the device (the same values the host copy had, so the same logits).
+   */
+  fullCircuitLogits(clean: CleanPass): Promise<tf.Tensor3D> {
     const [B, T] = clean.tokens.shape;
-    const codes = this.upCodes(clean);
-    const pre = await this.preDownOfCodes(codes, B, T);
-    tf.dispose([codes.idx, codes.val]);
-    return this.logitsFromPre(pre, clean, true);
+    return Promise.resolve(
+      tidy(() => this.logitsFromPreTensor(this.preDownOfCodesTensor(this.upCodes(clean), B, T), clean, true)),
+    );
   }
 }
 

@@ -14,6 +14,7 @@
  * segments); dispatch.ts records them into tfjs-webgpu's command stream, sort.ts groups entries by latent.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ablationAssemble } from './ablation.ts';
 import { attentionKernels } from './attention.ts';
 import { igAccumulateBlock, igAccumulateLocal, jacobianRows } from './attribution.ts';
 import type { Attrs, Inputs, KernelBody } from './dispatch.ts';
@@ -29,6 +30,7 @@ const kernels: Record<string, KernelBody> = {
   ScalarJacobianRows: jacobianRows,
   ScalarIgAccumulateLocal: igAccumulateLocal,
   ScalarIgAccumulateBlock: igAccumulateBlock,
+  ScalarAblationAssemble: ablationAssemble,
 };
 
 /** The kernels with a WGSL twin (the rest take the composite tfjs formulation on webgpu). */
