@@ -8,9 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { lineFigure } from '../../src-shared/figures/line.ts';
-import type { JobSpec } from '../../src-shared/jobs.ts';
 import { PIPELINE_MATRIX, PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
-import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
 import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
 import {
   renderReport,
@@ -22,15 +20,10 @@ import {
 import type { ScalarService } from '../api/service.ts';
 import { runArtifactsDir, type RunRecord } from '../store/index.ts';
 import { resolveLmRef } from './lmRef.ts';
+import { saeKey, saeTrainStep, scalarEvalStep, scalarKey, type PipelineStep } from './pipelineSteps.ts';
 import { compareRuns } from './scalarResults.ts';
 import { figureSvg } from '../figures/render.ts';
 import { TRAINING_RECORD_FILE } from '../resources.ts';
-
-interface Step {
-  key: string;
-  spec: (children: Record<string, string>) => JobSpec;
-  name: string;
-}
 
 export interface PipelineHooks {
   /** A step starts (or is resumed): its run id and position. */
@@ -39,46 +32,13 @@ export interface PipelineHooks {
   onStart?: (run: RunRecord) => void;
 }
 
-function steps(config: PipelineConfig): Step[] {
-  const preset = PIPELINE_PRESETS[config.preset];
-  const out: Step[] = [];
+function steps(config: PipelineConfig): PipelineStep[] {
+  const out: PipelineStep[] = [];
   for (let s = 0; s < config.seeds; s++) {
     const seed = config.seed + s;
-    for (const { setup, archs } of PIPELINE_MATRIX) {
-      for (const arch of archs) {
-        const sae = `sae:${setup}:${arch}:${seed}`;
-        out.push({
-          key: sae,
-          name: `${arch} ${setup} s${seed}`,
-          spec: () => ({
-            kind: 'train-sae',
-            config: SaeTrainConfigSchema.parse({
-              preset: config.preset,
-              lm: config.lm,
-              arch,
-              setup,
-              schedule: preset.sae,
-              corpus: config.corpus,
-              seed,
-            }),
-          }),
-        });
-        out.push({
-          key: `scalar:${setup}:${arch}:${seed}`,
-          name: `SCALAR ${arch} ${setup} s${seed}`,
-          spec: (children) => ({
-            kind: 'scalar',
-            config: ScalarEvalConfigSchema.parse({
-              ...SCALAR_PRESETS[preset.scalar],
-              preset: preset.scalar,
-              sae: children[sae],
-              corpus: config.corpus,
-              seed,
-            }),
-          }),
-        });
-      }
-    }
+    for (const { setup, archs } of PIPELINE_MATRIX)
+      for (const arch of archs)
+        out.push(saeTrainStep(config, setup, arch, seed), scalarEvalStep(config, setup, arch, seed));
   }
   return out;
 }
@@ -157,7 +117,7 @@ function writeReport(
     const seed = config.seed + s;
     for (const { setup, archs } of PIPELINE_MATRIX) {
       const runs = Object.fromEntries(
-        archs.map((arch) => [arch, store.requireRun(children[`scalar:${setup}:${arch}:${seed}`])]),
+        archs.map((arch) => [arch, store.requireRun(children[scalarKey(setup, arch, seed)])]),
       );
       for (const arch of archs) {
         backend = runs[arch].backend ?? backend;
@@ -177,7 +137,7 @@ function writeReport(
             full_circuit_kl: p.full_circuit_kl,
           });
         }
-        const saeRun = store.requireRun(children[`sae:${setup}:${arch}:${seed}`]);
+        const saeRun = store.requireRun(children[saeKey(setup, arch, seed)]);
         const ss = saeRun.summary as {
           compoundCeLossIncrease: number;
           saes: Omit<ReportSae, 'setup' | 'arch' | 'seed' | 'compound_ce_loss_increase'>[];

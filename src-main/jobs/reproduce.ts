@@ -9,62 +9,23 @@ import os from 'node:os';
 import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
 import { withEvalProtocol } from '../../src-shared/evalProtocol.ts';
 import { RUN_KIND_OF_JOB } from '../../src-shared/jobs.ts';
-import { PIPELINE_PRESETS } from '../../src-shared/pipeline.ts';
 import { reproduceCells, type ReproduceConfig } from '../../src-shared/reproduce.ts';
-import { SaeTrainConfigSchema } from '../../src-shared/sae.ts';
-import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
 import type { ScalarService } from '../api/service.ts';
 import type { RunRecord, Store } from '../store/index.ts';
+import { saeKey, saeTrainStep, scalarEvalStep, scalarKey, type PipelineStep } from './pipelineSteps.ts';
 import { writeReproduceReport } from './reproduceReport.ts';
 
-export interface ReproduceStep {
-  key: string;
-  name: string;
-  spec: (children: Record<string, string>) => JobSpec;
-}
-
-export const saeKey = (setup: string, arch: string, seed: number) => `sae:${setup}:${arch}:${seed}`;
-export const scalarKey = (setup: string, arch: string, seed: number) => `scalar:${setup}:${arch}:${seed}`;
+export type ReproduceStep = PipelineStep;
+export { saeKey, scalarKey };
 
 export function reproduceSteps(config: ReproduceConfig): ReproduceStep[] {
-  const preset = PIPELINE_PRESETS[config.preset];
   const out: ReproduceStep[] = [];
   // Seed-major: an interrupted reproduction has whole seeds done, which the report can already use.
   for (let s = 0; s < config.seeds; s++) {
     const seed = config.seed + s;
     for (const { setup, arch, scalar } of reproduceCells(config)) {
-      const sae = saeKey(setup, arch, seed);
-      out.push({
-        key: sae,
-        name: `${arch} ${setup} s${seed}`,
-        spec: () => ({
-          kind: 'train-sae',
-          config: SaeTrainConfigSchema.parse({
-            preset: config.preset,
-            lm: config.lm,
-            arch,
-            setup,
-            schedule: preset.sae,
-            corpus: config.corpus,
-            seed,
-          }),
-        }),
-      });
-      if (scalar)
-        out.push({
-          key: scalarKey(setup, arch, seed),
-          name: `SCALAR ${arch} ${setup} s${seed}`,
-          spec: (children) => ({
-            kind: 'scalar',
-            config: ScalarEvalConfigSchema.parse({
-              ...SCALAR_PRESETS[preset.scalar],
-              preset: preset.scalar,
-              sae: children[sae],
-              corpus: config.corpus,
-              seed,
-            }),
-          }),
-        });
+      out.push(saeTrainStep(config, setup, arch, seed));
+      if (scalar) out.push(scalarEvalStep(config, setup, arch, seed));
     }
   }
   return out;

@@ -1,0 +1,59 @@
+/**
+ * The steps `scalar pipeline` and `scalar reproduce` are made of: one SAE training and one SCALAR evaluation
+ * per (setup, arch, seed), at a pipeline preset's schedule. Both commands build them here, so a reproduction
+ * reuses a pipeline's finished runs (its steps are exactly the same jobs).
+ */
+import type { JobSpec } from '../../src-shared/jobs.ts';
+import { PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
+import { SaeTrainConfigSchema, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
+import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
+
+export interface PipelineStep {
+  key: string;
+  name: string;
+  /** The job, given the run ids of the steps already done (a SCALAR step names its SAE run). */
+  spec: (children: Record<string, string>) => JobSpec;
+}
+
+/** What the steps take from a pipeline's or a reproduction's config. */
+type StepSource = Pick<PipelineConfig, 'preset' | 'lm' | 'corpus'>;
+
+export const saeKey = (setup: string, arch: string, seed: number) => `sae:${setup}:${arch}:${seed}`;
+export const scalarKey = (setup: string, arch: string, seed: number) => `scalar:${setup}:${arch}:${seed}`;
+
+export function saeTrainStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed: number): PipelineStep {
+  return {
+    key: saeKey(setup, arch, seed),
+    name: `${arch} ${setup} s${seed}`,
+    spec: () => ({
+      kind: 'train-sae',
+      config: SaeTrainConfigSchema.parse({
+        preset: c.preset,
+        lm: c.lm,
+        arch,
+        setup,
+        schedule: PIPELINE_PRESETS[c.preset].sae,
+        corpus: c.corpus,
+        seed,
+      }),
+    }),
+  };
+}
+
+export function scalarEvalStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed: number): PipelineStep {
+  const scalar = PIPELINE_PRESETS[c.preset].scalar;
+  return {
+    key: scalarKey(setup, arch, seed),
+    name: `SCALAR ${arch} ${setup} s${seed}`,
+    spec: (children) => ({
+      kind: 'scalar',
+      config: ScalarEvalConfigSchema.parse({
+        ...SCALAR_PRESETS[scalar],
+        preset: scalar,
+        sae: children[saeKey(setup, arch, seed)],
+        corpus: c.corpus,
+        seed,
+      }),
+    }),
+  };
+}
