@@ -20,7 +20,15 @@ import {
 import type { ScalarService } from '../api/service.ts';
 import { runArtifactsDir, type RunRecord } from '../store/index.ts';
 import { resolveLmRef } from './lmRef.ts';
-import { saeKey, saeTrainStep, scalarEvalStep, scalarKey, type PipelineStep } from './pipelineSteps.ts';
+import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
+import {
+  paperSaeWidth,
+  saeKey,
+  saeTrainStep,
+  scalarEvalStep,
+  scalarKey,
+  type PipelineStep,
+} from './pipelineSteps.ts';
 import { compareRuns } from './scalarResults.ts';
 import { figureSvg } from '../figures/render.ts';
 import { TRAINING_RECORD_FILE } from '../resources.ts';
@@ -32,13 +40,14 @@ export interface PipelineHooks {
   onStart?: (run: RunRecord) => void;
 }
 
-function steps(config: PipelineConfig): PipelineStep[] {
+function steps(config: PipelineConfig, width: number): PipelineStep[] {
+  const source = { ...config, width };
   const out: PipelineStep[] = [];
   for (let s = 0; s < config.seeds; s++) {
     const seed = config.seed + s;
     for (const { setup, archs } of PIPELINE_MATRIX)
       for (const arch of archs)
-        out.push(saeTrainStep(config, setup, arch, seed), scalarEvalStep(config, setup, arch, seed));
+        out.push(saeTrainStep(source, setup, arch, seed), scalarEvalStep(source, setup, arch, seed));
   }
   return out;
 }
@@ -62,7 +71,7 @@ export async function runPipeline(
     run = store.startRun(run.id, { ownerPid: process.pid, ownerHost: os.hostname() });
   opts.onStart?.(run);
   const children: Record<string, string> = { ...((run.progress?.children as Record<string, string>) ?? {}) };
-  const plan = steps(config);
+  const plan = steps(config, paperSaeWidth(readLmConfig(lmPath).dModel));
   try {
     for (const [index, step] of plan.entries()) {
       const existing = children[step.key] ? store.getRun(children[step.key]) : undefined;

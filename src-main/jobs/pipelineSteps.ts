@@ -15,8 +15,15 @@ export interface PipelineStep {
   spec: (children: Record<string, string>) => JobSpec;
 }
 
-/** What the steps take from a pipeline's or a reproduction's config. */
-type StepSource = Pick<PipelineConfig, 'preset' | 'lm' | 'corpus'>;
+/**
+ * What the steps take from a pipeline's or a reproduction's config, and the SAE width: the paper's SAEs are ×8
+ * the LM's d_model (SPEC §4.5), so the caller, who can read the LM, states it (`paperSaeWidth`).
+ */
+type StepSource = Pick<PipelineConfig, 'preset' | 'lm' | 'corpus'> & { width?: number };
+
+/** The paper's expansion factor: every compared SAE has 8 × d_model latents (512 on the 64-wide toy model). */
+export const PAPER_EXPANSION = 8;
+export const paperSaeWidth = (dModel: number) => PAPER_EXPANSION * dModel;
 
 export const saeKey = (setup: string, arch: string, seed: number) => `sae:${setup}:${arch}:${seed}`;
 export const scalarKey = (setup: string, arch: string, seed: number) => `scalar:${setup}:${arch}:${seed}`;
@@ -32,6 +39,7 @@ export function saeTrainStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed
         lm: c.lm,
         arch,
         setup,
+        ...(c.width !== undefined ? { width: c.width } : {}),
         schedule: PIPELINE_PRESETS[c.preset].sae,
         corpus: c.corpus,
         seed,

@@ -12,20 +12,31 @@ import { RUN_KIND_OF_JOB } from '../../src-shared/jobs.ts';
 import { reproduceCells, type ReproduceConfig } from '../../src-shared/reproduce.ts';
 import type { ScalarService } from '../api/service.ts';
 import type { RunRecord, Store } from '../store/index.ts';
-import { saeKey, saeTrainStep, scalarEvalStep, scalarKey, type PipelineStep } from './pipelineSteps.ts';
+import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
+import { resolveLmRef } from './lmRef.ts';
+import {
+  paperSaeWidth,
+  saeKey,
+  saeTrainStep,
+  scalarEvalStep,
+  scalarKey,
+  type PipelineStep,
+} from './pipelineSteps.ts';
 import { writeReproduceReport } from './reproduceReport.ts';
 
 export type ReproduceStep = PipelineStep;
 export { saeKey, scalarKey };
 
-export function reproduceSteps(config: ReproduceConfig): ReproduceStep[] {
+/** `width`: the SAEs' latents, 8 × the LM's d_model (`paperSaeWidth`); the schema default when not given. */
+export function reproduceSteps(config: ReproduceConfig, width?: number): ReproduceStep[] {
+  const source = { ...config, width };
   const out: ReproduceStep[] = [];
   // Seed-major: an interrupted reproduction has whole seeds done, which the report can already use.
   for (let s = 0; s < config.seeds; s++) {
     const seed = config.seed + s;
     for (const { setup, arch, scalar } of reproduceCells(config)) {
-      out.push(saeTrainStep(config, setup, arch, seed));
-      if (scalar) out.push(scalarEvalStep(config, setup, arch, seed));
+      out.push(saeTrainStep(source, setup, arch, seed));
+      if (scalar) out.push(scalarEvalStep(source, setup, arch, seed));
     }
   }
   return out;
@@ -88,7 +99,7 @@ export async function runReproduce(
   const saved = (run.progress ?? {}) as { children?: Record<string, string>; reused?: string[] };
   const children: Record<string, string> = { ...(saved.children ?? {}) };
   const reused = new Set<string>(saved.reused ?? []);
-  const plan = reproduceSteps(config);
+  const plan = reproduceSteps(config, paperSaeWidth(readLmConfig(resolveLmRef(config.lm, store)).dModel));
   const started = Date.now();
   let computed = 0;
   const progress = (step: number, phase: string) => {
