@@ -55,9 +55,25 @@ export const REPRODUCE_MATRIX: ReproduceCell[] = [
   { setup: 'tblock', arch: 'staircase-tied-all', scalar: false, variant: true },
 ];
 
+/**
+ * Setups whose SCALAR also runs against the full circuit. JSAE's penalty costs the small `mlp_out` reconstruction,
+ * which SCALAR against the model charges at every budget (docs/jsae.md): against the full circuit reconstruction
+ * does not count, so the JSAE claim is judged both ways.
+ */
+export const CIRCUIT_TARGET_SETUPS: SaeSetup[] = ['fflayer'];
+
 /** The cells a config trains. */
 export function reproduceCells(config: Pick<ReproduceConfig, 'setups' | 'variants'>): ReproduceCell[] {
   return REPRODUCE_MATRIX.filter((c) => config.setups.includes(c.setup) && (config.variants || !c.variant));
+}
+
+/** Jobs a reproduction runs (before reuse): per seed and cell, the SAE, SCALAR, and SCALAR vs the circuit. */
+export function reproduceStepCount(config: Pick<ReproduceConfig, 'setups' | 'variants' | 'seeds'>): number {
+  const perSeed = reproduceCells(config).reduce(
+    (n, c) => n + 1 + (c.scalar ? 1 : 0) + (c.scalar && CIRCUIT_TARGET_SETUPS.includes(c.setup) ? 1 : 0),
+    0,
+  );
+  return config.seeds * perSeed;
 }
 
 /**

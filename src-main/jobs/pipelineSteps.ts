@@ -6,7 +6,9 @@
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import { PIPELINE_PRESETS, type PipelineConfig } from '../../src-shared/pipeline.ts';
 import { SaeTrainConfigSchema, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
-import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../src-shared/scalar.ts';
+import { SCALAR_PRESETS, ScalarEvalConfigSchema, type ScalarEvalConfig } from '../../src-shared/scalar.ts';
+
+type ScalarTarget = ScalarEvalConfig['target'];
 
 export interface PipelineStep {
   key: string;
@@ -26,7 +28,8 @@ export const PAPER_EXPANSION = 8;
 export const paperSaeWidth = (dModel: number) => PAPER_EXPANSION * dModel;
 
 export const saeKey = (setup: string, arch: string, seed: number) => `sae:${setup}:${arch}:${seed}`;
-export const scalarKey = (setup: string, arch: string, seed: number) => `scalar:${setup}:${arch}:${seed}`;
+export const scalarKey = (setup: string, arch: string, seed: number, target: ScalarTarget = 'model') =>
+  `${target === 'circuit' ? 'scalar-circuit' : 'scalar'}:${setup}:${arch}:${seed}`;
 
 export function saeTrainStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed: number): PipelineStep {
   return {
@@ -48,11 +51,18 @@ export function saeTrainStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed
   };
 }
 
-export function scalarEvalStep(c: StepSource, setup: SaeSetup, arch: SaeArch, seed: number): PipelineStep {
+/** `target`: SCALAR's KL against the full model (the default) or the full circuit (reconstruction not counted). */
+export function scalarEvalStep(
+  c: StepSource,
+  setup: SaeSetup,
+  arch: SaeArch,
+  seed: number,
+  target: ScalarTarget = 'model',
+): PipelineStep {
   const scalar = PIPELINE_PRESETS[c.preset].scalar;
   return {
-    key: scalarKey(setup, arch, seed),
-    name: `SCALAR ${arch} ${setup} s${seed}`,
+    key: scalarKey(setup, arch, seed, target),
+    name: `SCALAR ${arch} ${setup} s${seed}${target === 'circuit' ? ' vs circuit' : ''}`,
     spec: (children) => ({
       kind: 'scalar',
       config: ScalarEvalConfigSchema.parse({
@@ -61,6 +71,7 @@ export function scalarEvalStep(c: StepSource, setup: SaeSetup, arch: SaeArch, se
         sae: children[saeKey(setup, arch, seed)],
         corpus: c.corpus,
         seed,
+        target,
       }),
     }),
   };

@@ -9,7 +9,7 @@ import os from 'node:os';
 import type { JobProgress, JobSpec } from '../../src-shared/jobs.ts';
 import { withEvalProtocol } from '../../src-shared/evalProtocol.ts';
 import { RUN_KIND_OF_JOB } from '../../src-shared/jobs.ts';
-import { reproduceCells, type ReproduceConfig } from '../../src-shared/reproduce.ts';
+import { CIRCUIT_TARGET_SETUPS, reproduceCells, type ReproduceConfig } from '../../src-shared/reproduce.ts';
 import type { ScalarService } from '../api/service.ts';
 import type { RunRecord, Store } from '../store/index.ts';
 import { readLmConfig } from '../engine/io/lmCheckpoint.ts';
@@ -37,6 +37,8 @@ export function reproduceSteps(config: ReproduceConfig, width?: number): Reprodu
     for (const { setup, arch, scalar } of reproduceCells(config)) {
       out.push(saeTrainStep(source, setup, arch, seed));
       if (scalar) out.push(scalarEvalStep(source, setup, arch, seed));
+      if (scalar && CIRCUIT_TARGET_SETUPS.includes(setup))
+        out.push(scalarEvalStep(source, setup, arch, seed, 'circuit'));
     }
   }
   return out;

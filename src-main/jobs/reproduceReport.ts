@@ -21,7 +21,16 @@ const FIGURE_WIDTH = 640;
 
 interface SaeSummary {
   compoundCeLossIncrease?: number;
-  saes?: { l0_per_chunk?: number[] | null }[];
+  jacobianL1?: number | null;
+  saes?: { hook?: string; explained_variance?: number; l0_per_chunk?: number[] | null }[];
+}
+
+/** Mean explained variance of an SAE run's `hook_mlp_out` SAEs (the outputs JSAE's penalty acts on). */
+function meanMlpOutEv(summary: SaeSummary): number | null {
+  const ev = (summary.saes ?? [])
+    .filter((x) => x.hook?.endsWith('hook_mlp_out') && typeof x.explained_variance === 'number')
+    .map((x) => x.explained_variance!);
+  return ev.length ? ev.reduce((a, b) => a + b, 0) / ev.length : null;
 }
 
 export function writeReproduceReport(
@@ -51,6 +60,8 @@ export function writeReproduceReport(
         arch,
         seed,
         compoundCe: summary.compoundCeLossIncrease ?? null,
+        mlpOutEv: meanMlpOutEv(summary),
+        jacobianL1: summary.jacobianL1 ?? null,
         newChunkShare: arch.startsWith('staircase')
           ? newChunkShares((summary.saes ?? []).map((x) => x.l0_per_chunk))
           : [],
@@ -58,34 +69,43 @@ export function writeReproduceReport(
     }
     for (const setup of config.setups) {
       const arch = CHALLENGER[setup];
-      const x = store.requireRun(children[scalarKey(setup, arch, seed)]);
-      const base = store.requireRun(children[scalarKey(setup, 'topk', seed)]);
-      backend = x.backend ?? backend;
-      const c = scalarComparison(store, x.id, base.id, resamples, seed);
-      for (const p of c.pairs)
-        reductions.push({
-          setup,
-          arch,
-          seed,
-          pair: p.pair,
-          abs: p.reduction_abs_pct,
-          rel: p.reduction_rel_pct,
-          absCi: p.reduction_abs_ci,
-          relCi: p.reduction_rel_ci,
-        });
-      aggregates.push({
-        setup,
-        arch,
-        seed,
-        abs: {
-          one_unit: c.aggregate.abs.reduction_pct,
-          paper_style: c.aggregate.abs.paper_style_reduction_pct,
-        },
-        rel: {
-          one_unit: c.aggregate.rel.reduction_pct,
-          paper_style: c.aggregate.rel.paper_style_reduction_pct,
-        },
-      });
+      for (const target of ['model', 'circuit'] as const) {
+        const xId = children[scalarKey(setup, arch, seed, target)];
+        const baseId = children[scalarKey(setup, 'topk', seed, target)];
+        // Circuit-target runs exist only where the reproduction asks for them (CIRCUIT_TARGET_SETUPS).
+        if (target === 'circuit' && (!xId || !baseId)) continue;
+        const x = store.requireRun(xId);
+        const base = store.requireRun(baseId);
+        backend = x.backend ?? backend;
+        const c = scalarComparison(store, x.id, base.id, resamples, seed);
+        for (const p of c.pairs)
+          reductions.push({
+            setup,
+            arch,
+            seed,
+            pair: p.pair,
+            target,
+            abs: p.reduction_abs_pct,
+            rel: p.reduction_rel_pct,
+            absCi: p.reduction_abs_ci,
+            relCi: p.reduction_rel_ci,
+          });
+        // The headline aggregates are the paper's: against the model.
+        if (target === 'model')
+          aggregates.push({
+            setup,
+            arch,
+            seed,
+            abs: {
+              one_unit: c.aggregate.abs.reduction_pct,
+              paper_style: c.aggregate.abs.paper_style_reduction_pct,
+            },
+            rel: {
+              one_unit: c.aggregate.rel.reduction_pct,
+              paper_style: c.aggregate.rel.paper_style_reduction_pct,
+            },
+          });
+      }
     }
   }
   const runs = reproduceSteps(config).map((st) => ({

@@ -18,24 +18,32 @@ export function reproduceFigures(r: Pick<ReproduceReport, 'pairs'>): ReproduceFi
   const cells = [...new Set(r.pairs.map((p) => `${p.setup}|${p.arch}`))];
   for (const cell of cells) {
     const [setup, arch] = cell.split('|');
-    const rows = r.pairs.filter((p) => p.setup === setup && p.arch === arch).sort((a, b) => a.pair - b.pair);
+    const all = r.pairs.filter((p) => p.setup === setup && p.arch === arch).sort((a, b) => a.pair - b.pair);
+    // Reports written before circuit-target rows existed have no target: they are against the model.
+    const rows = all.filter((p) => (p.target ?? 'model') === 'model');
+    const circuitRows = all.filter((p) => p.target === 'circuit');
     for (const which of ['rel', 'abs'] as const) {
       const word = which === 'rel' ? 'relative' : 'absolute';
-      const ours = rows
-        .filter((p) => p[which].mean !== null)
-        .map((p) => ({
-          x: p.pair,
-          y: p[which].mean!,
-          lo: p[which].ci?.[0] ?? null,
-          hi: p[which].ci?.[1] ?? null,
-        }));
+      const points = (ps: typeof rows) =>
+        ps
+          .filter((p) => p[which].mean !== null)
+          .map((p) => ({
+            x: p.pair,
+            y: p[which].mean!,
+            lo: p[which].ci?.[0] ?? null,
+            hi: p[which].ci?.[1] ?? null,
+          }));
       const key = which === 'rel' ? 'published_rel' : 'published_abs';
       const published = rows.filter((p) => p[key] !== null).map((p) => ({ x: p.pair, y: p[key]! }));
+      const circuit = circuitRows.length
+        ? [{ label: 'ours, KL against the full circuit', points: points(circuitRows) }]
+        : [];
       out.push({
         name: `reduction-${setup}-${arch}-${which}`,
         title: `${setup}: ${arch} vs TopK, ${word} % reduction`,
         series: [
-          { label: 'ours (seed mean, 95 % CI)', points: ours },
+          { label: 'ours (seed mean, 95 % CI)', points: points(rows) },
+          ...circuit,
           { label: 'published', points: published, dashed: true },
         ],
         options: {

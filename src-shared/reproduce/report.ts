@@ -4,7 +4,8 @@
  */
 import { PUBLISHED, type ReproduceConfig } from '../reproduce.ts';
 import type { SaeArch, SaeSetup } from '../sae.ts';
-import { evaluateClaims, type ClaimResult, type ReproduceInputs } from './claims.ts';
+import { evaluateClaims, type ClaimResult, type ReproduceInputs, type SeedReduction } from './claims.ts';
+import { evaluateFindings } from './findings.ts';
 import { judge, type ClaimVerdict, type Judged } from './verdict.ts';
 
 export const VERDICT_RULE =
@@ -44,6 +45,8 @@ export interface PairRow {
   setup: SaeSetup;
   arch: SaeArch;
   pair: number;
+  /** SCALAR's KL target; the published figures are against the model. */
+  target: SeedReduction['target'];
   abs: Judged;
   rel: Judged;
   published_abs: number | null;
@@ -61,6 +64,8 @@ export interface ReproduceReport {
   backend: string;
   rule: string;
   claims: ClaimResult[];
+  /** What we found while reproducing (not the paper's claims), judged on this reproduction's seeds. */
+  findings: ClaimResult[];
   headline: HeadlineRow[];
   pairs: PairRow[];
   /** Paper rows this reproduction does not train, said so rather than left out silently. */
@@ -111,11 +116,11 @@ export function buildReport(
       }
   }
   const pairs: PairRow[] = [];
-  const cells = [...new Set(x.reductions.map((r) => `${r.setup}|${r.arch}|${r.pair}`))];
+  const cells = [...new Set(x.reductions.map((r) => `${r.setup}|${r.arch}|${r.pair}|${r.target}`))];
   for (const cell of cells) {
-    const [setup, arch, p] = cell.split('|');
+    const [setup, arch, p, target] = cell.split('|');
     const rows = x.reductions
-      .filter((r) => r.setup === setup && r.arch === arch && r.pair === Number(p))
+      .filter((r) => r.setup === setup && r.arch === arch && r.pair === Number(p) && r.target === target)
       .sort((a, b) => a.seed - b.seed);
     const one = rows.length === 1 ? rows[0] : null;
     const table = PUBLISHED[setup as SaeSetup] as { abs: readonly number[]; rel?: readonly number[] };
@@ -123,6 +128,7 @@ export function buildReport(
       setup: setup as SaeSetup,
       arch: arch as SaeArch,
       pair: Number(p),
+      target: target as PairRow['target'],
       abs: judge(
         rows.map((r) => r.abs),
         { kind: 'sign', sign: 1 },
@@ -148,6 +154,7 @@ export function buildReport(
     backend: x.backend,
     rule: VERDICT_RULE,
     claims: evaluateClaims(x),
+    findings: evaluateFindings(x),
     headline,
     pairs,
     not_run: [
@@ -188,7 +195,17 @@ export function reportMarkdown(r: ReproduceReport): string {
     ...r.claims.map((c) => `| ${c.claim} | ${verdictText(c.verdict)} |`),
     '',
   );
-  for (const c of r.claims) {
+  const findings = r.findings ?? [];
+  if (findings.length)
+    lines.push(
+      '## Findings of ours, checked on these seeds',
+      '',
+      '| Finding | Verdict |',
+      '|---|---|',
+      ...findings.map((c) => `| ${c.claim} | ${verdictText(c.verdict)} |`),
+      '',
+    );
+  for (const c of [...r.claims, ...findings]) {
     lines.push(`### ${c.claim}`, '', `Measured as: ${c.measure}.`, '');
     if (c.notRun) {
       lines.push(`Not run: ${c.notRun}.`, '');
@@ -218,11 +235,13 @@ export function reportMarkdown(r: ReproduceReport): string {
     '',
     '## Per pair (% reduction vs TopK, mean ± sd over seeds)',
     '',
-    '| Setup | Arch | Pair | Absolute | Abs. published | Relative | Rel. published |',
-    '|---|---|---|---|---|---|---|',
+    'Published figures are against the model; rows against the full circuit are ours only.',
+    '',
+    '| Setup | Arch | Pair | KL against | Absolute | Abs. published | Relative | Rel. published |',
+    '|---|---|---|---|---|---|---|---|',
     ...r.pairs.map(
       (p) =>
-        `| ${p.setup} | ${p.arch} | ${p.pair} | ${meanSdText(p.abs)} ${ciText(p.abs)} | ${n2(p.published_abs)} | ${meanSdText(p.rel)} ${ciText(p.rel)} | ${n2(p.published_rel)} |`,
+        `| ${p.setup} | ${p.arch} | ${p.pair} | ${p.target === 'circuit' ? 'full circuit' : 'model'} | ${meanSdText(p.abs)} ${ciText(p.abs)} | ${n2(p.published_abs)} | ${meanSdText(p.rel)} ${ciText(p.rel)} | ${n2(p.published_rel)} |`,
     ),
     '',
     '## Not run with this preset',

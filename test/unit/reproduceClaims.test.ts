@@ -11,6 +11,8 @@ import {
   type SeedReduction,
   type SeedSae,
 } from '../../src-shared/reproduce/claims.ts';
+import { evaluateFindings } from '../../src-shared/reproduce/findings.ts';
+import { reproduceFigures } from '../../src-shared/reproduce/figures.ts';
 import { buildReport, reportMarkdown } from '../../src-shared/reproduce/report.ts';
 import { judge } from '../../src-shared/reproduce/verdict.ts';
 
@@ -23,12 +25,14 @@ function red(
   pair: number,
   abs: number[],
   rel: number[],
-) {
+  target: SeedReduction['target'] = 'model',
+): SeedReduction[] {
   return SEEDS.map((seed) => ({
     setup,
     arch,
     seed,
     pair,
+    target,
     abs: abs[seed],
     rel: rel[seed],
     absCi: null,
@@ -38,12 +42,20 @@ function red(
 const spread = (a: number) => [a - 10, a, a + 10];
 const same = (a: number) => [a, a, a];
 
-function sae(setup: SeedSae['setup'], arch: SeedSae['arch'], ce: number, shares: number[][] = []): SeedSae[] {
+function sae(
+  setup: SeedSae['setup'],
+  arch: SeedSae['arch'],
+  ce: number,
+  shares: number[][] = [],
+  mlpOutEv: number[] | null = null,
+): SeedSae[] {
   return SEEDS.map((seed) => ({
     setup,
     arch,
     seed,
     compoundCe: ce,
+    mlpOutEv: mlpOutEv ? mlpOutEv[seed] : null,
+    jacobianL1: arch === 'jsae' ? 0.002 : null,
     newChunkShare: shares.length ? [null, ...shares.map((s) => s[seed])] : [],
   }));
 }
@@ -71,12 +83,20 @@ const inputs: ReproduceInputs = {
     ...red('fflayer', 'jsae', 1, spread(40), spread(40)),
     ...red('fflayer', 'jsae', 2, spread(30), spread(30)),
     ...red('fflayer', 'jsae', 3, spread(-50), spread(-50)),
+    // Against the full circuit: pair 1 better on every seed, pair 2 worse (the docs/jsae.md pattern).
+    ...red('fflayer', 'jsae', 0, spread(-30), spread(-30), 'circuit'),
+    ...red('fflayer', 'jsae', 1, same(10), same(10), 'circuit'),
+    ...red('fflayer', 'jsae', 2, same(-45), same(-45), 'circuit'),
+    ...red('fflayer', 'jsae', 3, same(-50), same(-50), 'circuit'),
   ],
   saes: [
     ...sae('tblock', 'topk', 0.5),
     ...sae('tblock', 'staircase', 0.4, [same(35), spread(35)]),
     ...sae('tblock', 'staircase-shared-bias', 0.45),
     ...sae('ffblock', 'staircase', 0.3, [same(80)]),
+    // JSAE: EV 0.80 / 0.82 / 0.84 vs TopK 0.97 on every seed → paired differences −0.17, −0.15, −0.13.
+    ...sae('fflayer', 'topk', 0.8, [], [0.97, 0.97, 0.97]),
+    ...sae('fflayer', 'jsae', 1.3, [], [0.8, 0.82, 0.84]),
   ],
 };
 
@@ -166,6 +186,38 @@ describe('claims on hand-made stored results', () => {
     expect(c.verdict).toBe('holds');
   });
 
+  it('JSAE against the full circuit: a claim of its own; the model-target claim reads model rows only', () => {
+    const c = claim('jsae-fflayer-1-2-circuit');
+    expect(c.tests.map((t) => t.ours.mean)).toEqual([-30, 10, -45, -50]);
+    expect(c.tests.map((t) => t.ours.verdict)).toEqual(['holds', 'holds', 'does not hold', 'holds']);
+    expect(c.verdict).toBe('does not hold');
+    expect(c.tests[0].quantity).toMatch(/full circuit/);
+    // Unchanged by the circuit rows: −80, 40, 30, −50 are the model-target means.
+    expect(claim('jsae-fflayer-1-2').tests.map((t) => t.ours.mean)).toEqual([-80, 40, 30, -50]);
+  });
+
+  it('JSAE against the full circuit missing from an older reproduction: says how to add it', () => {
+    const older = evaluateClaims({
+      ...inputs,
+      reductions: inputs.reductions.filter((r) => r.target === 'model'),
+    });
+    const c = older.find((x) => x.id === 'jsae-fflayer-1-2-circuit')!;
+    expect(c.verdict).toBe('not run');
+    expect(c.notRun).toMatch(/run it again/);
+  });
+
+  it('finding: JSAE pays with mlp_out EV (−0.15 ± 0.02, every seed) and ΔCE (+0.5 nats) → holds', () => {
+    const [f] = evaluateFindings(inputs);
+    expect(f.id).toBe('jsae-reconstruction-cost');
+    const [ev, ce] = f.tests;
+    expect(ev.ours.values.map((v) => +v.toFixed(12))).toEqual([-0.17, -0.15, -0.13]);
+    expect(ev.ours.sd).toBeCloseTo(0.02, 12);
+    // t-interval −0.15 ± 4.303·0.02/√3 = ±0.0497: wholly below 0.
+    expect(ev.ours.ci![1]).toBeCloseTo(-0.15 + (4.303 * 0.02) / Math.sqrt(3), 3);
+    expect(ce.ours.mean).toBeCloseTo(0.5, 12);
+    expect(f.verdict).toBe('holds');
+  });
+
   it('compound ΔCE ordering: topk − staircase = 0.1 on every seed → holds; detach step absent', () => {
     const c = claim('compound-ce-order');
     expect(c.tests.map((t) => t.label)).toEqual(['topk − staircase']);
@@ -213,5 +265,17 @@ describe('report', () => {
     expect(md).toContain('✘ does not hold');
     expect(md).toContain('– not run');
     expect(md).toMatch(/Staircase variants .* were not trained/);
+    // Circuit-target rows: their own per-pair rows and a series of their own in the fflayer figure.
+    const circuit = r.pairs.filter((p) => p.target === 'circuit');
+    expect(circuit.map((p) => p.abs.mean)).toEqual([-30, 10, -45, -50]);
+    expect(md).toContain('| fflayer | jsae | 1 | full circuit | 10.00 ± 0.00');
+    expect(md).toContain('## Findings of ours, checked on these seeds');
+    const fig = reproduceFigures(r).find((f) => f.name === 'reduction-fflayer-jsae-abs')!;
+    expect(fig.series.map((x) => x.label)).toEqual([
+      'ours (seed mean, 95 % CI)',
+      'ours, KL against the full circuit',
+      'published',
+    ]);
+    expect(fig.series[0].points.map((p) => p.y)).toEqual([-80, 40, 30, -50]);
   });
 });
