@@ -33,12 +33,25 @@ export function downloadSvg(svg: SVGSVGElement, name: string): void {
 export async function pngBlob(svg: SVGSVGElement, scale = 2): Promise<Blob> {
   const width = Number(svg.getAttribute('width')) || svg.getBoundingClientRect().width;
   const height = Number(svg.getAttribute('height')) || svg.getBoundingClientRect().height;
-  const url = URL.createObjectURL(new Blob([svgText(svg)], { type: 'image/svg+xml' }));
+  return svgTextToPng(svgText(svg), width, height, scale);
+}
+
+/** A PNG of an SVG document's text at `scale` × the size its root's width/height say (800 × 600 if absent). */
+export async function svgDocumentToPng(svg: string, scale = 2): Promise<Blob> {
+  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? '';
+  const width = Number(/\swidth="(\d+(?:\.\d+)?)"/.exec(root)?.[1] ?? 800);
+  const height = Number(/\sheight="(\d+(?:\.\d+)?)"/.exec(root)?.[1] ?? 600);
+  return svgTextToPng(svg, width, height, scale);
+}
+
+/** Draws SVG text on a canvas of `width·scale` × `height·scale` over white and encodes it as PNG. */
+async function svgTextToPng(svg: string, width: number, height: number, scale: number): Promise<Blob> {
+  const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
   try {
     const img = new Image();
     await new Promise<void>((resolve, reject) => {
       img.onload = () => resolve();
-      img.onerror = () => reject(new Error('could not render the chart as an image'));
+      img.onerror = () => reject(new Error('could not render the figure as an image'));
       img.src = url;
     });
     const canvas = document.createElement('canvas');

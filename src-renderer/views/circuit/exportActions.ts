@@ -2,7 +2,8 @@
 import type { DiffCounts } from './abDiff.ts';
 import { stateParams, type CircuitState } from './circuitUrl.ts';
 import type { KlReading } from './curve.ts';
-import { graphJson, graphSvg, saveBlob, saveText, svgToPng, type GraphPanel } from './graphExport.ts';
+import { download, downloadText, svgDocumentToPng } from '../../lib/charts/export.ts';
+import { graphJson, graphSvg, type GraphPanel } from './graphExport.ts';
 import type { GraphModel } from './graphModel.ts';
 import type { PairView } from './pairView.svelte.ts';
 
@@ -77,13 +78,13 @@ export async function exportGraphs(kind: 'svg' | 'png' | 'json', ctx: ExportCont
           b: one(ctx.b, ctx.nB),
         }
       : one(ctx.a, ctx.n);
-    saveText(`${JSON.stringify(doc, null, 1)}\n`, fileName(ctx, 'json'), 'application/json');
+    downloadText(`${JSON.stringify(doc, null, 1)}\n`, fileName(ctx, 'json'), 'application/json');
     return;
   }
   const svg = graphSvg(panels(ctx));
-  if (kind === 'svg') return saveText(svg, fileName(ctx, 'svg'), 'image/svg+xml');
+  if (kind === 'svg') return downloadText(svg, fileName(ctx, 'svg'), 'image/svg+xml');
   const w = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 800);
   const h = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 600);
   const scale = Math.max(0.25, Math.min(2, 16_000 / w, 16_000 / h));
-  saveBlob(await svgToPng(svg, scale), fileName(ctx, 'png'));
+  download(await svgDocumentToPng(svg, scale), fileName(ctx, 'png'));
 }
