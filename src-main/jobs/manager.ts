@@ -138,7 +138,7 @@ export class JobManager {
       });
       this.store.recordRunInputs(created.id, checked.inputs);
       return created;
-    })();
+    }).immediate();
     this.owned.add(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
     for (const w of checked.warnings) this.emit({ type: 'log', runId: run.id, message: `warning: ${w}` });

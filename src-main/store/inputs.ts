@@ -64,7 +64,7 @@ export function recordRunInputs(db: Db, runId: string, inputs: NewRunInputRow[],
   db.transaction(() => {
     for (const i of inputs)
       insert.run(runId, i.path, i.role, i.sha256, i.bytes, now.toISOString(), i.note ?? null);
-  })();
+  }).immediate();
 }
 
 export function runInputs(db: Db, runId: string): RunInput[] {

@@ -140,7 +140,7 @@ export function recordLatentRows(db: Db, runId: string, batch: LatentRowsBatch):
     if (batch.contexts) writeContexts(db, runId, batch.contexts.hook, batch.contexts.rows);
     if (batch.logits) writeLogits(db, runId, batch.logits.hook, batch.logits.rows);
     if (batch.jacobian) writeJacobian(db, runId, batch.jacobian);
-  })();
+  }).immediate();
 }
 
 function writeHook(db: Db, runId: string, h: LatentHookRow): void {
@@ -679,7 +679,7 @@ export function setLatentLabel(
         `INSERT INTO latent_notes (run_id, hook, latent, note, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (run_id, hook, latent) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at`,
       ).run(saeRunId, hook, latent, note, at);
-  })();
+  }).immediate();
   return getLatentLabel(db, saeRunId, hook, latent);
 }
 
@@ -827,7 +827,7 @@ export function recordMatches(
     );
     for (let r = 0; r < rows.a.length; r++)
       ins.run(set.runA, set.runB, set.hook, rows.a[r], rows.b[r], rows.cos[r]);
-  })();
+  }).immediate();
 }
 
 /** The stored matching of (A, B) at a hook in either orientation, seen from A; `swapped` when stored as (B, A). */

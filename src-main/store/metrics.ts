@@ -73,7 +73,7 @@ export function recordMetricRows(db: Db, rows: Iterable<MetricRow>): number {
       written++;
     }
     return written;
-  })();
+  }).immediate();
 }
 
 /** One metric of one scope, in step order. */

@@ -28,7 +28,7 @@ export function recordScalarCurve(
   );
   db.transaction(() => {
     for (const p of points) insert.run(runId, pair, target, p.n, p.mean, p.lo, p.hi);
-  })();
+  }).immediate();
 }
 
 export function getScalarCurves(
@@ -67,7 +67,7 @@ export function recordEdges(
     db.transaction(() => {
       for (let r = start; r < Math.min(edges.i.length, start + EDGE_CHUNK); r++)
         insert.run(runId, pair, r, edges.i[r], edges.j[r], edges.score[r]);
-    })();
+    }).immediate();
   }
   return edges.i.length;
 }
@@ -124,7 +124,7 @@ export function recordComparisons(db: Db, rows: ComparisonRow[]): void {
         r.value,
         r.meta === undefined ? null : JSON.stringify(r.meta),
       );
-  })();
+  }).immediate();
 }
 
 export function getComparisons(db: Db, runId: string): ComparisonRow[] {
