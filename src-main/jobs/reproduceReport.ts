@@ -65,6 +65,9 @@ export function writeReproduceReport(
         newChunkShare: arch.startsWith('staircase')
           ? newChunkShares((summary.saes ?? []).map((x) => x.l0_per_chunk))
           : [],
+        newChunkLabels: (summary.saes ?? []).map(
+          (x) => `${x.hook ?? '?'} (position ${Math.max(0, (x.l0_per_chunk?.length ?? 1) - 1)})`,
+        ),
       });
     }
     for (const setup of config.setups) {

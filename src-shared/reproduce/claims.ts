@@ -40,6 +40,8 @@ export interface SeedSae {
   jacobianL1: number | null;
   /** % of position p's mean active latents that come from its own chunk p (null for position 0 / not a staircase). */
   newChunkShare: (number | null)[];
+  /** Names of the SAEs behind `newChunkShare` (hook and staircase position), for the tests' labels. */
+  newChunkLabels?: string[];
 }
 
 export interface ReproduceInputs {
@@ -246,14 +248,17 @@ export function evaluateClaims(x: ReproduceInputs): ClaimResult[] {
     for (const setup of ['ffblock', 'tblock'] as const) {
       const runs = sae(x, setup, 'staircase');
       const positions = Math.max(0, ...runs.map((r) => r.newChunkShare.length));
-      for (let p = 1; p < positions; p++)
+      for (let p = 1; p < positions; p++) {
+        // A staircase's first position has only its own chunk: no share (ffblock has one per block).
+        if (runs.every((r) => (r.newChunkShare[p] ?? null) === null)) continue;
         tests.push({
-          label: `${setup} position ${p}`,
+          label: `${setup} ${runs.find((r) => r.newChunkLabels?.[p])?.newChunkLabels?.[p] ?? `position ${p}`}`,
           quantity: '% of active latents from the new chunk',
           expect: { kind: 'range', lo: PUBLISHED.newChunkShare[0], hi: PUBLISHED.newChunkShare[1] },
           values: runs.map((r) => r.newChunkShare[p] ?? null),
           published: null,
         });
+      }
     }
     const run = has(x, 'ffblock', 'staircase') || has(x, 'tblock', 'staircase');
     out.push(
@@ -275,7 +280,7 @@ export function evaluateClaims(x: ReproduceInputs): ClaimResult[] {
     const tests: Test[] = [];
     for (let p = 1; p < positions; p++)
       tests.push({
-        label: `tblock position ${p}`,
+        label: `tblock ${d.find((r) => r.newChunkLabels?.[p])?.newChunkLabels?.[p] ?? `position ${p}`}`,
         quantity: 'new-chunk share, detach − staircase (percentage points)',
         expect: { kind: 'sign', sign: POS },
         values: pairedDiff(d, s, (r) => r.newChunkShare[p] ?? null),
@@ -383,11 +388,16 @@ export function evaluateClaims(x: ReproduceInputs): ClaimResult[] {
   return out;
 }
 
-/** The new-chunk share (%) per position from a staircase's per-position mean active latents per chunk. */
+/**
+ * The new-chunk share (%) of each SAE of a staircase run, from its mean active latents per chunk. A row has one
+ * entry per chunk the SAE uses, so its own (newest) chunk is the last: position p = row length − 1 (a tblock run is
+ * one staircase over every position; an ffblock run is one two-position staircase per block). Position 0 has only
+ * its own chunk: null.
+ */
 export function newChunkShares(l0PerChunk: (number[] | null | undefined)[]): (number | null)[] {
-  return l0PerChunk.map((row, p) => {
-    if (!row || p === 0) return null;
-    const total = row.slice(0, p + 1).reduce((a, b) => a + b, 0);
-    return total > 0 ? (100 * row[p]) / total : null;
+  return l0PerChunk.map((row) => {
+    if (!row || row.length < 2) return null;
+    const total = row.reduce((a, b) => a + b, 0);
+    return total > 0 ? (100 * row[row.length - 1]) / total : null;
   });
 }

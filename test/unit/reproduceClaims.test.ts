@@ -228,6 +228,39 @@ describe('claims on hand-made stored results', () => {
 
   it('new-chunk shares from mean active latents per chunk', () => {
     expect(newChunkShares([[8], [6, 2], [4, 2, 2], null])).toEqual([null, 25, 25, null]);
+    // ffblock: one two-position staircase per block (resid_mid, resid_post); the list index is not the position.
+    // (Before the fix, entries 2, 3 read row[2], row[3] of two-chunk rows: no value.)
+    expect(newChunkShares([[10], [6, 4], [10], [7, 3]])).toEqual([null, 40, null, 30]);
+  });
+
+  it('new-chunk share at ffblock: one test per block, named by its hook, none for the first positions', () => {
+    const labels = [
+      'b0.mid (position 0)',
+      'b0.post (position 1)',
+      'b1.mid (position 0)',
+      'b1.post (position 1)',
+    ];
+    const ff = SEEDS.map((seed) => ({
+      setup: 'ffblock' as const,
+      arch: 'staircase' as const,
+      seed,
+      compoundCe: 0.3,
+      mlpOutEv: null,
+      jacobianL1: null,
+      newChunkShare: newChunkShares([[10], [6, 4], [10], [7, 3]]),
+      newChunkLabels: labels,
+    }));
+    const c = evaluateClaims({
+      ...inputs,
+      saes: [...inputs.saes.filter((x) => x.setup !== 'ffblock'), ...ff],
+    });
+    const tests = c
+      .find((x) => x.id === 'new-chunk-share')!
+      .tests.filter((t) => t.label.startsWith('ffblock'));
+    expect(tests.map((t) => [t.label, t.ours.mean])).toEqual([
+      ['ffblock b0.post (position 1)', 40],
+      ['ffblock b1.post (position 1)', 30],
+    ]);
   });
 });
 
