@@ -74,7 +74,9 @@ describe.skipIf(!HAS_CHROMIUM)('Reproduce page (web mode)', () => {
     await gotoHash(page, server, `#/reproduce?run=${runId}`);
     await page.getByTestId('reproduce-report').waitFor();
     const cards = page.getByTestId('claim');
-    expect(await cards.count()).toBe(report.claims.length);
+    // The paper's claims, then our findings (same cards).
+    expect(await cards.count()).toBe(report.claims.length + report.findings.length);
+    expect(await page.getByTestId('findings').getByTestId('claim').count()).toBe(report.findings.length);
     for (const c of report.claims) {
       const card = page.locator(`[data-testid="claim"][data-claim="${c.id}"]`);
       const badge = card.locator('header [data-testid="verdict"]');
@@ -112,7 +114,7 @@ describe.skipIf(!HAS_CHROMIUM)('Reproduce page (web mode)', () => {
     await gotoHash(page, server, `#/runs/${runId}`);
     await page.locator('[data-testid="run-page"] [data-testid="reproduce-report"]').waitFor();
     expect(await page.locator('[data-testid="run-page"] [data-testid="claim"]').count()).toBe(
-      report.claims.length,
+      report.claims.length + report.findings.length,
     );
     const holds = report.claims.filter((c) => c.verdict === 'holds').length;
     expect(await page.getByTestId('figure-hold-').locator('dd').textContent()).toBe(String(holds));
@@ -148,10 +150,11 @@ describe.skipIf(!HAS_CHROMIUM)('Reproduce page (web mode)', () => {
       .locator('[data-testid="run-page"][data-status="completed"] [data-testid="reproduce-report"]')
       .waitFor();
     expect(await page.locator('[data-testid="run-page"] [data-testid="claim"]').count()).toBe(
-      report.claims.length,
+      report.claims.length + report.findings.length,
     );
     const runs = await api<{ kind: string }[]>(server, 'runs.list', {});
-    expect(runs.filter((r) => r.kind === 'sae' || r.kind === 'scalar').length).toBe(45);
+    // 3 seeds × (9 SAEs + 6 SCALAR + 2 SCALAR against the full circuit).
+    expect(runs.filter((r) => r.kind === 'sae' || r.kind === 'scalar').length).toBe(51);
     expect(runs.filter((r) => r.kind === 'reproduce').length).toBe(2);
     expect(browser.problems).toEqual([]);
   });
