@@ -4,13 +4,33 @@
  *   manifest.json                        this schema (first entry of the archive)
  *   runs/<id>/tables/<table>.json        the run's rows of every run-owned table (BundleTable), `runs` included
  *   runs/<id>/tables/<table>.csv         the same rows as CSV, for spreadsheets and pandas (not read on import)
- *   runs/<id>/files/<path>               every file of the run's artifact folder (safetensors weights, SAELens
+ *   runs/<id>/files/<path>               the files of the run's artifact folder (safetensors weights, SAELens
  *                                        folders `saes/<hook>/cfg.json` + `sae_weights.safetensors`, KL tensors)
+ *                                        that travel; the others are listed in the run's `filesLeftOut`
  *
  * Every entry except manifest.json is listed in `files` with its sha256 and size; an importer refuses a bundle
- * with missing, extra or altered entries.
+ * with missing, extra or altered entries. A run's `filesLeftOut` names (with hash and size) the files of its
+ * folder that did not travel: the resume state of a completed run (never needed once it finished) and, when
+ * exported with `--weights none` or without it in `--weights ID,...`, its weights and tensors.
  */
 import { z } from 'zod';
+
+/**
+ * Why a file of a run's folder can stay out of a bundle: `resume` — the training / pair checkpoint a run
+ * resumes from (useless once it completed); `weights` — parameters and tensors (LM and SAE weights, SAELens
+ * folders, SCALAR's per-token KL and edge-score tensors), which pages and jobs that compute on the run need.
+ */
+export const LEFT_OUT_ROLES = ['resume', 'weights'] as const;
+export type LeftOutRole = (typeof LEFT_OUT_ROLES)[number];
+
+export const LeftOutFileSchema = z.object({
+  /** Path inside the run's artifact folder, '/'-separated. */
+  path: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  role: z.enum(LEFT_OUT_ROLES),
+});
+export type LeftOutFile = z.infer<typeof LeftOutFileSchema>;
 
 export const BUNDLE_SCHEMA_VERSION = 1;
 export const BUNDLE_MANIFEST_FILE = 'manifest.json';
@@ -32,6 +52,8 @@ export const BundleRunSchema = z.object({
   wallSeconds: z.number().nullable(),
   /** The app version that created the run (not the one that wrote the bundle). */
   appVersion: z.string().nullable(),
+  /** Files of the run's folder that are not in the bundle (absent in bundles written before this field). */
+  filesLeftOut: z.array(LeftOutFileSchema).default([]),
 });
 export type BundleRun = z.infer<typeof BundleRunSchema>;
 
@@ -92,3 +114,23 @@ export const bundleRunDir = (runId: string) => `runs/${runId}`;
 export const bundleTablePath = (runId: string, table: string, ext: 'json' | 'csv') =>
   `runs/${runId}/tables/${table}.${ext}`;
 export const bundleFilePath = (runId: string, rel: string) => `runs/${runId}/files/${rel}`;
+
+/** Whether a run came from a bundle without its weights (its records only): what computes on it cannot run. */
+export function isWithoutWeights(run: { filesLeftOut?: readonly { role: LeftOutRole }[] | null }): boolean {
+  return (run.filesLeftOut ?? []).some((f) => f.role === 'weights');
+}
+
+const KIND_LABEL: Record<string, string> = { lm: 'LM', sae: 'SAE', scalar: 'SCALAR' };
+
+/**
+ * The one sentence every page and command gives when it needs a run's weights and the run has none, e.g.
+ * withoutWeightsMessage(run, 'its latent statistics cannot be computed').
+ */
+export function withoutWeightsMessage(run: { id: string; kind: string }, consequence: string): string {
+  const what =
+    run.kind === 'scalar' ? 'its weights (its per-token KL and edge-score tensors)' : 'its weights';
+  return (
+    `${KIND_LABEL[run.kind] ?? run.kind} run ${run.id} was imported without ${what}, so ${consequence}; ` +
+    `its bundle carried its records only (import a bundle of it exported with its weights to do this)`
+  );
+}
