@@ -112,7 +112,8 @@ export async function chooseRunFiles(dir: string, run: RunRecord, withWeights: b
     const abs = path.join(dir, ...rel.split('/'));
     const hashed = await hashFile(abs);
     const role = fileRoleOf(rel);
-    const out = (role === 'resume' && run.status === 'completed') || (role === 'weights' && !withWeights);
+    // An unfinished run's resume state holds its parameters too: it travels only with the weights.
+    const out = role !== 'record' && (!withWeights || (role === 'resume' && run.status === 'completed'));
     if (out) leftOut.push({ path: rel, ...hashed, role: role as LeftOutRole });
     else kept.set(rel, { ...hashed, abs });
   }
