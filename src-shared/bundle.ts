@@ -17,10 +17,12 @@ import { z } from 'zod';
 
 /**
  * Why a file of a run's folder can stay out of a bundle: `resume` — the training / pair checkpoint a run
- * resumes from (useless once it completed); `weights` — parameters and tensors (LM and SAE weights, SAELens
- * folders, SCALAR's per-token KL and edge-score tensors), which pages and jobs that compute on the run need.
+ * resumes from (useless once it completed); `weights` — parameters and tensors the app computes with (LM and
+ * SAE best checkpoints, SCALAR's per-token KL), which latent statistics, SCALAR, resume and paired comparisons
+ * need; `exports` — copies written for other tools (SAELens folders, SCALAR's full edge-score matrices; the
+ * kept top edges travel as rows), left out with the weights or by `--without-exports`.
  */
-export const LEFT_OUT_ROLES = ['resume', 'weights'] as const;
+export const LEFT_OUT_ROLES = ['resume', 'weights', 'exports'] as const;
 export type LeftOutRole = (typeof LEFT_OUT_ROLES)[number];
 
 export const LeftOutFileSchema = z.object({

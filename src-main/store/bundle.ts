@@ -20,7 +20,7 @@ import {
   type BundleRun,
 } from '../../src-shared/bundle.ts';
 import type { LeftOutRole } from '../../src-shared/bundle.ts';
-import { isWithoutWeights } from '../../src-shared/bundle.ts';
+import { isWithoutWeights, LEFT_OUT_ROLES } from '../../src-shared/bundle.ts';
 import { runArtifactsDir } from './artifacts.ts';
 import { BundleError } from './bundleError.ts';
 import {
@@ -50,6 +50,8 @@ export interface ExportOptions {
    * others travel as records only and are imported "without weights". Completed runs never carry resume state.
    */
   weights?: WeightsChoice;
+  /** Leave out the copies written for other tools (SAELens folders, full edge-score matrices) of every run. */
+  withoutExports?: boolean;
   /** The app writing the bundle (manifest `appVersion`). */
   appVersion?: string;
   /** Bundle timestamp (manifest `createdAt`, zip entry times); injected by tests. */
@@ -207,6 +209,7 @@ export async function exportBundle(
   const leftOut: ExportResult['leftOut'] = {
     resume: { files: 0, bytes: 0, runs: 0 },
     weights: { files: 0, bytes: 0, runs: 0 },
+    exports: { files: 0, bytes: 0, runs: 0 },
   };
 
   // One snapshot of every row of every bundled run.
@@ -223,8 +226,11 @@ export async function exportBundle(
   const entries: { path: string; sha256: string; bytes: number; data?: Buffer; abs?: string }[] = [];
   const runsInManifest: BundleRun[] = [];
   for (const run of selection.runs) {
-    const files = await chooseRunFiles(runArtifactsDir(store.dataDir, run.id), run, withWeights.has(run.id));
-    for (const role of ['resume', 'weights'] as const) {
+    const files = await chooseRunFiles(runArtifactsDir(store.dataDir, run.id), run, {
+      withWeights: withWeights.has(run.id),
+      withoutExports: opts.withoutExports,
+    });
+    for (const role of LEFT_OUT_ROLES) {
       const mine = files.leftOut.filter((f) => f.role === role);
       leftOut[role].files += mine.length;
       leftOut[role].bytes += mine.reduce((sum, f) => sum + f.bytes, 0);

@@ -54,15 +54,18 @@ export function runsWithWeights(choice: WeightsChoice, runs: readonly RunRecord[
 /** A training run's optimizer state and a SCALAR pair's finished-pair checkpoint: what `resume` reads. */
 const RESUME_FILE = /^(?:state\.safetensors|pair\d+\/done\.safetensors)$/;
 
+/** Files written for other tools: SAELens folders (the same weights as best/) and full edge-score matrices. */
+const EXPORT_FILE = /^(?:saes\/.+|pair\d+\/edge_scores\.safetensors)$/;
+
 /**
- * The role of a file of a run's folder: resume state, weights (tensors: LM / SAE parameters in `best/`, SAELens
- * folders in `saes/` with their cfg.json, SCALAR's per-token KL and edge scores) or a record that always travels
- * (reports, JSON, CSV: small, and what the pages show).
+ * The role of a file of a run's folder: resume state; exports for other tools; weights (the tensors the app
+ * computes with: LM / SAE parameters in `best/`, SCALAR's per-token KL, any other safetensors); or a record that
+ * always travels (reports, JSON, CSV: small, and what the pages show).
  */
 export function fileRoleOf(rel: string): LeftOutRole | 'record' {
   if (RESUME_FILE.test(rel)) return 'resume';
-  const top = rel.split('/')[0];
-  if (rel.endsWith('.safetensors') || top === 'best' || top === 'saes') return 'weights';
+  if (EXPORT_FILE.test(rel)) return 'exports';
+  if (rel.endsWith('.safetensors') || rel.split('/')[0] === 'best') return 'weights';
   return 'record';
 }
 
@@ -104,8 +107,15 @@ export interface RunFiles {
   leftOut: LeftOutFile[];
 }
 
-/** Hashes a run's files and splits them into what travels and what stays out. */
-export async function chooseRunFiles(dir: string, run: RunRecord, withWeights: boolean): Promise<RunFiles> {
+/**
+ * Hashes a run's files and splits them into what travels and what stays out: without its weights a run keeps
+ * only its records; with them it still leaves out a completed run's resume state, and exports if asked to.
+ */
+export async function chooseRunFiles(
+  dir: string,
+  run: RunRecord,
+  opts: { withWeights: boolean; withoutExports?: boolean },
+): Promise<RunFiles> {
   const kept: RunFiles['kept'] = new Map();
   const leftOut: LeftOutFile[] = [];
   for (const rel of listRunFiles(dir, run.id)) {
@@ -113,7 +123,11 @@ export async function chooseRunFiles(dir: string, run: RunRecord, withWeights: b
     const hashed = await hashFile(abs);
     const role = fileRoleOf(rel);
     // An unfinished run's resume state holds its parameters too: it travels only with the weights.
-    const out = role !== 'record' && (!withWeights || (role === 'resume' && run.status === 'completed'));
+    const out =
+      role !== 'record' &&
+      (!opts.withWeights ||
+        (role === 'resume' && run.status === 'completed') ||
+        (role === 'exports' && opts.withoutExports === true));
     if (out) leftOut.push({ path: rel, ...hashed, role: role as LeftOutRole });
     else kept.set(rel, { ...hashed, abs });
   }

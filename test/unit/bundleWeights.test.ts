@@ -96,13 +96,15 @@ afterEach(() => {
 });
 
 describe('which files of a run travel', () => {
-  it('sorts a run folder into resume state, weights and records', () => {
+  it('sorts a run folder into resume state, weights, exports and records', () => {
     expect(fileRoleOf('state.safetensors')).toBe('resume');
     expect(fileRoleOf('pair3/done.safetensors')).toBe('resume');
     expect(fileRoleOf('best/tblock.safetensors')).toBe('weights');
     expect(fileRoleOf('best/config.json')).toBe('weights');
-    expect(fileRoleOf(`saes/${HOOK}/cfg.json`)).toBe('weights');
     expect(fileRoleOf('pair0/kl.safetensors')).toBe('weights');
+    expect(fileRoleOf(`saes/${HOOK}/cfg.json`)).toBe('exports');
+    expect(fileRoleOf(`saes/${HOOK}/sae_weights.safetensors`)).toBe('exports');
+    expect(fileRoleOf('pair0/edge_scores.safetensors')).toBe('exports');
     expect(fileRoleOf('report.json')).toBe('record');
     expect(fileRoleOf('report.md')).toBe('record');
   });
@@ -120,7 +122,8 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     const ids = await seed(src);
     const zip = path.join(tmp, 'none.zip');
     const res = await exportBundle(src, [ids.scalar], zip, { withDeps: true, weights: 'none' });
-    expect(res.leftOut.weights).toMatchObject({ files: 5, runs: 2 });
+    expect(res.leftOut.weights).toMatchObject({ files: 2, runs: 2 });
+    expect(res.leftOut.exports).toMatchObject({ files: 3, runs: 2 });
     expect(res.leftOut.resume).toMatchObject({ files: 2, runs: 2 });
 
     const entries = Object.keys(unzipSync(fs.readFileSync(zip)));
@@ -129,8 +132,8 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     const sae = manifest.runs.find((r) => r.id === ids.sae)!;
     expect(sae.filesLeftOut.map((f) => [f.path, f.role])).toEqual([
       ['best/tblock.safetensors', 'weights'],
-      [`saes/${HOOK}/cfg.json`, 'weights'],
-      [`saes/${HOOK}/sae_weights.safetensors`, 'weights'],
+      [`saes/${HOOK}/cfg.json`, 'exports'],
+      [`saes/${HOOK}/sae_weights.safetensors`, 'exports'],
       ['state.safetensors', 'resume'],
     ]);
     for (const f of sae.filesLeftOut) {
@@ -169,6 +172,27 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     ]);
     // The SAE lacks only its resume state, which does not make it a run without weights.
     expect(dst.requireRun(ids.sae).filesLeftOut.map((f) => f.role)).toEqual(['resume']);
+  });
+
+  it('--without-exports keeps what the app computes with (best/, per-token KL) and drops the copies', async () => {
+    const ids = await seed(src);
+    const zip = path.join(tmp, 'lean.zip');
+    const res = await exportBundle(src, [ids.scalar], zip, { withDeps: true, withoutExports: true });
+    expect(res.leftOut.weights.files).toBe(0);
+    const dst = openStore('dst');
+    await importBundle(dst, zip);
+    expect(filesIn(path.join(dst.dataDir, 'artifacts', ids.sae))).toEqual(['best/tblock.safetensors']);
+    expect(filesIn(path.join(dst.dataDir, 'artifacts', ids.scalar)).sort()).toEqual([
+      'pair0/kl.safetensors',
+      'report.json',
+    ]);
+    for (const id of [ids.sae, ids.scalar]) expect(isWithoutWeights(dst.requireRun(id))).toBe(false);
+    expect(
+      dst
+        .listArtifacts(ids.scalar)
+        .map((a) => a.name)
+        .sort(),
+    ).toEqual(['pair0/kl.safetensors', 'report.json']);
   });
 
   it('a run imported without weights stays so in later bundles; naming it in --weights is refused', async () => {

@@ -6,16 +6,18 @@ import { exportBundle, importBundle, isBundleError, parseWeightsChoice } from '.
 import { isStoreError } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, openService, printJson, say, UsageError } from '../context.ts';
 
-export const usage = `scalar bundle export RUN_ID... --out FILE.zip [--with-deps] [--weights all|none|RUN_ID,...]
+export const usage = `scalar bundle export RUN_ID... --out FILE.zip [--with-deps] [--weights all|none|RUN_ID,...] [--without-exports]
        bundle import FILE.zip | --example   [--data-dir D] [--json]
   export      writes the runs (rows: config, metrics, curves, edges, labels...; files: weights, SAELens
               folders, KL tensors) into one zip with a manifest of sha256 hashes. --with-deps adds what the runs
               were built on (parent, LM and SAE runs; a pipeline's runs). Queued or running runs are refused.
               A completed run's resume state (state.safetensors, pair*/done.safetensors) never travels.
-  --weights   which runs carry their weights and tensors (best/, saes/, *.safetensors): all (default), none,
-              or the runs named (comma-separated or repeated); the others travel with every row but no
-              weights, and arrive marked "imported without its weights" (latent statistics, SCALAR on them,
-              resume and comparisons that read per-token KL say so). Reports and other records always travel.
+  --weights   which runs carry their weights and tensors (best/, *.safetensors, SAELens folders): all
+              (default), none, or the runs named (comma-separated or repeated); the others travel with every
+              row but no weights, and arrive marked "imported without its weights" (latent statistics, SCALAR
+              on them, resume and comparisons that read per-token KL say so). Reports and records always travel.
+  --without-exports  also leaves out the copies written for other tools: SAELens folders saes/ (the same
+              weights as best/) and SCALAR's full edge-score matrices (the kept top edges travel as rows).
   import      checks the bundle (manifest, hashes, safe names, dependencies) before anything is written, then
               adds its runs with their ids; runs already in the data dir are skipped.
   --example   imports the example project shipped with the app (resources/example-project/: the quick
@@ -29,6 +31,7 @@ export async function bundleCommand(argv: string[]): Promise<number> {
       out: { type: 'string', short: 'o' },
       'with-deps': { type: 'boolean', default: false },
       weights: { type: 'string', multiple: true },
+      'without-exports': { type: 'boolean', default: false },
       example: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -40,7 +43,8 @@ export async function bundleCommand(argv: string[]): Promise<number> {
     throw new UsageError('export needs at least one RUN_ID and --out FILE.zip');
   if (action === 'import' && (args.length !== (values.example ? 0 : 1) || values.out || values['with-deps']))
     throw new UsageError('import takes exactly one FILE.zip or --example (and no --out / --with-deps)');
-  if (action === 'import' && values.weights) throw new UsageError('--weights is an export option');
+  if (action === 'import' && (values.weights || values['without-exports']))
+    throw new UsageError('--weights and --without-exports are export options');
   if (action === 'export' && values.example) throw new UsageError('--example is an import option');
 
   const service = openService(values);
@@ -49,21 +53,23 @@ export async function bundleCommand(argv: string[]): Promise<number> {
       const result = await exportBundle(service.store, args, values.out!, {
         withDeps: values['with-deps'],
         weights: parseWeightsChoice(values.weights),
+        withoutExports: values['without-exports'],
         appVersion: APP_VERSION,
       });
       for (const w of result.warnings) say(`warning: ${w}`);
       say(
         `exported ${result.runs.length} run(s) to ${result.file} (${result.bytes} bytes): ${result.runs.join(', ')}`,
       );
-      const { weights, resume } = result.leftOut;
-      if (weights.runs > 0)
-        say(
-          `left out the weights of ${weights.runs} run(s): ${weights.files} file(s), ${weights.bytes} bytes`,
-        );
-      if (resume.runs > 0)
-        say(
-          `left out the resume state of ${resume.runs} run(s): ${resume.files} file(s), ${resume.bytes} bytes`,
-        );
+      const what = {
+        weights: 'weights',
+        exports: 'exports for other tools',
+        resume: 'resume state',
+      } as const;
+      for (const role of ['weights', 'exports', 'resume'] as const) {
+        const l = result.leftOut[role];
+        if (l.runs > 0)
+          say(`left out the ${what[role]} of ${l.runs} run(s): ${l.files} file(s), ${l.bytes} bytes`);
+      }
       if (values.json) printJson(result);
     } else {
       const result = values.example
