@@ -16,11 +16,12 @@
 import { z } from 'zod';
 
 /**
- * Why a file of a run's folder can stay out of a bundle: `resume` — the training / pair checkpoint a run
- * resumes from (useless once it completed); `weights` — parameters and tensors the app computes with (LM and
- * SAE best checkpoints, SCALAR's per-token KL), which latent statistics, SCALAR, resume and paired comparisons
- * need; `exports` — copies written for other tools (SAELens folders, SCALAR's full edge-score matrices; the
- * kept top edges travel as rows), left out with the weights or by `--without-exports`.
+ * Why a file of a run's folder stayed out of a bundle: `resume` — it is the resume state of a completed run
+ * (a training checkpoint or a SCALAR pair checkpoint: nothing reads it once the run finished); `weights` — the
+ * run travelled without its weights, so none of its tensors did (LM / SAE parameters, SCALAR's per-token KL,
+ * SAELens copies, edge scores, an unfinished run's resume state), which latent statistics, SCALAR on it,
+ * resume and paired comparisons need; `exports` — a copy written for other tools (SAELens folders, SCALAR's full
+ * edge-score matrices; the kept top edges travel as rows), left out by `--without-exports`.
  */
 export const LEFT_OUT_ROLES = ['resume', 'weights', 'exports'] as const;
 export type LeftOutRole = (typeof LEFT_OUT_ROLES)[number];

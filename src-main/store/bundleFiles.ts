@@ -121,14 +121,20 @@ export async function chooseRunFiles(
   for (const rel of listRunFiles(dir, run.id)) {
     const abs = path.join(dir, ...rel.split('/'));
     const hashed = await hashFile(abs);
-    const role = fileRoleOf(rel);
-    // An unfinished run's resume state holds its parameters too: it travels only with the weights.
-    const out =
-      role !== 'record' &&
-      (!opts.withWeights ||
-        (role === 'resume' && run.status === 'completed') ||
-        (role === 'exports' && opts.withoutExports === true));
-    if (out) leftOut.push({ path: rel, ...hashed, role: role as LeftOutRole });
+    // Recorded with the reason it stayed out. Without its weights a run keeps none of its tensors (an
+    // unfinished run's resume state and the SAELens copies hold its parameters too).
+    const kind = fileRoleOf(rel);
+    const why: LeftOutRole | null =
+      kind === 'record'
+        ? null
+        : kind === 'resume' && run.status === 'completed'
+          ? 'resume'
+          : !opts.withWeights
+            ? 'weights'
+            : kind === 'exports' && opts.withoutExports === true
+              ? 'exports'
+              : null;
+    if (why) leftOut.push({ path: rel, ...hashed, role: why });
     else kept.set(rel, { ...hashed, abs });
   }
   // A run imported without some files still lacks them (unless they have since been put back).

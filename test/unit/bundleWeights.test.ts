@@ -122,8 +122,8 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     const ids = await seed(src);
     const zip = path.join(tmp, 'none.zip');
     const res = await exportBundle(src, [ids.scalar], zip, { withDeps: true, weights: 'none' });
-    expect(res.leftOut.weights).toMatchObject({ files: 2, runs: 2 });
-    expect(res.leftOut.exports).toMatchObject({ files: 3, runs: 2 });
+    expect(res.leftOut.weights).toMatchObject({ files: 5, runs: 2 });
+    expect(res.leftOut.exports).toMatchObject({ files: 0, runs: 0 });
     expect(res.leftOut.resume).toMatchObject({ files: 2, runs: 2 });
 
     const entries = Object.keys(unzipSync(fs.readFileSync(zip)));
@@ -132,8 +132,8 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     const sae = manifest.runs.find((r) => r.id === ids.sae)!;
     expect(sae.filesLeftOut.map((f) => [f.path, f.role])).toEqual([
       ['best/tblock.safetensors', 'weights'],
-      [`saes/${HOOK}/cfg.json`, 'exports'],
-      [`saes/${HOOK}/sae_weights.safetensors`, 'exports'],
+      [`saes/${HOOK}/cfg.json`, 'weights'],
+      [`saes/${HOOK}/sae_weights.safetensors`, 'weights'],
       ['state.safetensors', 'resume'],
     ]);
     for (const f of sae.filesLeftOut) {
