@@ -57,6 +57,8 @@ export const BundleRunSchema = z.object({
   appVersion: z.string().nullable(),
   /** Files of the run's folder that are not in the bundle (absent in bundles written before this field). */
   filesLeftOut: z.array(LeftOutFileSchema).default([]),
+  /** Set when the bundle carries only each SCALAR pair's top `keptEdges` edges (`--max-edges`). */
+  keptEdges: z.number().int().nonnegative().optional(),
 });
 export type BundleRun = z.infer<typeof BundleRunSchema>;
 

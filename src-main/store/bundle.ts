@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  type BundleTable,
   BUNDLE_MANIFEST_FILE,
   BUNDLE_SCHEMA_VERSION,
   bundleFilePath,
@@ -50,8 +51,16 @@ export interface ExportOptions {
    * others travel as records only and are imported "without weights". Completed runs never carry resume state.
    */
   weights?: WeightsChoice;
-  /** Leave out the copies written for other tools (SAELens folders, full edge-score matrices) of every run. */
+  /**
+   * Leave out the copies written for other tools: SAELens folders, full edge-score matrices, and the CSV copy
+   * of every table (the JSON one is what imports read).
+   */
   withoutExports?: boolean;
+  /**
+   * Carry at most this many of each SCALAR pair's kept edges (the top ones by rank), as a run evaluated with
+   * `--keep-edges N` stores: the explorer's budget slider then ends at N. Recorded as the run's `keptEdges`.
+   */
+  maxEdges?: number;
   /** The app writing the bundle (manifest `appVersion`). */
   appVersion?: string;
   /** Bundle timestamp (manifest `createdAt`, zip entry times); injected by tests. */
@@ -184,6 +193,15 @@ function bundleRun(run: RunRecord): BundleRun {
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
+/** Keeps the edges of rank < max; says whether any were dropped. */
+function trimEdges(table: BundleTable, max: number): boolean {
+  const rank = table.columns.indexOf('rank');
+  if (rank < 0) return false;
+  const before = table.rows.length;
+  table.rows = table.rows.filter((row) => typeof row[rank] === 'number' && row[rank] < max);
+  return table.rows.length < before;
+}
+
 export async function exportBundle(
   store: Store,
   runIds: string[],
@@ -236,14 +254,18 @@ export async function exportBundle(
       leftOut[role].bytes += mine.reduce((sum, f) => sum + f.bytes, 0);
       if (mine.length > 0) leftOut[role].runs++;
     }
-    runsInManifest.push(bundleRun({ ...run, filesLeftOut: files.leftOut }));
+    const entry = bundleRun({ ...run, filesLeftOut: files.leftOut });
+    let keptEdges: number | null = null;
     for (const table of tables.get(run.id)!) {
       if (table.table === 'artifacts') reconcileArtifacts(table, run.id, files, warnings);
       if (table.table === 'runs') markRunRow(table, files.leftOut);
-      for (const [ext, data] of [
-        ['json', tableJson(table)],
-        ['csv', tableCsv(table)],
-      ] as const) {
+      if (table.table === 'edges' && opts.maxEdges !== undefined && trimEdges(table, opts.maxEdges))
+        keptEdges = opts.maxEdges;
+      // The CSV copies are for spreadsheets (never read on import): exports for other tools, like SAELens folders.
+      const copies = opts.withoutExports ? (['json'] as const) : (['json', 'csv'] as const);
+      for (const [ext, data] of copies.map(
+        (ext) => [ext, ext === 'json' ? tableJson(table) : tableCsv(table)] as const,
+      )) {
         entries.push({
           path: bundleTablePath(run.id, table.table, ext),
           sha256: sha256(data),
@@ -253,6 +275,7 @@ export async function exportBundle(
       }
     }
     for (const [rel, f] of files.kept) entries.push({ path: bundleFilePath(run.id, rel), ...f });
+    runsInManifest.push(keptEdges === null ? entry : { ...entry, keptEdges });
   }
   const total = entries.reduce((sum, e) => sum + e.bytes, 0);
   if (total > ZIP32_LIMIT) {

@@ -139,7 +139,7 @@ describe('scalar bundle', () => {
     }
     const usage = await runCli(['bundle', 'import', zip, '--weights', 'none', '--data-dir', dstDir]);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('--weights and --without-exports are export options');
+    expect(usage.stderr).toContain('--weights, --without-exports and --max-edges are export options');
   });
 
   it('refuses a missing parent and a non-zip with exit 2, the reason on stderr and no stack trace', async () => {

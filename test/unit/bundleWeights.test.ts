@@ -195,6 +195,20 @@ describe("exportBundle({ weights: 'none' }) + importBundle", () => {
     ).toEqual(['pair0/kl.safetensors', 'report.json']);
   });
 
+  it('--max-edges carries the top edges of each pair only (recorded per run); --without-exports drops the CSV copies', async () => {
+    const ids = await seed(src);
+    const zip = path.join(tmp, 'trim.zip');
+    await exportBundle(src, [ids.scalar], zip, { withDeps: true, maxEdges: 1, withoutExports: true });
+    const entries = Object.keys(unzipSync(fs.readFileSync(zip)));
+    expect(entries.filter((e) => e.endsWith('.csv'))).toEqual([]);
+    const manifest = manifestOf(zip) as ReturnType<typeof manifestOf> & { runs: { keptEdges?: number }[] };
+    expect(manifest.runs.map((r) => r.keptEdges)).toEqual([undefined, 1]);
+    const dst = openStore('dst');
+    await importBundle(dst, zip);
+    expect(dst.getEdges(ids.scalar, 'tblock:0')).toEqual([{ rank: 0, i: 3, j: 0, score: 0.9 }]);
+    expect(dst.getScalarCurves(ids.scalar)).toHaveLength(1);
+  });
+
   it('a run imported without weights stays so in later bundles; naming it in --weights is refused', async () => {
     const ids = await seed(src);
     const first = path.join(tmp, 'first.zip');

@@ -6,7 +6,8 @@ import { exportBundle, importBundle, isBundleError, parseWeightsChoice } from '.
 import { isStoreError } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, openService, printJson, say, UsageError } from '../context.ts';
 
-export const usage = `scalar bundle export RUN_ID... --out FILE.zip [--with-deps] [--weights all|none|RUN_ID,...] [--without-exports]
+export const usage = `scalar bundle export RUN_ID... --out FILE.zip [--with-deps] [--weights all|none|RUN_ID,...]
+                     [--without-exports] [--max-edges N]
        bundle import FILE.zip | --example   [--data-dir D] [--json]
   export      writes the runs (rows: config, metrics, curves, edges, labels...; files: weights, SAELens
               folders, KL tensors) into one zip with a manifest of sha256 hashes. --with-deps adds what the runs
@@ -17,11 +18,21 @@ export const usage = `scalar bundle export RUN_ID... --out FILE.zip [--with-deps
               row but no weights, and arrive marked "imported without its weights" (latent statistics, SCALAR
               on them, resume and comparisons that read per-token KL say so). Reports and records always travel.
   --without-exports  also leaves out the copies written for other tools: SAELens folders saes/ (the same
-              weights as best/) and SCALAR's full edge-score matrices (the kept top edges travel as rows).
+              weights as best/), SCALAR's full edge-score matrices (the kept top edges travel as rows) and the
+              CSV copy of every table (the JSON one is what import reads).
+  --max-edges N  carries each SCALAR pair's top N kept edges only (as a run evaluated with --keep-edges N
+              stores them; the circuit explorer's budget slider then ends at N); the manifest says so per run.
   import      checks the bundle (manifest, hashes, safe names, dependencies) before anything is written, then
               adds its runs with their ids; runs already in the data dir are skipped.
   --example   imports the example project shipped with the app (resources/example-project/: the quick
               reproduction, 3 seeds) with the same import; the Runs page offers it on an empty data dir.`;
+
+function maxEdgesOf(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`option --max-edges must be an integer ≥ 1 (got ${text})`);
+  return n;
+}
 
 export async function bundleCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -32,6 +43,7 @@ export async function bundleCommand(argv: string[]): Promise<number> {
       'with-deps': { type: 'boolean', default: false },
       weights: { type: 'string', multiple: true },
       'without-exports': { type: 'boolean', default: false },
+      'max-edges': { type: 'string' },
       example: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -43,8 +55,8 @@ export async function bundleCommand(argv: string[]): Promise<number> {
     throw new UsageError('export needs at least one RUN_ID and --out FILE.zip');
   if (action === 'import' && (args.length !== (values.example ? 0 : 1) || values.out || values['with-deps']))
     throw new UsageError('import takes exactly one FILE.zip or --example (and no --out / --with-deps)');
-  if (action === 'import' && (values.weights || values['without-exports']))
-    throw new UsageError('--weights and --without-exports are export options');
+  if (action === 'import' && (values.weights || values['without-exports'] || values['max-edges']))
+    throw new UsageError('--weights, --without-exports and --max-edges are export options');
   if (action === 'export' && values.example) throw new UsageError('--example is an import option');
 
   const service = openService(values);
@@ -54,6 +66,7 @@ export async function bundleCommand(argv: string[]): Promise<number> {
         withDeps: values['with-deps'],
         weights: parseWeightsChoice(values.weights),
         withoutExports: values['without-exports'],
+        maxEdges: values['max-edges'] === undefined ? undefined : maxEdgesOf(values['max-edges']),
         appVersion: APP_VERSION,
       });
       for (const w of result.warnings) say(`warning: ${w}`);
