@@ -2,18 +2,20 @@
  * Rebuilds the example project (resources/example-project/quick-reproduction.zip) from a data dir that holds a
  * completed quick reproduction (`scalar reproduce --preset quick --seeds 3`):
  *
- *   npm run example:make -- --data-dir D [--run REPRODUCE_RUN_ID] [--out FILE.zip] [--weights-setups tblock]
+ *   npm run example:make -- --data-dir D [--run REPRODUCE_RUN_ID] [--out FILE.zip]
+ *                           [--weights-setups tblock] [--latents-setups tblock] [--max-edges 2048]
  *
  * D is only read: its database is copied with SQLite's online backup into a temporary data dir whose run folders
  * link to D's, and everything below happens there. Then, with the app's own code:
  *   1. latent statistics (the Api's `latents.compute`, as the Latents page's button) for the first seed's
- *      headline SAE runs (every non-variant cell of the reproduction), so their latent pages and the circuit
- *      explorer's latent panels work out of the box;
+ *      headline SAE runs of --latents-setups (default tblock), so their latent pages and the circuit explorer's
+ *      latent panels work out of the box;
  *   2. one bundle (`exportBundle`, as `scalar bundle export`) of the reproduce run and those latents runs, with
  *      everything they were built on (--with-deps: the SAE and SCALAR runs of every seed). Weights travel only
  *      for the first seed's SAE and SCALAR runs of --weights-setups (default tblock: the paper's Table 3, TopK
- *      vs Staircase), so the example stays a few MB; no exports for other tools (SAELens folders, full edge-score
- *      matrices) and no resume state. The bundled LM (resources:…) is referenced, not copied.
+ *      vs Staircase); no exports for other tools (SAELens folders, full edge-score matrices, CSV copies), no
+ *      resume state, and each SCALAR pair's top --max-edges kept edges (of 65,536): that keeps the example a
+ *      few MB. The bundled LM (resources:…) is referenced, not copied.
  * The bundle's size, run counts and what was left out are printed; resources/example-project/README.md says the same.
  */
 import fs from 'node:fs';
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     run: { type: 'string' },
     out: { type: 'string' },
     'weights-setups': { type: 'string', default: 'tblock' },
+    'latents-setups': { type: 'string', default: 'tblock' },
+    'max-edges': { type: 'string', default: '2048' },
   },
 });
 if (!values['data-dir']) {
@@ -42,6 +46,8 @@ if (!values['data-dir']) {
 const source = path.resolve(values['data-dir']);
 const out = path.resolve(values.out ?? exampleProjectFile());
 const weightsSetups = values['weights-setups']!.split(',').filter(Boolean);
+const latentsSetups = values['latents-setups']!.split(',').filter(Boolean);
+const maxEdges = Number(values['max-edges']);
 
 // A snapshot of the source data dir, so nothing is written there (not even a migration).
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'scalar-example-'));
@@ -65,7 +71,10 @@ try {
   // Step keys are `<sae|scalar>:<setup>:<arch>:<seed index>` (jobs/reproduce.ts).
   const headline = REPRODUCE_MATRIX.filter((c) => !c.variant);
   const child = (kind: string, c: (typeof headline)[number]) => children[`${kind}:${c.setup}:${c.arch}:0`];
-  const headlineSaes = headline.map((c) => child('sae', c)).filter(Boolean);
+  const headlineSaes = headline
+    .filter((c) => latentsSetups.includes(c.setup))
+    .map((c) => child('sae', c))
+    .filter(Boolean);
   const weighted = headline
     .filter((c) => weightsSetups.includes(c.setup))
     .flatMap((c) => [child('sae', c), child('scalar', c)])
@@ -87,6 +96,7 @@ try {
     withDeps: true,
     weights: weighted,
     withoutExports: true,
+    maxEdges,
     appVersion: APP_VERSION,
   });
   const kinds: Record<string, number> = {};
@@ -103,6 +113,7 @@ try {
         runs: result.runs.length,
         kinds,
         weights: weighted,
+        maxEdges,
         latents,
         leftOut: result.leftOut,
         warnings: result.warnings,
