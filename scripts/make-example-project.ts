@@ -3,20 +3,20 @@
  * completed quick reproduction (`scalar reproduce --preset quick --seeds 3`):
  *
  *   npm run example:make -- --data-dir D [--run REPRODUCE_RUN_ID] [--out FILE.zip]
- *                           [--weights-setups tblock] [--latents-setups tblock] [--max-edges 2048]
+ *      [--weights tblock:topk,tblock:staircase] [--latents tblock:topk] [--max-edges 2048]
  *
  * D is only read: its database is copied with SQLite's online backup into a temporary data dir whose run folders
  * link to D's, and everything below happens there. Then, with the app's own code:
  *   1. latent statistics (the Api's `latents.compute`, as the Latents page's button) for the first seed's
- *      headline SAE runs of --latents-setups (default tblock), so their latent pages and the circuit explorer's
- *      latent panels work out of the box;
+ *      SAE runs of the cells named by --latents (setup:arch; default tblock:topk), so their latent pages and the
+ *      circuit explorer's latent panels work out of the box (the others' can be computed where weights travel);
  *   2. one bundle (`exportBundle`, as `scalar bundle export`) of the reproduce run and those latents runs, with
  *      everything they were built on (--with-deps: the SAE and SCALAR runs of every seed). Weights travel only
- *      for the first seed's SAE and SCALAR runs of --weights-setups (default tblock: the paper's Table 3, TopK
- *      vs Staircase); no exports for other tools (SAELens folders, full edge-score matrices, CSV copies), no
- *      resume state, and each SCALAR pair's top --max-edges kept edges (of 65,536): that keeps the example a
- *      few MB. The bundled LM (resources:…) is referenced, not copied.
- * The bundle's size, run counts and what was left out are printed; resources/example-project/README.md says the same.
+ *      for the first seed's SAE and SCALAR runs of the cells named by --weights (default tblock:topk and
+ *      tblock:staircase: the paper's Table 3, TopK vs Staircase); no exports for other tools (SAELens folders,
+ *      full edge-score matrices, CSV copies), no resume state, and each SCALAR pair's top --max-edges kept edges
+ *      (of 65,536): that keeps the example a few MB. The bundled LM (resources:…) is referenced, not copied.
+ * The bundle's size, run counts and what was left out are printed (resources/example-project/README.md).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,8 +34,8 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     run: { type: 'string' },
     out: { type: 'string' },
-    'weights-setups': { type: 'string', default: 'tblock' },
-    'latents-setups': { type: 'string', default: 'tblock' },
+    weights: { type: 'string', default: 'tblock:topk,tblock:staircase' },
+    latents: { type: 'string', default: 'tblock:topk' },
     'max-edges': { type: 'string', default: '2048' },
   },
 });
@@ -45,8 +45,9 @@ if (!values['data-dir']) {
 }
 const source = path.resolve(values['data-dir']);
 const out = path.resolve(values.out ?? exampleProjectFile());
-const weightsSetups = values['weights-setups']!.split(',').filter(Boolean);
-const latentsSetups = values['latents-setups']!.split(',').filter(Boolean);
+const cells = (list: string) => list.split(',').filter(Boolean);
+const weightsCells = cells(values.weights!);
+const latentsCells = cells(values.latents!);
 const maxEdges = Number(values['max-edges']);
 
 // A snapshot of the source data dir, so nothing is written there (not even a migration).
@@ -72,11 +73,11 @@ try {
   const headline = REPRODUCE_MATRIX.filter((c) => !c.variant);
   const child = (kind: string, c: (typeof headline)[number]) => children[`${kind}:${c.setup}:${c.arch}:0`];
   const headlineSaes = headline
-    .filter((c) => latentsSetups.includes(c.setup))
+    .filter((c) => latentsCells.includes(`${c.setup}:${c.arch}`))
     .map((c) => child('sae', c))
     .filter(Boolean);
   const weighted = headline
-    .filter((c) => weightsSetups.includes(c.setup))
+    .filter((c) => weightsCells.includes(`${c.setup}:${c.arch}`))
     .flatMap((c) => [child('sae', c), child('scalar', c)])
     .filter(Boolean);
 
