@@ -27,6 +27,21 @@ const NONE: ExampleProject = {
   createdAt: null,
 };
 
+/**
+ * The reproduction the example is about: the reproduce run the bundle was made from (requested on export). A
+ * reproduction that reused steps of another one brings that one along as a dependency; it is not the report.
+ */
+function reproduceRunOf(manifest: BundleManifest): BundleManifest['runs'][number] | null {
+  const reproductions = manifest.runs.filter((r) => r.kind === 'reproduce');
+  return (
+    reproductions.find((r) => manifest.lineage.requested.includes(r.id)) ??
+    [...reproductions].sort(
+      (a, b) => ((b.config as { seeds?: number }).seeds ?? 0) - ((a.config as { seeds?: number }).seeds ?? 0),
+    )[0] ??
+    null
+  );
+}
+
 /** What a bundle holds, in the words the offer uses; `present` counts its runs this store already has. */
 export function describeExample(manifest: BundleManifest, bytes: number, store: Store): ExampleProject {
   const kinds: Record<string, number> = {};
@@ -38,7 +53,7 @@ export function describeExample(manifest: BundleManifest, bytes: number, store: 
       .map((m) => m[1]),
   );
   for (const r of manifest.runs) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
-  const reproduce = manifest.runs.find((r) => r.kind === 'reproduce') ?? null;
+  const reproduce = reproduceRunOf(manifest);
   const config = (reproduce?.config ?? {}) as { preset?: unknown; lm?: unknown };
   const seeds = [
     ...new Set(manifest.runs.filter((r) => r.kind === 'sae' && r.seed !== null).map((r) => r.seed!)),
@@ -72,5 +87,5 @@ export async function importExample(
     throw new Error(`this installation ships no example project (${file} is missing)`);
   const manifest = await readBundleManifest(file);
   const result = await importBundle(store, file);
-  return { ...result, reproduceRunId: manifest.runs.find((r) => r.kind === 'reproduce')?.id ?? null };
+  return { ...result, reproduceRunId: reproduceRunOf(manifest)?.id ?? null };
 }

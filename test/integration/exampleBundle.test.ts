@@ -37,7 +37,9 @@ describe('resources/example-project', () => {
 
   it('lists exactly its entries, each with its sha256 and size', () => {
     const entries = unzipSync(fs.readFileSync(file));
-    expect(Object.keys(entries).sort()).toEqual(['manifest.json', ...manifest.files.map((f) => f.path)].sort());
+    expect(Object.keys(entries).sort()).toEqual(
+      ['manifest.json', ...manifest.files.map((f) => f.path)].sort(),
+    );
     for (const f of manifest.files) {
       expect(sha(entries[f.path]), f.path).toBe(f.sha256);
       expect(entries[f.path].length, f.path).toBe(f.bytes);
@@ -48,7 +50,10 @@ describe('resources/example-project', () => {
 
   it('holds a completed quick reproduction over ≥ 3 seeds on the bundled model', () => {
     expect(manifest.runs.every((r) => r.status === 'completed')).toBe(true);
-    const reproduce = manifest.runs.filter((r) => r.kind === 'reproduce');
+    // The reproduction asked for (others may come along as the runs it reused steps from).
+    const reproduce = manifest.runs.filter(
+      (r) => r.kind === 'reproduce' && manifest.lineage.requested.includes(r.id),
+    );
     expect(reproduce).toHaveLength(1);
     const config = reproduce[0].config as { preset: string; seeds: number; lm: string };
     expect(config.preset).toBe('quick');
@@ -58,7 +63,10 @@ describe('resources/example-project', () => {
     const seeds = new Set(manifest.runs.filter((r) => r.kind === 'sae').map((r) => r.seed));
     expect(seeds.size).toBeGreaterThanOrEqual(3);
     for (const kind of ['sae', 'scalar', 'latents'])
-      expect(manifest.runs.some((r) => r.kind === kind), kind).toBe(true);
+      expect(
+        manifest.runs.some((r) => r.kind === kind),
+        kind,
+      ).toBe(true);
     // The LM is a model shipped with the app: referenced, not in the bundle.
     const bundled = listBundledModels().map((m) => `resources:${m.name}`);
     expect(bundled).toContain(config.lm);
@@ -67,7 +75,10 @@ describe('resources/example-project', () => {
     const carried = manifest.runs.filter((r) => r.kind === 'sae' && !isWithoutWeights(r));
     expect(carried.length).toBeGreaterThan(0);
     for (const r of carried)
-      expect(manifest.files.some((f) => f.path.startsWith(`runs/${r.id}/files/best/`)), r.id).toBe(true);
+      expect(
+        manifest.files.some((f) => f.path.startsWith(`runs/${r.id}/files/best/`)),
+        r.id,
+      ).toBe(true);
     expect(manifest.runs.some((r) => isWithoutWeights(r))).toBe(true);
   });
 
@@ -75,7 +86,9 @@ describe('resources/example-project', () => {
     const dataDir = path.join(tmp, 'data');
     const first = await runCli(['bundle', 'import', '--example', '--data-dir', dataDir, '--json']);
     expect(first.code, first.stderr).toBe(0);
-    const reproduce = manifest.runs.find((r) => r.kind === 'reproduce')!.id;
+    const reproduce = manifest.runs.find(
+      (r) => r.kind === 'reproduce' && manifest.lineage.requested.includes(r.id),
+    )!.id;
     expect(first.json).toMatchObject({ skipped: [], warnings: [], reproduceRunId: reproduce });
     expect((first.json as { imported: string[] }).imported).toHaveLength(manifest.runs.length);
     expect(first.stderr).toContain(`the reproduction report is run ${reproduce}`);
