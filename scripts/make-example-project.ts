@@ -3,7 +3,7 @@
  * completed quick reproduction (`scalar reproduce --preset quick --seeds 3`):
  *
  *   npm run example:make -- --data-dir D [--run REPRODUCE_RUN_ID] [--out FILE.zip]
- *      [--weights tblock:topk,tblock:staircase] [--latents tblock:topk] [--max-edges 2048]
+ *      [--weights tblock:topk,tblock:staircase] [--latents tblock:topk] [--max-edges 1024]
  *
  * D is only read: its database is copied with SQLite's online backup into a temporary data dir whose run folders
  * link to D's, and everything below happens there. Then, with the app's own code:
@@ -36,7 +36,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     weights: { type: 'string', default: 'tblock:topk,tblock:staircase' },
     latents: { type: 'string', default: 'tblock:topk' },
-    'max-edges': { type: 'string', default: '2048' },
+    'max-edges': { type: 'string', default: '1024' },
   },
 });
 if (!values['data-dir']) {

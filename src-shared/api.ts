@@ -214,6 +214,8 @@ export const ExampleProjectSchema = z.object({
   lm: z.string().nullable(),
   /** Runs whose weights (SAE, LM) or tensors (SCALAR per-token KL) are in the bundle; the others: records only. */
   withWeights: z.number(),
+  /** Runs imported "without weights" (records only: metrics, curves, kept edges). */
+  withoutWeights: z.number(),
   /** How many of its runs this data dir already holds. */
   present: z.number(),
   createdAt: z.string().nullable(),

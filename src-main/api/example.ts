@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import type { ExampleProject } from '../../src-shared/api.ts';
-import type { BundleManifest } from '../../src-shared/bundle.ts';
+import { isWithoutWeights, type BundleManifest } from '../../src-shared/bundle.ts';
 import { exampleProjectFile } from '../resources.ts';
 import { importBundle, readBundleManifest, type ImportResult } from '../store/bundle.ts';
 import { fileRoleOf } from '../store/bundleFiles.ts';
@@ -23,6 +23,7 @@ const NONE: ExampleProject = {
   reproduceRunId: null,
   lm: null,
   withWeights: 0,
+  withoutWeights: 0,
   present: 0,
   createdAt: null,
 };
@@ -68,6 +69,7 @@ export function describeExample(manifest: BundleManifest, bytes: number, store: 
     reproduceRunId: reproduce?.id ?? null,
     lm: typeof config.lm === 'string' ? config.lm : (manifest.lineage.external[0]?.ref ?? null),
     withWeights: carriers.size,
+    withoutWeights: manifest.runs.filter((r) => isWithoutWeights(r)).length,
     present: manifest.runs.filter((r) => store.getRun(r.id) !== undefined).length,
     createdAt: manifest.createdAt,
   };

@@ -128,6 +128,7 @@ describe('the example project', () => {
       reproduceRunId: ids.repro,
       lm: LM,
       withWeights: 3,
+      withoutWeights: 5,
       present: 0,
       createdAt: expect.any(String),
     });
@@ -135,7 +136,9 @@ describe('the example project', () => {
     expect(exampleHeadline(info)).toMatch(
       /^The paper's quick reproduction over 2 seeds: 9 completed runs \(4 SAE runs, 4 SCALAR runs, 1 reproduction\) on the bundled model ascii-64x4-brown, [\d.]+ kB\.$/,
     );
-    expect(exampleWeightsNote(info)).toMatch(/^3 of them carry their weights.*the other 6 are records only/);
+    expect(exampleWeightsNote(info)).toBe(
+      '3 runs carry their weights, so latent statistics, latent matching and paired comparisons can be computed on them; 5 are records only (metrics, curves, kept edges, scores), marked “no weights”.',
+    );
 
     const first = await api.call('example.import', {});
     expect(first.imported).toHaveLength(9);

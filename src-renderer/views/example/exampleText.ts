@@ -43,9 +43,12 @@ export function exampleHeadline(info: ExampleProject): string {
 
 /** Which runs can be computed on, and which are records only. */
 export function exampleWeightsNote(info: ExampleProject): string {
-  const without = info.runs - info.withWeights;
-  if (without === 0) return 'Every run carries its weights.';
-  return `${info.withWeights} of them carry their weights, so latent statistics and paired comparisons can be computed on them; the other ${without} are records only (metrics, curves, edges, the claims report), marked “without weights”.`;
+  if (info.withoutWeights === 0) return 'Every run carries its weights.';
+  const carry =
+    info.withWeights === 0
+      ? 'No run carries its weights'
+      : `${info.withWeights} run${info.withWeights === 1 ? ' carries its' : 's carry their'} weights, so latent statistics, latent matching and paired comparisons can be computed on ${info.withWeights === 1 ? 'it' : 'them'}`;
+  return `${carry}; ${info.withoutWeights} ${info.withoutWeights === 1 ? 'is' : 'are'} records only (metrics, curves, kept edges, scores), marked “no weights”.`;
 }
 
 /** After an import: what happened, including runs that were already there. */
