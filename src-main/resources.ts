@@ -46,3 +46,13 @@ export function listBundledModels(): BundledModel[] {
       };
     });
 }
+
+/**
+ * The example project: a run bundle of the quick 3-seed reproduction (resources/example-project/, made by
+ * scripts/make-example-project.sh), offered on an empty data dir and imported with the ordinary bundle import.
+ */
+export const EXAMPLE_BUNDLE_FILE = 'quick-reproduction.zip';
+
+export function exampleProjectFile(): string {
+  return path.join(resourcesDir(), 'example-project', EXAMPLE_BUNDLE_FILE);
+}

@@ -3,6 +3,7 @@
  * requests and events, validated on both sides with these schemas.
  */
 import { z } from 'zod';
+import { LeftOutFileSchema } from './bundle.ts';
 import { CompareApiMethods } from './compare/api.ts';
 import { GpuAdapterSchema } from './device.ts';
 import { JobEventSchema, JobSpecSchema } from './jobs.ts';
@@ -44,6 +45,8 @@ export const RunSummarySchema = z.object({
   childCount: z.number(),
   /** The parent run's name ('' when it has none), for lineage links without another request. */
   parentName: z.string().nullable(),
+  /** Imported from a bundle without its weights (records only): what computes on it cannot run here. */
+  withoutWeights: z.boolean().optional(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
@@ -85,6 +88,8 @@ export const RunDetailSchema = RunSummarySchema.extend({
   lmRef: z.string().nullable(),
   /** Files the run reads from outside its folder, pinned when it was submitted (sha256, size). */
   inputs: z.array(RunInputSchema).optional(),
+  /** Files of its folder that the bundle it was imported from did not carry (weights, resume state). */
+  filesLeftOut: z.array(LeftOutFileSchema).optional(),
 });
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 
@@ -194,6 +199,29 @@ export const BundleImportResultSchema = z.object({
   warnings: z.array(z.string()).default([]),
 });
 
+/** The example project shipped in resources/example-project/ (a bundle), as its manifest describes it. */
+export const ExampleProjectSchema = z.object({
+  /** False when this installation ships no example bundle (then the other fields are empty). */
+  available: z.boolean(),
+  bytes: z.number(),
+  runs: z.number(),
+  /** Runs per kind, e.g. { sae: 27, scalar: 18, reproduce: 1 }. */
+  kinds: z.record(z.string(), z.number()),
+  seeds: z.array(z.number()),
+  /** The reproduction's preset ('quick'), its run id and the language model it rests on (not in the bundle). */
+  preset: z.string().nullable(),
+  reproduceRunId: z.string().nullable(),
+  lm: z.string().nullable(),
+  /** Runs whose weights (SAE, LM) or tensors (SCALAR per-token KL) are in the bundle; the others: records only. */
+  withWeights: z.number(),
+  /** Runs imported "without weights" (records only: metrics, curves, kept edges). */
+  withoutWeights: z.number(),
+  /** How many of its runs this data dir already holds. */
+  present: z.number(),
+  createdAt: z.string().nullable(),
+});
+export type ExampleProject = z.infer<typeof ExampleProjectSchema>;
+
 /**
  * Largest accepted upload per kind (web mode): a corpus is read whole into memory by the trainer; a bundle is
  * streamed. The page checks too, because a refused upload is cut off mid-body and the browser then reports a
@@ -295,11 +323,23 @@ export const ApiMethods = {
   'settings.get': { params: z.object({}), result: SettingsSchema },
   'settings.set': { params: SettingsSchema.partial(), result: SettingsSchema },
   'bundles.export': {
-    params: z.object({ ids: z.array(z.string()).min(1).max(5000), withDeps: z.boolean().default(true) }),
+    params: z.object({
+      ids: z.array(z.string()).min(1).max(5000),
+      withDeps: z.boolean().default(true),
+      /** `none`: records only (the runs arrive "without weights"), as `scalar bundle export --weights none`. */
+      weights: z.enum(['all', 'none']).default('all'),
+    }),
     result: BundleExportResultSchema,
   },
   /** `path`: an uploaded zip (web mode) or a file the user picked (Electron). */
   'bundles.import': { params: z.object({ path: z.string().min(1) }), result: BundleImportResultSchema },
+  /** What the shipped example project holds, and how much of it this data dir already has. */
+  'example.info': { params: z.object({}), result: ExampleProjectSchema },
+  /** Imports the example project with the bundle import (runs already present are skipped, as for any bundle). */
+  'example.import': {
+    params: z.object({}),
+    result: BundleImportResultSchema.extend({ reproduceRunId: z.string().nullable() }),
+  },
   /** The comparer: `scalar compare`'s reductions with CIs, and metric summaries of several runs. */
   ...CompareApiMethods,
   /** Latent statistics, labels, edges per latent, matches and the circuit graph (src-shared/latents.ts). */

@@ -4,13 +4,36 @@
  *   manifest.json                        this schema (first entry of the archive)
  *   runs/<id>/tables/<table>.json        the run's rows of every run-owned table (BundleTable), `runs` included
  *   runs/<id>/tables/<table>.csv         the same rows as CSV, for spreadsheets and pandas (not read on import)
- *   runs/<id>/files/<path>               every file of the run's artifact folder (safetensors weights, SAELens
+ *   runs/<id>/files/<path>               the files of the run's artifact folder (safetensors weights, SAELens
  *                                        folders `saes/<hook>/cfg.json` + `sae_weights.safetensors`, KL tensors)
+ *                                        that travel; the others are listed in the run's `filesLeftOut`
  *
  * Every entry except manifest.json is listed in `files` with its sha256 and size; an importer refuses a bundle
- * with missing, extra or altered entries.
+ * with missing, extra or altered entries. A run's `filesLeftOut` names (with hash and size) the files of its
+ * folder that did not travel: the resume state of a completed run (never needed once it finished) and, when
+ * exported with `--weights none` or without it in `--weights ID,...`, its weights and tensors.
  */
 import { z } from 'zod';
+
+/**
+ * Why a file of a run's folder stayed out of a bundle: `resume` — it is the resume state of a completed run
+ * (a training checkpoint or a SCALAR pair checkpoint: nothing reads it once the run finished); `weights` — the
+ * run travelled without its weights, so none of its tensors did (LM / SAE parameters, SCALAR's per-token KL,
+ * SAELens copies, edge scores, an unfinished run's resume state), which latent statistics, SCALAR on it,
+ * resume and paired comparisons need; `exports` — a copy written for other tools (SAELens folders, SCALAR's full
+ * edge-score matrices; the kept top edges travel as rows), left out by `--without-exports`.
+ */
+export const LEFT_OUT_ROLES = ['resume', 'weights', 'exports'] as const;
+export type LeftOutRole = (typeof LEFT_OUT_ROLES)[number];
+
+export const LeftOutFileSchema = z.object({
+  /** Path inside the run's artifact folder, '/'-separated. */
+  path: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  role: z.enum(LEFT_OUT_ROLES),
+});
+export type LeftOutFile = z.infer<typeof LeftOutFileSchema>;
 
 export const BUNDLE_SCHEMA_VERSION = 1;
 export const BUNDLE_MANIFEST_FILE = 'manifest.json';
@@ -32,6 +55,10 @@ export const BundleRunSchema = z.object({
   wallSeconds: z.number().nullable(),
   /** The app version that created the run (not the one that wrote the bundle). */
   appVersion: z.string().nullable(),
+  /** Files of the run's folder that are not in the bundle (absent in bundles written before this field). */
+  filesLeftOut: z.array(LeftOutFileSchema).default([]),
+  /** Set when the bundle carries only each SCALAR pair's top `keptEdges` edges (`--max-edges`). */
+  keptEdges: z.number().int().nonnegative().optional(),
 });
 export type BundleRun = z.infer<typeof BundleRunSchema>;
 
@@ -92,3 +119,23 @@ export const bundleRunDir = (runId: string) => `runs/${runId}`;
 export const bundleTablePath = (runId: string, table: string, ext: 'json' | 'csv') =>
   `runs/${runId}/tables/${table}.${ext}`;
 export const bundleFilePath = (runId: string, rel: string) => `runs/${runId}/files/${rel}`;
+
+/** Whether a run came from a bundle without its weights (its records only): what computes on it cannot run. */
+export function isWithoutWeights(run: { filesLeftOut?: readonly { role: LeftOutRole }[] | null }): boolean {
+  return (run.filesLeftOut ?? []).some((f) => f.role === 'weights');
+}
+
+const KIND_LABEL: Record<string, string> = { lm: 'LM', sae: 'SAE', scalar: 'SCALAR' };
+
+/**
+ * The one sentence every page and command gives when it needs a run's weights and the run has none, e.g.
+ * withoutWeightsMessage(run, 'its latent statistics cannot be computed').
+ */
+export function withoutWeightsMessage(run: { id: string; kind: string }, consequence: string): string {
+  const what =
+    run.kind === 'scalar' ? 'its weights (its per-token KL and edge-score tensors)' : 'its weights';
+  return (
+    `${KIND_LABEL[run.kind] ?? run.kind} run ${run.id} was imported without ${what}, so ${consequence}; ` +
+    `its bundle carried its records only (import a bundle of it exported with its weights to do this)`
+  );
+}

@@ -118,6 +118,8 @@ export const LatentHooksResultSchema = z.object({
   hooks: z.array(LatentHookSchema),
   /** Pairs with stored JSAE Jacobian entries. */
   jacobianPairs: z.array(z.object({ pair: z.string(), up: z.string(), down: z.string() })),
+  /** Set when the SAE run was imported without its weights: why statistics cannot be computed here. */
+  withoutWeights: z.string().nullable().optional(),
 });
 
 export const LatentListResultSchema = z.object({

@@ -12,6 +12,7 @@ import {
   type LatentContext,
   type LatentDetail,
 } from '../../src-shared/latents.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 import { SAE_ARCHS, SAE_SETUPS, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
 import { decoderSource, readDecoder } from '../engine/analysis/decoders.ts';
 import { matchLatents } from '../engine/analysis/matching.ts';
@@ -177,6 +178,8 @@ export function submitLatentStats(
 ): { id: string; status: string; created: boolean } {
   const sae = saeInfo(deps.store, saeRunId);
   const { newest, completed } = latentsRunsOf(deps.store.db, sae.run.id);
+  if (isWithoutWeights(sae.run) && (opts.force || !completed))
+    throw new Error(withoutWeightsMessage(sae.run, 'its latent statistics cannot be computed here'));
   if (newest && (newest.status === 'queued' || newest.status === 'running'))
     return { id: newest.id, status: newest.status, created: false };
   if (completed && !opts.force) return { id: completed, status: 'completed', created: false };
@@ -335,6 +338,11 @@ function matches(store: Store, p: Params<'latents.matches'>): Result<'latents.ma
   requireHook(b, p.hook);
   let set = matchSet(store.db, a.run.id, b.run.id, p.hook);
   if (!set) {
+    for (const s of [a, b])
+      if (isWithoutWeights(s.run))
+        throw new Error(
+          withoutWeightsMessage(s.run, 'its latents cannot be matched (that reads its decoder)'),
+        );
     const decA = readDecoder(runArtifactsDir(store.dataDir, a.run.id), decoderSource(a, p.hook, a.nLayer));
     const decB = readDecoder(runArtifactsDir(store.dataDir, b.run.id), decoderSource(b, p.hook, b.nLayer));
     if (decA.D !== decB.D)
@@ -412,6 +420,9 @@ export function latentHandlers(deps: LatentServiceDeps): {
         jacobianPairs: completed
           ? jacobianPairs(store.db, completed).map(({ pair, up, down }) => ({ pair, up, down }))
           : [],
+        withoutWeights: isWithoutWeights(sae.run)
+          ? withoutWeightsMessage(sae.run, 'its latent statistics cannot be computed here')
+          : null,
       };
     },
     'latents.list': (p) => {

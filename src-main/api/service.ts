@@ -23,7 +23,9 @@ import type { JobEvent } from '../../src-shared/jobs.ts';
 import { computeOf, type GpuAdapter } from '../../src-shared/device.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
+import { isWithoutWeights } from '../../src-shared/bundle.ts';
 import { compareHandlers } from './compare.ts';
+import { exampleInfo, importExample } from './example.ts';
 import { autoLatentStats, latentHandlers } from './latents.ts';
 import { saeImportSpec } from '../jobs/lmRef.ts';
 import { preflightPipeline } from '../jobs/preflight.ts';
@@ -54,6 +56,8 @@ export interface ServiceOptions extends JobManagerOptions {
   mode: SystemInfo['mode'];
   /** Queue the latent-stats job when an SAE run completes (default true; see autoLatentStats). */
   autoLatentStats?: boolean;
+  /** The example project's bundle (default: resources/example-project/, see resources.ts); tests give their own. */
+  exampleBundle?: string;
 }
 
 export function toRunSummary(r: RunRecord): RunSummary {
@@ -80,6 +84,7 @@ export function toRunSummary(r: RunRecord): RunSummary {
     headline: r.headline,
     childCount: r.childCount,
     parentName: r.parentName,
+    withoutWeights: isWithoutWeights(r),
   };
 }
 
@@ -257,6 +262,7 @@ export class ScalarService implements Api {
       statusHistory: this.store.statusHistory(p.id),
       lmRef: lmRefOf(this.store.requireRun(p.id)),
       inputs: this.store.runInputs(p.id),
+      filesLeftOut: this.store.requireRun(p.id).filesLeftOut,
       artifacts: this.store.listArtifacts(p.id).map((a) => ({
         id: a.id,
         kind: a.kind,
@@ -339,6 +345,7 @@ export class ScalarService implements Api {
       const file = `${stamp}-${p.ids.length > 1 ? `${p.ids.length}-runs` : first}.zip`;
       const result = await exportBundle(this.store, p.ids, path.join(dir, file), {
         withDeps: p.withDeps,
+        weights: p.weights,
         appVersion: APP_VERSION,
       });
       return { file, bytes: result.bytes, runs: result.runs, warnings: result.warnings };
@@ -352,6 +359,8 @@ export class ScalarService implements Api {
           fs.rmSync(p.path, { force: true });
       }
     },
+    'example.info': () => exampleInfo(this.store, this.options.exampleBundle),
+    'example.import': () => importExample(this.store, this.options.exampleBundle),
     ...compareHandlers(this),
     ...latentHandlers(this),
   };

@@ -9,7 +9,7 @@ import { ScalarService } from '../api/service.ts';
 import { prepareDataDir } from '../store/index.ts';
 import { denyAllPermissions, hardenWebContents } from './hardening.ts';
 import { registerApiIpc } from './ipc.ts';
-import { installMenu } from './menu.ts';
+import { EXAMPLE_ROUTE, installMenu } from './menu.ts';
 import { registerAppScheme, serveRendererFrom } from './rendererProtocol.ts';
 import { applyDevServerCsp, createMainWindow } from './window.ts';
 import { APP_ORIGIN, navigationPolicy, rendererOrigin } from './windowPolicy.ts';
@@ -50,16 +50,24 @@ async function start(): Promise<void> {
   });
   const disposeIpc = registerApiIpc(service, isTrustedUrl);
   denyAllPermissions();
-  installMenu({ devTools: !app.isPackaged });
+  installMenu({
+    devTools: !app.isPackaged,
+    // A hash change inside the app's own page (no navigation, no bridge): the page offers the import.
+    onOpenExample: () => {
+      if (!window || window.isDestroyed()) return openWindow(EXAMPLE_ROUTE);
+      void window.webContents.executeJavaScript(`location.hash = ${JSON.stringify(EXAMPLE_ROUTE)}`);
+      window.focus();
+    },
+  });
   if (devServerUrl) applyDevServerCsp(devServerUrl);
   else
     serveRendererFrom(fileURLToPath(new URL('../renderer/', import.meta.url)), (urlPath) =>
       service!.download(urlPath),
     );
-  const openWindow = () => {
+  const openWindow = (hash = '') => {
     window = createMainWindow({
       preloadPath: fileURLToPath(new URL('../preload/index.cjs', import.meta.url)),
-      url: devServerUrl ?? `${APP_ORIGIN}/index.html`,
+      url: (devServerUrl ?? `${APP_ORIGIN}/index.html`) + hash,
     });
   };
   openWindow();

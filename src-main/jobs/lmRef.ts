@@ -15,6 +15,7 @@ import { DEFAULT_SAE_EVAL_TOKENS, EVAL_PROTOCOL } from '../../src-shared/evalPro
 import { formatIssues } from '../../src-shared/issues.ts';
 import { flagOf } from '../../src-shared/jobBuilders.ts';
 import { InputError } from '../userErrors.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 
 export function defaultLmRef(): string | null {
   const bundled = listBundledModels();
@@ -34,6 +35,8 @@ export function resolveLmRef(ref: string, store: Store): string {
   if (run) {
     if (run.kind !== 'lm' || run.status !== 'completed')
       throw new InputError(`run ${ref} is a ${run.status} ${run.kind} run, not a completed LM run`);
+    if (isWithoutWeights(run))
+      throw new InputError(withoutWeightsMessage(run, 'it cannot be used as a language model here'));
     return path.join(runArtifactsDir(store.dataDir, ref), 'best');
   }
   const p = path.resolve(ref);
@@ -49,6 +52,8 @@ export function resolveSaeRun(runId: string, store: Store): { dir: string; confi
   if (!run) throw new InputError(`no SAE run '${runId}' in ${store.dataDir}`);
   if (run.kind !== 'sae' || run.status !== 'completed')
     throw new InputError(`run ${runId} is a ${run.status} ${run.kind} run, not a completed SAE run`);
+  if (isWithoutWeights(run))
+    throw new InputError(withoutWeightsMessage(run, 'its SAEs cannot be loaded here'));
   const spec = run.config as { kind?: string; config?: unknown };
   const config =
     spec.kind === 'import-sae'

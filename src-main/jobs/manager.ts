@@ -19,6 +19,7 @@ import {
   type Store,
 } from '../store/index.ts';
 import { InputError } from '../userErrors.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 import { preflightJob } from './preflight.ts';
 import { recordLatentRows } from '../store/latents.ts';
 import { siblingEntry, spawnWorker } from '../engine/threads.ts';
@@ -160,6 +161,10 @@ export class JobManager {
     }
     if (run.kind === 'pipeline' || run.kind === 'reproduce')
       throw new Error(`run ${runId} is a ${run.kind}; resume it through the Api or 'scalar resume'`);
+    if (isWithoutWeights(run))
+      throw new InputError(
+        withoutWeightsMessage(run, 'it cannot be resumed here (its resume state stayed out too)'),
+      );
     const changed = this.store.checkRunInputs(runId).filter((c) => c.changed);
     const gone = changed.filter((c) => !c.now);
     if (gone.length || (changed.length && !opts.acceptChangedInputs))

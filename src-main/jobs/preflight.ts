@@ -39,6 +39,7 @@ import {
 } from '../engine/text/index.ts';
 import { fileIdentity, runArtifactsDir, type NewRunInputRow, type Store } from '../store/index.ts';
 import { InputError } from '../userErrors.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 import { resolveLmRef } from './lmRef.ts';
 
 export { InputError };
@@ -194,6 +195,8 @@ function checkSaeRun(
   if (run.kind !== 'sae') throw new InputError(`run ${id} is not an SAE run (it is a ${run.kind} run)`);
   if (run.status !== 'completed')
     throw new InputError(`SAE run ${id} is ${run.status}; only completed SAE runs can be used`);
+  if (isWithoutWeights(run))
+    throw new InputError(withoutWeightsMessage(run, 'SCALAR and latent statistics cannot run on it here'));
   const c = ((run.config as { config?: Record<string, unknown> } | null)?.config ?? {}) as Record<
     string,
     unknown

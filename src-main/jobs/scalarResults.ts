@@ -8,6 +8,7 @@ import {
   type CurveData,
   type PairComparison,
 } from '../engine/scalar/compare.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 import { runArtifactsDir, type RunRecord, type Store } from '../store/index.ts';
 
 export interface ScalarPairSummary {
@@ -29,6 +30,10 @@ export function scalarPairs(run: RunRecord): ScalarPairSummary[] {
 /** Per-token KL tables of a completed SCALAR run, by pair index. */
 export function scalarCurveData(dataDir: string, run: RunRecord): Map<number, CurveData> {
   const out = new Map<number, CurveData>();
+  if (isWithoutWeights(run))
+    throw new Error(
+      withoutWeightsMessage(run, 'its paired comparison (which reads the per-token KL) cannot be computed'),
+    );
   for (const p of scalarPairs(run)) {
     const t = readSafetensorsFile(
       path.join(runArtifactsDir(dataDir, run.id), `pair${p.pair}`, 'kl.safetensors'),

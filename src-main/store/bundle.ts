@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  type BundleTable,
   BUNDLE_MANIFEST_FILE,
   BUNDLE_SCHEMA_VERSION,
   bundleFilePath,
@@ -18,13 +19,20 @@ import {
   type BundleLineage,
   type BundleManifest,
   type BundleRun,
-  type BundleTable,
 } from '../../src-shared/bundle.ts';
-import { assertSafeArtifactName, hashFile, runArtifactsDir } from './artifacts.ts';
+import type { LeftOutRole } from '../../src-shared/bundle.ts';
+import { isWithoutWeights, LEFT_OUT_ROLES } from '../../src-shared/bundle.ts';
+import { runArtifactsDir } from './artifacts.ts';
 import { BundleError } from './bundleError.ts';
+import {
+  chooseRunFiles,
+  markRunRow,
+  reconcileArtifacts,
+  runsWithWeights,
+  type WeightsChoice,
+} from './bundleFiles.ts';
 import { dumpRows, runTables, tableCsv, tableJson } from './bundleTables.ts';
 import { ZIP32_LIMIT, ZipFileWriter } from './bundleZip.ts';
-import { ARTIFACTS_DIR_NAME } from './dataDir.ts';
 import { schemaVersion } from './db.ts';
 import { isStoreError } from './errors.ts';
 import type { Store } from './index.ts';
@@ -32,10 +40,27 @@ import type { RunRecord } from './runs.ts';
 
 export { BundleError, isBundleError, type BundleErrorCode } from './bundleError.ts';
 export { importBundle, type ImportResult } from './bundleImport.ts';
+export { readBundleManifest } from './bundleManifest.ts';
+export { parseWeightsChoice, type WeightsChoice } from './bundleFiles.ts';
 
 export interface ExportOptions {
   /** Also carry every run the given runs depend on (parents, LM / SAE runs) and pipeline runs' children. */
   withDeps?: boolean;
+  /**
+   * Which runs carry their weights (LM / SAE parameters, SAELens folders, SCALAR tensors; default all). The
+   * others travel as records only and are imported "without weights". Completed runs never carry resume state.
+   */
+  weights?: WeightsChoice;
+  /**
+   * Leave out the copies written for other tools: SAELens folders, full edge-score matrices, and the CSV copy
+   * of every table (the JSON one is what imports read).
+   */
+  withoutExports?: boolean;
+  /**
+   * Carry at most this many of each SCALAR pair's kept edges (the top ones by rank), as a run evaluated with
+   * `--keep-edges N` stores: the explorer's budget slider then ends at N. Recorded as the run's `keptEdges`.
+   */
+  maxEdges?: number;
   /** The app writing the bundle (manifest `appVersion`). */
   appVersion?: string;
   /** Bundle timestamp (manifest `createdAt`, zip entry times); injected by tests. */
@@ -47,6 +72,8 @@ export interface ExportResult {
   bytes: number;
   /** Every run in the bundle, dependencies first. */
   runs: string[];
+  /** What stayed out of the bundle, per role: files, bytes and how many runs lack such files. */
+  leftOut: Record<LeftOutRole, { files: number; bytes: number; runs: number }>;
   warnings: string[];
 }
 
@@ -143,37 +170,6 @@ function selectRuns(store: Store, runIds: string[], withDeps: boolean): Selectio
   };
 }
 
-/** Regular files under a run's artifact folder, as '/'-separated paths relative to it, sorted. */
-function listRunFiles(dir: string, runId: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (abs: string, rel: string) => {
-    for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      const childAbs = path.join(abs, entry.name);
-      if (entry.isDirectory()) walk(childAbs, childRel);
-      else if (entry.isFile()) out.push(childRel);
-      else
-        throw new BundleError(
-          'EXPORT_FAILED',
-          `run ${runId}: ${childAbs} is not a regular file or folder (bundles carry only regular files)`,
-        );
-    }
-  };
-  walk(dir, '');
-  for (const rel of out) {
-    try {
-      assertSafeArtifactName(rel);
-    } catch (err) {
-      throw new BundleError(
-        'EXPORT_FAILED',
-        `run ${runId}: file ${rel} cannot travel in a bundle: ${(err as Error).message}`,
-      );
-    }
-  }
-  return out.sort();
-}
-
 function bundleRun(run: RunRecord): BundleRun {
   return {
     id: run.id,
@@ -191,45 +187,19 @@ function bundleRun(run: RunRecord): BundleRun {
     finishedAt: run.finishedAt,
     wallSeconds: run.wallSeconds,
     appVersion: run.appVersion,
+    filesLeftOut: run.filesLeftOut,
   };
 }
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-/**
- * The artifacts table rows must describe the bundled bytes: a registered file that is missing fails the
- * export; one rewritten since it was recorded (a cancelled run's last checkpoint) travels as it is now, its row
- * updated to the file's hash, with a warning.
- */
-function reconcileArtifacts(
-  table: BundleTable,
-  runId: string,
-  files: Map<string, { sha256: string; bytes: number }>,
-  warnings: string[],
-): void {
-  const col = (name: string) => table.columns.indexOf(name);
-  const [iPath, iSha, iBytes, iKind, iName] = ['path', 'sha256', 'bytes', 'kind', 'name'].map(col);
-  if (iPath < 0 || iSha < 0 || iBytes < 0) return;
-  const prefix = `${ARTIFACTS_DIR_NAME}/${runId}/`;
-  for (const row of table.rows) {
-    const stored = String(row[iPath]);
-    const label = `artifact ${String(row[iKind])}/${String(row[iName])} of run ${runId}`;
-    const rel = stored.startsWith(prefix) ? stored.slice(prefix.length) : null;
-    const actual = rel === null ? undefined : files.get(rel);
-    if (!actual) {
-      throw new BundleError(
-        'EXPORT_FAILED',
-        `${label}: its file ${stored} is missing from the run's folder, so the bundle could not be imported`,
-      );
-    }
-    if (actual.sha256 !== row[iSha] || actual.bytes !== row[iBytes]) {
-      warnings.push(
-        `${label} was rewritten after it was recorded; bundled as it is now (sha256 ${actual.sha256})`,
-      );
-      row[iSha] = actual.sha256;
-      row[iBytes] = actual.bytes;
-    }
-  }
+/** Keeps the edges of rank < max; says whether any were dropped. */
+function trimEdges(table: BundleTable, max: number): boolean {
+  const rank = table.columns.indexOf('rank');
+  if (rank < 0) return false;
+  const before = table.rows.length;
+  table.rows = table.rows.filter((row) => typeof row[rank] === 'number' && row[rank] < max);
+  return table.rows.length < before;
 }
 
 export async function exportBundle(
@@ -249,6 +219,16 @@ export async function exportBundle(
   }
   const now = opts.now ?? new Date();
   const warnings: string[] = [];
+  const withWeights = runsWithWeights(opts.weights ?? 'all', selection.runs);
+  for (const run of selection.runs) {
+    if (withWeights.has(run.id) && isWithoutWeights(run))
+      warnings.push(`run ${run.id} was imported without its weights; it travels without them (records only)`);
+  }
+  const leftOut: ExportResult['leftOut'] = {
+    resume: { files: 0, bytes: 0, runs: 0 },
+    weights: { files: 0, bytes: 0, runs: 0 },
+    exports: { files: 0, bytes: 0, runs: 0 },
+  };
 
   // One snapshot of every row of every bundled run.
   const tables = store.db.transaction(() => {
@@ -262,19 +242,30 @@ export async function exportBundle(
   })();
 
   const entries: { path: string; sha256: string; bytes: number; data?: Buffer; abs?: string }[] = [];
+  const runsInManifest: BundleRun[] = [];
   for (const run of selection.runs) {
-    const dir = runArtifactsDir(store.dataDir, run.id);
-    const files = new Map<string, { sha256: string; bytes: number; abs: string }>();
-    for (const rel of listRunFiles(dir, run.id)) {
-      const abs = path.join(dir, ...rel.split('/'));
-      files.set(rel, { ...(await hashFile(abs)), abs });
+    const files = await chooseRunFiles(runArtifactsDir(store.dataDir, run.id), run, {
+      withWeights: withWeights.has(run.id),
+      withoutExports: opts.withoutExports,
+    });
+    for (const role of LEFT_OUT_ROLES) {
+      const mine = files.leftOut.filter((f) => f.role === role);
+      leftOut[role].files += mine.length;
+      leftOut[role].bytes += mine.reduce((sum, f) => sum + f.bytes, 0);
+      if (mine.length > 0) leftOut[role].runs++;
     }
+    const entry = bundleRun({ ...run, filesLeftOut: files.leftOut });
+    let keptEdges: number | null = null;
     for (const table of tables.get(run.id)!) {
       if (table.table === 'artifacts') reconcileArtifacts(table, run.id, files, warnings);
-      for (const [ext, data] of [
-        ['json', tableJson(table)],
-        ['csv', tableCsv(table)],
-      ] as const) {
+      if (table.table === 'runs') markRunRow(table, files.leftOut);
+      if (table.table === 'edges' && opts.maxEdges !== undefined && trimEdges(table, opts.maxEdges))
+        keptEdges = opts.maxEdges;
+      // The CSV copies are for spreadsheets (never read on import): exports for other tools, like SAELens folders.
+      const copies = opts.withoutExports ? (['json'] as const) : (['json', 'csv'] as const);
+      for (const [ext, data] of copies.map(
+        (ext) => [ext, ext === 'json' ? tableJson(table) : tableCsv(table)] as const,
+      )) {
         entries.push({
           path: bundleTablePath(run.id, table.table, ext),
           sha256: sha256(data),
@@ -283,7 +274,8 @@ export async function exportBundle(
         });
       }
     }
-    for (const [rel, f] of files) entries.push({ path: bundleFilePath(run.id, rel), ...f });
+    for (const [rel, f] of files.kept) entries.push({ path: bundleFilePath(run.id, rel), ...f });
+    runsInManifest.push(keptEdges === null ? entry : { ...entry, keptEdges });
   }
   const total = entries.reduce((sum, e) => sum + e.bytes, 0);
   if (total > ZIP32_LIMIT) {
@@ -298,7 +290,7 @@ export async function exportBundle(
     appVersion: opts.appVersion ?? 'unknown',
     createdAt: now.toISOString(),
     dbSchemaVersion: schemaVersion(store.db),
-    runs: selection.runs.map(bundleRun),
+    runs: runsInManifest,
     lineage: {
       requested: [...new Set(runIds)],
       dependencies: selection.dependencies,
@@ -351,5 +343,11 @@ export async function exportBundle(
       cause: err,
     });
   }
-  return { file: target, bytes: fs.statSync(target).size, runs: selection.runs.map((r) => r.id), warnings };
+  return {
+    file: target,
+    bytes: fs.statSync(target).size,
+    runs: selection.runs.map((r) => r.id),
+    leftOut,
+    warnings,
+  };
 }

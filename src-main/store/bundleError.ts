@@ -18,7 +18,8 @@ export type BundleErrorCode =
   | 'BAD_TABLE'
   | 'MISSING_DEPENDENCY'
   | 'FOLDER_CONFLICT'
-  | 'IMPORT_FAILED';
+  | 'IMPORT_FAILED'
+  | 'WITHOUT_WEIGHTS';
 
 export class BundleError extends Error {
   readonly code: BundleErrorCode;

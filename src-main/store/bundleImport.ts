@@ -10,13 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  BUNDLE_MANIFEST_FILE,
-  BUNDLE_SCHEMA_VERSION,
-  BundleManifestSchema,
-  type BundleManifest,
-  type BundleTable,
-} from '../../src-shared/bundle.ts';
+import { BUNDLE_MANIFEST_FILE, type BundleTable } from '../../src-shared/bundle.ts';
 import { runArtifactsDir } from './artifacts.ts';
 import { BundleError } from './bundleError.ts';
 import {
@@ -27,9 +21,9 @@ import {
   parseTableJson,
   runTables,
 } from './bundleTables.ts';
+import { readManifest } from './bundleManifest.ts';
 import { ZipFormatError, readZipDirectory, readZipEntry, type ZipEntry } from './bundleZip.ts';
 import type { Store } from './index.ts';
-import { assertRunId } from './runId.ts';
 
 export interface ImportResult {
   /** Runs added to the store, dependencies first. */
@@ -39,8 +33,6 @@ export interface ImportResult {
   /** Data this store could not hold (tables or columns it does not know, references to absent runs). */
   warnings: string[];
 }
-
-const MANIFEST_LIMIT = 64 << 20;
 
 /** Where an entry belongs: a run's table file or a file of its artifact folder. */
 type Slot = { runId: string; table: string; ext: 'json' | 'csv' } | { runId: string; rel: string };
@@ -144,6 +136,17 @@ async function importFrom(store: Store, fh: FileHandle, file: string): Promise<I
       );
     if (listed.has(f.path)) throw new BundleError('BAD_MANIFEST', `manifest.json lists ${f.path} twice`);
     listed.set(f.path, { ...f, slot });
+  }
+  for (const r of manifest.runs) {
+    for (const f of r.filesLeftOut) {
+      const why = unsafeName(f.path);
+      if (why || listed.has(`runs/${r.id}/files/${f.path}`))
+        throw new BundleError(
+          'BAD_MANIFEST',
+          `manifest.json says run ${r.id} lacks ${JSON.stringify(f.path)}, ` +
+            (why ? `which is not a safe file name (${why})` : 'but the bundle carries that file'),
+        );
+    }
   }
   for (const id of runIds) {
     if (!listed.has(`runs/${id}/tables/runs.json`))
@@ -282,6 +285,10 @@ async function importFrom(store: Store, fh: FileHandle, file: string): Promise<I
           // Every run row first, so rows of one run can refer to another run of the bundle.
           const owned = new Set(runTables(store.db).map((t) => t.name));
           for (const r of toImport) insertTable(store.db, owned, tablesOf.get(r.id)![0], r.id, warnings);
+          // What the run lacks is the manifest's word (hashed with the rest), whatever its runs row says.
+          const markLeftOut = store.db.prepare('UPDATE runs SET files_left_out_json = ? WHERE id = ?');
+          for (const r of toImport)
+            markLeftOut.run(r.filesLeftOut.length ? JSON.stringify(r.filesLeftOut) : null, r.id);
           for (const r of toImport)
             for (const t of tablesOf.get(r.id)!.slice(1)) insertTable(store.db, owned, t, r.id, warnings);
           for (const r of toImport) {
@@ -306,63 +313,6 @@ async function importFrom(store: Store, fh: FileHandle, file: string): Promise<I
   } finally {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   }
-}
-
-async function readManifest(
-  fh: FileHandle,
-  entry: ZipEntry | undefined,
-  dataEnd: number,
-): Promise<BundleManifest> {
-  if (!entry) {
-    throw new BundleError(
-      'NO_MANIFEST',
-      `bundle has no ${BUNDLE_MANIFEST_FILE}; it was not written by scalar bundle export`,
-    );
-  }
-  if (entry.size > MANIFEST_LIMIT)
-    throw new BundleError(
-      'BAD_MANIFEST',
-      `${BUNDLE_MANIFEST_FILE} is ${entry.size} bytes, more than a manifest can be`,
-    );
-  const parts: Uint8Array[] = [];
-  await readZipEntry(fh, entry, dataEnd, (c) => parts.push(c));
-  let raw: unknown;
-  try {
-    raw = JSON.parse(Buffer.concat(parts).toString('utf8'));
-  } catch (err) {
-    throw new BundleError(
-      'BAD_MANIFEST',
-      `${BUNDLE_MANIFEST_FILE} is not valid JSON: ${(err as Error).message}`,
-    );
-  }
-  const version = (raw as { bundleSchemaVersion?: unknown } | null)?.bundleSchemaVersion;
-  if (version !== BUNDLE_SCHEMA_VERSION) {
-    throw new BundleError(
-      typeof version === 'number' ? 'UNSUPPORTED_VERSION' : 'BAD_MANIFEST',
-      typeof version === 'number'
-        ? `bundle schema version ${version} is not supported by this app (knows ${BUNDLE_SCHEMA_VERSION})`
-        : `${BUNDLE_MANIFEST_FILE} has no bundleSchemaVersion; it was not written by scalar bundle export`,
-    );
-  }
-  const parsed = BundleManifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues
-      .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new BundleError('BAD_MANIFEST', `${BUNDLE_MANIFEST_FILE} is malformed (${issues.join('; ')})`);
-  }
-  const ids = new Set<string>();
-  for (const r of parsed.data.runs) {
-    try {
-      assertRunId(r.id);
-    } catch (err) {
-      throw new BundleError('BAD_MANIFEST', `${BUNDLE_MANIFEST_FILE}: ${(err as Error).message}`);
-    }
-    if (ids.has(r.id))
-      throw new BundleError('BAD_MANIFEST', `${BUNDLE_MANIFEST_FILE} lists run ${r.id} twice`);
-    ids.add(r.id);
-  }
-  return parsed.data;
 }
 
 /** Parents before children (manifests from our exporter already are; others need not be). */

@@ -370,12 +370,25 @@ const runInputs: Migration = {
   },
 };
 
+const filesLeftOut: Migration = {
+  version: 6,
+  name: 'runs imported from a bundle without some of their files (weights, resume state)',
+  up(db) {
+    db.exec(`
+      -- JSON [{path, bytes, sha256, role}] (src-shared/bundle.ts LeftOutFile): files of the run's folder its
+      -- bundle did not carry; NULL for a run with every file. role 'weights' makes the run "without weights".
+      ALTER TABLE runs ADD COLUMN files_left_out_json TEXT;
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   runsMetricsArtifacts,
   scalarTables,
   workstationTables,
   latentTables,
   runInputs,
+  filesLeftOut,
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import type { LeftOutFile } from '../../src-shared/bundle.ts';
 import { archSetupOf, headlineOf, type Headline } from '../../src-shared/runs.ts';
 import { runArtifactsDir } from './artifacts.ts';
 import { cachedStatement, type Db } from './db.ts';
@@ -68,6 +69,8 @@ export interface RunRecord {
   parentName: string | null;
   /** Order among queued runs (smaller starts first); null when not queued. */
   queuePos: number | null;
+  /** Files its bundle did not carry (src-shared/bundle.ts); empty for a run with every file. */
+  filesLeftOut: LeftOutFile[];
 }
 
 export interface NewRunInput {
@@ -139,6 +142,7 @@ export interface RunRow {
   setup: string | null;
   headline_json: string | null;
   queue_pos: number | null;
+  files_left_out_json?: string | null;
   /** Computed columns of RUN_SELECT. */
   tags_json?: string;
   child_count?: number;
@@ -542,5 +546,6 @@ export function toRecord(row: RunRow): RunRecord {
     childCount: row.child_count ?? 0,
     parentName: row.parent_name ?? null,
     queuePos: row.queue_pos ?? null,
+    filesLeftOut: row.files_left_out_json ? (JSON.parse(row.files_left_out_json) as LeftOutFile[]) : [],
   };
 }

@@ -1,11 +1,21 @@
 /**
  * Hash routes (pure parsing and link building; the live router is router.svelte.ts): every view is a link a researcher can bookmark, paste and reload. `#/runs`, `#/runs/<id>`,
- * `#/new`, `#/compare?runs=a,b`, `#/reproduce?run=…`, `#/circuit?run=…&pair=…`, `#/latent?run=…&hook=…&id=…`, `#/models`, `#/system`.
+ * `#/new`, `#/compare?runs=a,b`, `#/reproduce?run=…`, `#/circuit?run=…&pair=…`, `#/latent?run=…&hook=…&id=…`, `#/models`, `#/system`, `#/example` (the example project).
  * Back/forward work because the state is the URL and nothing else.
  */
 
 export type ViewName =
-  'runs' | 'run' | 'new' | 'compare' | 'circuit' | 'latent' | 'models' | 'system' | 'reproduce' | 'not-found';
+  | 'runs'
+  | 'run'
+  | 'new'
+  | 'compare'
+  | 'circuit'
+  | 'latent'
+  | 'models'
+  | 'system'
+  | 'reproduce'
+  | 'example'
+  | 'not-found';
 
 export interface Route {
   view: ViewName;
@@ -26,6 +36,7 @@ const VIEWS: Record<string, ViewName> = {
   models: 'models',
   system: 'system',
   reproduce: 'reproduce',
+  example: 'example',
 };
 
 export function parseHash(hash: string): Route {

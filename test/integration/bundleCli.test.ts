@@ -67,7 +67,14 @@ describe('scalar bundle', () => {
       '--json',
     ]);
     expect(exp.code, exp.stderr).toBe(0);
-    expect(exp.json).toEqual({ file: zip, bytes: fs.statSync(zip).size, runs: [lmId, saeId], warnings: [] });
+    const none = { files: 0, bytes: 0, runs: 0 };
+    expect(exp.json).toEqual({
+      file: zip,
+      bytes: fs.statSync(zip).size,
+      runs: [lmId, saeId],
+      leftOut: { resume: none, weights: none, exports: none },
+      warnings: [],
+    });
 
     const dstDir = path.join(tmp, 'dst');
     const imp = await runCli(['bundle', 'import', zip, '--data-dir', dstDir, '--json']);
@@ -95,6 +102,44 @@ describe('scalar bundle', () => {
         { id: saeId, reason: 'already present' },
       ],
     });
+  });
+
+  it('--weights none: records only, the imported run marked; commands that need its weights say so', async () => {
+    const zip = path.join(tmp, 'records.zip');
+    const exp = await runCli([
+      'bundle',
+      'export',
+      saeId,
+      '--out',
+      zip,
+      '--with-deps',
+      '--weights',
+      'none',
+      '--data-dir',
+      srcDir,
+    ]);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stderr).toContain('left out the weights of 1 run(s): 1 file(s), 2048 bytes');
+    const dstDir = path.join(tmp, 'records');
+    expect((await runCli(['bundle', 'import', zip, '--data-dir', dstDir])).code).toBe(0);
+    const dst = Store.open(dstDir);
+    try {
+      expect(dst.requireRun(saeId).filesLeftOut).toEqual([
+        {
+          path: 'saes/blocks.0.hook_resid_pre/sae_weights.safetensors',
+          bytes: 2048,
+          sha256: sha(weights),
+          role: 'weights',
+        },
+      ]);
+      expect(dst.listArtifacts(saeId)).toEqual([]);
+      expect(dst.getMetricSeries(saeId, 'mse', 'blocks.0.hook_resid_pre')).toHaveLength(1);
+    } finally {
+      dst.close();
+    }
+    const usage = await runCli(['bundle', 'import', zip, '--weights', 'none', '--data-dir', dstDir]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--weights, --without-exports and --max-edges are export options');
   });
 
   it('refuses a missing parent and a non-zip with exit 2, the reason on stderr and no stack trace', async () => {

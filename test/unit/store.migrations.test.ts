@@ -241,6 +241,28 @@ const FIXTURES: Record<number, { seed(db: Db): void; check(db: Db): void }> = {
       ]);
     },
   },
+  6: {
+    seed(db) {
+      db.prepare(`UPDATE runs SET files_left_out_json = ? WHERE id = 'lm-20260102-030405-aaaa'`).run(
+        JSON.stringify([
+          { path: 'best/model.safetensors', bytes: 870112, sha256: 'ef'.repeat(32), role: 'weights' },
+        ]),
+      );
+    },
+    check(db) {
+      // Runs of earlier versions have every file; the one marked keeps its list.
+      expect(
+        db.prepare('SELECT id, files_left_out_json FROM runs WHERE files_left_out_json IS NOT NULL').all(),
+      ).toEqual([
+        {
+          id: 'lm-20260102-030405-aaaa',
+          files_left_out_json: JSON.stringify([
+            { path: 'best/model.safetensors', bytes: 870112, sha256: 'ef'.repeat(32), role: 'weights' },
+          ]),
+        },
+      ]);
+    },
+  },
 };
 
 function schemaOf(db: Db): unknown[] {

@@ -14,6 +14,7 @@ import { reportPipelineRun, runPipelineInForeground } from './pipeline.ts';
 import { reportReproduceRun, runReproduceInForeground } from './reproduce.ts';
 import { ReproduceConfigSchema } from '../../../src-shared/reproduce.ts';
 import { PipelineConfigSchema } from '../../../src-shared/pipeline.ts';
+import { isWithoutWeights, withoutWeightsMessage } from '../../../src-shared/bundle.ts';
 
 export const runsUsage = `scalar runs [--kind lm|sae|scalar|pipeline] [--status S] [--search TEXT] [--limit N] [--json]`;
 export const resumeUsage = `scalar resume RUN_ID [--accept-changed-inputs] [--json]   continue a failed, cancelled or interrupted run from its last checkpoint
@@ -118,6 +119,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
     const run = service.store.requireRun(id);
     if (run.kind !== 'lm' || run.status !== 'completed')
       throw new UsageError(`run ${id} is a ${run.status} ${run.kind} run; export needs a completed LM run`);
+    if (isWithoutWeights(run))
+      throw new UsageError(withoutWeightsMessage(run, 'there is no model folder to export'));
     const best = path.join(runArtifactsDir(service.store.dataDir, id), 'best');
     for (const artifact of service.store.listArtifacts(id, 'best'))
       await service.store.verifyArtifact({ runId: id, kind: artifact.kind, name: artifact.name });
