@@ -128,18 +128,20 @@ export class JobManager {
       archSetup = { arch: sae.config.arch, setup: sae.config.setup };
     }
     const seed = 'config' in parsed ? parsed.config.seed : null;
-    const run = this.store.db.transaction(() => {
-      const created = this.store.createRun({
-        kind: RUN_KIND_OF_JOB[parsed.kind],
-        name: meta.name?.trim() || defaultRunName(parsed, this.store),
-        parentId,
-        config: parsed,
-        seed,
-        ...archSetup,
-      });
-      this.store.recordRunInputs(created.id, checked.inputs);
-      return created;
-    }).immediate();
+    const run = this.store.db
+      .transaction(() => {
+        const created = this.store.createRun({
+          kind: RUN_KIND_OF_JOB[parsed.kind],
+          name: meta.name?.trim() || defaultRunName(parsed, this.store),
+          parentId,
+          config: parsed,
+          seed,
+          ...archSetup,
+        });
+        this.store.recordRunInputs(created.id, checked.inputs);
+        return created;
+      })
+      .immediate();
     this.owned.add(run.id);
     this.emit({ type: 'status', runId: run.id, status: 'queued' });
     for (const w of checked.warnings) this.emit({ type: 'log', runId: run.id, message: `warning: ${w}` });

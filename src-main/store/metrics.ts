@@ -59,21 +59,23 @@ export function recordMetricRows(db: Db, rows: Iterable<MetricRow>): number {
      ON CONFLICT (run_id, scope, key, step) DO UPDATE SET value = excluded.value`,
   );
   const runExists = cachedStatement(db, 'SELECT 1 FROM runs WHERE id = ?');
-  return db.transaction(() => {
-    const checkedRuns = new Set<string>();
-    let written = 0;
-    for (const row of rows) {
-      validate(row);
-      if (!checkedRuns.has(row.runId)) {
-        // Checked here for a clear message; the foreign key alone would only say "constraint failed".
-        if (!runExists.get(row.runId)) throw new StoreError('RUN_NOT_FOUND', `Run ${row.runId} not found`);
-        checkedRuns.add(row.runId);
+  return db
+    .transaction(() => {
+      const checkedRuns = new Set<string>();
+      let written = 0;
+      for (const row of rows) {
+        validate(row);
+        if (!checkedRuns.has(row.runId)) {
+          // Checked here for a clear message; the foreign key alone would only say "constraint failed".
+          if (!runExists.get(row.runId)) throw new StoreError('RUN_NOT_FOUND', `Run ${row.runId} not found`);
+          checkedRuns.add(row.runId);
+        }
+        upsert.run(row.runId, row.scope ?? '', row.key, row.step, Number.isNaN(row.value) ? null : row.value);
+        written++;
       }
-      upsert.run(row.runId, row.scope ?? '', row.key, row.step, Number.isNaN(row.value) ? null : row.value);
-      written++;
-    }
-    return written;
-  }).immediate();
+      return written;
+    })
+    .immediate();
 }
 
 /** One metric of one scope, in step order. */
