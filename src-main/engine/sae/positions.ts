@@ -106,3 +106,16 @@ export function saeWidths(
     })),
   );
 }
+
+/**
+ * A model depth for which `setupPositions(setup, depth, layers)` names exactly `hooks` (a run's hooks in forward
+ * order, as its summary lists them), for code that has a stored run but not its model: with every block, the
+ * hooks give the depth; with chosen blocks, any depth past them names the same hooks unless the run ends at the
+ * last block's resid_post (tblock).
+ */
+export function depthForHooks(setup: SaeSetup, hooks: string[], layers?: readonly number[]): number {
+  if (!layers) return setup === 'tblock' ? hooks.length - 1 : hooks.length / 2;
+  const post = hooks.map((h) => /^blocks\.(\d+)\.hook_resid_post$/.exec(h)).find((m) => m);
+  if (setup === 'tblock' && post) return Number(post[1]) + 1;
+  return Math.max(...layers) + (setup === 'tblock' ? 2 : 1);
+}
