@@ -130,6 +130,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
     const logEvery = Math.max(1, Math.round(s.evalEvery / 10));
     const running = new Map<string, number>();
     let lastJacobianL1 = 0;
+    let lastEval: { step: number; evaluation: SetEval } | null = null;
 
     const saveState = async () => {
       const snap = src.snapshot();
@@ -198,6 +199,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
 
       if (step % s.evalEvery === 0 || step === s.steps) {
         const evaluation = await evaluateSaeSet(lm, set, src.evalBatches);
+        lastEval = { step, evaluation };
         for (const g of set.groups) {
           const loss = groupLoss(evaluation, g.hooks);
           if (!(g.name in best) || loss < best[g.name].loss) {
@@ -213,9 +215,11 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
       }
     }
 
-    // Report and export the best checkpoint of every group.
-    for (const g of set.groups) loadGroup(outDir, set, g);
-    const evaluation = await evaluateSaeSet(lm, set, src.evalBatches);
+    // Report and export the best checkpoint of every group. When every group's best is the last step, the set
+    // already holds it and its evaluation is the last one (the same parameters on the same set: skipped).
+    const bestIsLast = lastEval?.step === step && set.groups.every((g) => best[g.name]?.step === step);
+    if (!bestIsLast) for (const g of set.groups) loadGroup(outDir, set, g);
+    const evaluation = bestIsLast ? lastEval!.evaluation : await evaluateSaeSet(lm, set, src.evalBatches);
     return {
       steps: step,
       seqLen: s.seqLen,
