@@ -144,10 +144,6 @@ function checkCorpus(ctx: Ctx, spec: string, seqLen: number, trainFraction: numb
       throw new InputError(`Unknown built-in corpus "${trimmed}"; available: ${BUILTIN_CORPORA.join(', ')}`);
     return; // the Brown corpus holds millions of characters: every window fits
   }
-  if (isFolder(trimmed) || trimmed.endsWith('.jsonl'))
-    throw new InputError(
-      `${trimmed} is a ${trimmed.endsWith('.jsonl') ? 'JSONL file' : 'folder'}: such text sets are read as a stream; give --buffer-tokens N (or a gpt2-* preset) to stream the activations`,
-    );
   const corpus = about('', () => loadCorpus(trimmed));
   let n = corpus.source.chars; // the ASCII tokenizer makes one token of every code point
   // GPT-2 BPE makes fewer tokens than characters: count them when the text may be short (bounded work).
@@ -340,6 +336,11 @@ function checkTrainSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'train-sae' }>['con
   const widths = about('option --layers: ', () => saeWidths(c.arch, c.setup, c.width, lm.nLayer, c.layers));
   const micro = c.schedule.batchSize / (c.schedule.gradAccum ?? 1);
   if (!c.stream) {
+    const spec = c.corpus.trim();
+    if (isFolder(spec) || spec.endsWith('.jsonl'))
+      throw new InputError(
+        `${spec} is a ${spec.endsWith('.jsonl') ? 'JSONL file' : 'folder'}: such text sets are read as a stream; give --buffer-tokens N (or a gpt2-* preset) to stream the activations`,
+      );
     checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
     // The LM runs on the whole batch here (its activations are then cut into micro-batches).
     saeStepMemory(ctx, lm, seqLen, widths, c.schedule.batchSize, 'one SAE training step');
