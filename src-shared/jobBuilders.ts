@@ -299,6 +299,12 @@ export function saeJobFromOptions(options: SaeJobOptions): Built<TrainSaeJob> {
   const preset = SAE_PRESETS[presetName as SaePresetName];
   const presetSae = SAE_PRESET_SAES[presetName as SaePresetName];
   const r = rescaled(preset, o, 6);
+  // Without --steps an SAE preset's interval stands (gpt2-small-cpu evaluates once, at the end: an evaluation
+  // costs more than its training there); for quick and paper it is what the rule above gives anyway.
+  if (o.steps === undefined && o.evalEvery === undefined) {
+    r.schedule.evalEvery = preset.evalEvery;
+    r.source.evalEvery = 'preset';
+  }
   const schedule = {
     ...r.schedule,
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
