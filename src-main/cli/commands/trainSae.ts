@@ -56,7 +56,8 @@ function describePresetSae(name: SaePresetName): string {
     `${s.steps.toLocaleString('en-US')} steps of ${s.batchSize} × ${s.seqLen} = ${tokens.toLocaleString('en-US')} tokens` +
     `${(s.gradAccum ?? 1) > 1 ? ` in ${s.gradAccum} micro-batches` : ''}, warmup ${s.warmupSteps}, lr ${s.lr} → ${s.minLr};\n                     ` +
     `buffer ${p.stream!.bufferTokens.toLocaleString('en-US')} tokens, ${p.stream!.forwardWindows} windows a refill; ` +
-    `evaluation on ${(SAE_EVAL_TOKENS[name] ?? 0).toLocaleString('en-US')} tokens`
+    `evaluation on ${(SAE_EVAL_TOKENS[name] ?? 0).toLocaleString('en-US')} tokens ` +
+    (s.evalEvery >= s.steps ? 'at the end' : `every ${s.evalEvery} steps`)
   );
 }
 
