@@ -53,6 +53,10 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'evalEvery',
     'evalTokens',
     'corpus',
+    'layers',
+    'gradAccum',
+    'bufferTokens',
+    'forwardWindows',
     'name',
   ],
   eval: [

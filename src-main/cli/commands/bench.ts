@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { backendReport, initBackend } from '../../engine/backend.ts';
 import { benchExplorer } from '../bench/explorerBench.ts';
+import { benchGpt2Sae } from '../bench/gpt2Bench.ts';
 import { benchLm } from '../bench/lmBench.ts';
 import { runPeer, type PeerResult } from '../bench/peer.ts';
 import { benchSaeTraining } from '../bench/saeBench.ts';
@@ -66,6 +67,12 @@ const WORKLOADS: Record<string, Workload> = {
       'JSAE pairs around the four MLPs (fflayer, ×8, k 10, λ 16 mean), batch 32×128, tokens/s (no peer)',
     peerWorkloads: [],
     run: async () => ({ jsae: await benchSaeTraining('jsae', { batch }) }),
+  },
+  'gpt2-sae': {
+    describe:
+      'GPT-2 Small real shapes with random weights (12 × 768, 12 heads, vocabulary 50,257, context 1,024): LM forward tokens/s, SAE training tokens/s at F 24,576, k 32 (one SAE and an ffblock pair), ms and peak RSS / heap / tensor bytes per step; --batch B windows of 128 tokens (default 8); 1 untimed + 2 timed steps each (no peer)',
+    peerWorkloads: [],
+    run: () => benchGpt2Sae({ batch }),
   },
   scalar: {
     describe:
