@@ -229,10 +229,8 @@ export interface UnitSource {
   k0: number;
   T: number;
   perSequence: boolean;
-  /** Tokens per segment pass (default BATCH_TOKENS). */
+  /** Tokens per segment pass (default BATCH_TOKENS; the memory bound may ask for fewer). */
   batchTokens?: number;
-  /** At most this many encoder columns per pass (a batch closes early when its units need more); none: no cap. */
-  maxColumns?: number;
 }
 
 /**
@@ -250,23 +248,10 @@ export async function evaluateUnits(
   const span = perSequence ? T : 1;
   const all = Int32Array.from({ length: pm.f1 }, (_, j) => j);
   const perBatch = Math.max(1, Math.floor((src.batchTokens ?? BATCH_TOKENS) / span));
-  const cap = src.maxColumns ?? Infinity;
   const batches: { chunk: typeof units; columns: Int32Array | null }[] = [];
   const tasks: PairTask[] = [];
-  for (let start = 0; start < units.length;) {
-    // Up to perBatch units, fewer when their columns would pass the cap (always at least one unit).
-    let end = Math.min(units.length, start + perBatch);
-    if (cap < pm.f1) {
-      const seen = new Set<number>();
-      for (let u = start; u < end; u++) {
-        for (const j of units[u].js ?? all) seen.add(j);
-        if (seen.size > cap && u > start) {
-          end = u;
-          break;
-        }
-      }
-    }
-    const chunk = units.slice(start, end);
+  for (let start = 0; start < units.length; start += perBatch) {
+    const chunk = units.slice(start, start + perBatch);
     const idx = new Int32Array(chunk.length * span * k0);
     const val = new Float32Array(chunk.length * span * k0);
     chunk.forEach((u, c) => {
@@ -281,7 +266,6 @@ export async function evaluateUnits(
       : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
     batches.push({ chunk, columns });
     tasks.push({ op: 'preDown', idx, val, B: chunk.length, T: span, columns });
-    start = end;
   }
   const pres = await src.pool.map(tasks);
   const results: Float32Array[] = [];

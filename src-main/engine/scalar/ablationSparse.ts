@@ -86,13 +86,13 @@ export class ChunkSubcircuit {
     this.W = Math.max(1, Math.ceil(Math.max(0, ...this.latents.map((l) => l.length)) / 32));
   }
 
-  /** The chunk's upstream codes, full-circuit and empty-input pre₁. `batchTokens`, `maxColumns`: unit batches. */
+  /** The chunk's upstream codes, full-circuit and empty-input pre₁; `batchTokens` per segment pass. */
   static async create(
     pm: PairModel,
     clean: CleanPass,
     pool: PairPool,
     kept: KeptIndex,
-    opts: { batchTokens?: number; maxColumns?: number } = {},
+    batchTokens = BATCH_TOKENS,
   ): Promise<ChunkSubcircuit> {
     const [B, T] = clean.tokens.shape;
     const up = clean.up.reshape([B * T, pm.D]) as tf.Tensor2D;
@@ -107,8 +107,7 @@ export class ChunkSubcircuit {
       k0: codes.width,
       T,
       perSequence,
-      batchTokens: opts.batchTokens ?? BATCH_TOKENS,
-      maxColumns: opts.maxColumns,
+      batchTokens,
     };
     const ev = new ChunkSubcircuit(pm, clean, kept, src, codes.val);
     const { k0 } = src;
