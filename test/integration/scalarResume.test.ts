@@ -25,8 +25,12 @@ const TIMINGS = new Set([
   'peak_tensor_mb',
   'peak_wasm_heap_mb',
 ]);
-const withoutMeasured = (r: Record<string, unknown>) =>
-  r.memory ? { ...r, memory: { ...(r.memory as object), measured: null } } : r;
+const withoutMeasured = (r: Record<string, unknown>) => {
+  if (!r.memory) return r;
+  const ablation = r.ablation as { perBudget: { seconds: unknown }[] };
+  const perBudget = ablation.perBudget.map((b) => ({ ...b, seconds: null }));
+  return { ...r, memory: { ...(r.memory as object), measured: null }, ablation: { ...ablation, perBudget } };
+};
 
 let tmp: string;
 let service: ScalarService;

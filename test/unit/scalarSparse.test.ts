@@ -33,8 +33,12 @@ beforeAll(async () => {
 const T = 6;
 
 /** A random pair; `act: 'relu' | 'jumprelu'` gives both SAEs a threshold (0, or random positive). */
-function pairFor(setup: 'ffblock' | 'fflayer' | 'tblock', act: 'topk' | 'relu' | 'jumprelu' = 'topk') {
-  const r = randomPair({ setup, width: 24, k: 3, seed: 8 });
+function pairFor(
+  setup: 'ffblock' | 'fflayer' | 'tblock',
+  act: 'topk' | 'relu' | 'jumprelu' = 'topk',
+  norm2: 'layernorm' | 'dyt' = 'layernorm',
+) {
+  const r = randomPair({ setup, width: 24, k: 3, seed: 8, norm2 });
   if (act === 'topk') return r;
   const rng = new TestRng(19);
   const side = (s: PairModel['up']) => ({
@@ -74,6 +78,8 @@ async function sparseScores(
   const data = new Int32Array(batches.length * B * T);
   for (const [q, t] of batches.entries()) data.set(t.dataSync(), q * B * T);
   const budget = MemoryBudget.mb(boundMb);
+  // The low-rank finish splits the upstream latents over both threads: exercise the worker there.
+  const pool = await PairPool.start(pm, form === 'low-rank');
   const act = await findActiveSets(pm, data, T, B, opts, budget);
   const plan = planSparseAttribution(pm, act, { ...opts, form }, B * T, budget);
   const dense = new Float32Array(pm.f0 * pm.f1);
@@ -87,7 +93,9 @@ async function sparseScores(
       R.forEach((i, r) => cols.forEach((j, c) => (dense[i * pm.f1 + j] = scores[r * cols.length + c])));
     },
     budget,
+    pool,
   );
+  await pool.close();
   return { dense, act, plan, budget };
 }
 
@@ -111,9 +119,13 @@ describe('sparse edge scores', () => {
         });
       }
 
-  for (const setup of ['ffblock', 'fflayer'] as const)
-    it(`${setup}: the low-rank form equals the quadratic one up to float32 rounding`, async () => {
-      const { pm } = pairFor(setup);
+  for (const [setup, norm2] of [
+    ['ffblock', 'layernorm'],
+    ['ffblock', 'dyt'],
+    ['fflayer', 'layernorm'],
+  ] as const)
+    it(`${setup} (${norm2}): the low-rank form equals the quadratic one up to float32 rounding`, async () => {
+      const { pm } = pairFor(setup, 'topk', norm2);
       const batches = [randomTokens(5, 3, T)];
       const opts = { steps: 4, scaling: 'reference' as const };
       const dense = await denseScores(pm, batches, opts);

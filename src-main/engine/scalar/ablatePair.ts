@@ -28,6 +28,12 @@ export interface AblationReport {
   /** Units evaluated, summed over budgets and chunks. */
   units: number;
   device: boolean;
+  /** Per budget, summed over chunks: units evaluated and seconds (null where only counted, see timeLimitSeconds). */
+  perBudget: { n: number; units: number; seconds: number | null }[];
+  /** Budgets evaluated (all of them unless a time limit stopped the pass). */
+  measuredBudgets: number;
+  /** Chunks evaluated. */
+  measuredChunks: number;
 }
 
 export interface AblationResult {
@@ -67,6 +73,11 @@ export async function ablatePair(opts: {
   budget: MemoryBudget;
   check: () => void;
   progress: (step: number, total: number, units: number) => void;
+  /**
+   * Benchmarks only: once the pass has run this long, the rest of the current chunk's budgets are only counted
+   * (their units, ChunkSubcircuit.countUnits), later chunks are skipped, and their KL is NaN.
+   */
+  timeLimitSeconds?: number;
 }): Promise<AblationResult> {
   const { pm, pool, config, tokens, grid, ranked, budget } = opts;
   const { B, T } = tokens;
@@ -97,11 +108,22 @@ export async function ablatePair(opts: {
     unitBatchTokens: batchTokens,
     units: 0,
     device,
+    perBudget: grid.map((n) => ({ n, units: 0, seconds: 0 as number | null })),
+    measuredBudgets: grid.length,
+    measuredChunks: 0,
   };
+  const t0 = performance.now();
+  const late = () =>
+    opts.timeLimitSeconds !== undefined && (performance.now() - t0) / 1000 > opts.timeLimitSeconds;
   const steps = report.chunks * grid.length;
   let step = 0;
   try {
     for (let b0 = 0; b0 < B; b0 += seqsPerChunk) {
+      if (late()) {
+        for (const k of kls) k.fill(NaN, b0 * T);
+        break;
+      }
+      report.measuredChunks++;
       const b = Math.min(seqsPerChunk, B - b0);
       const at = b0 * T;
       await budget.with('evaluation chunk', perToken * b * T, async () => {
@@ -117,6 +139,15 @@ export async function ablatePair(opts: {
           const target = config.target === 'model' ? clean.logits : full;
           for (const [g, n] of grid.entries()) {
             opts.check();
+            if (late() && ev instanceof ChunkSubcircuit) {
+              // Benchmarks: count what the rest would evaluate; no KL.
+              report.perBudget[g].units += ev.countUnits(n);
+              report.perBudget[g].seconds = null;
+              report.measuredBudgets = Math.min(report.measuredBudgets, g);
+              kls[g].fill(NaN, at);
+              continue;
+            }
+            const tb = performance.now();
             const logits =
               ev instanceof ChunkSubcircuit
                 ? await ev.logits(n, { relu: config.relu })
@@ -124,6 +155,9 @@ export async function ablatePair(opts: {
             kls[g].set(await perTokenKl(target, logits), at);
             logits.dispose();
             report.units += ev.lastUnits;
+            report.perBudget[g].units += ev.lastUnits;
+            const pb = report.perBudget[g];
+            if (pb.seconds !== null) pb.seconds += (performance.now() - tb) / 1000;
             opts.progress(++step, steps, ev.lastUnits);
           }
           full.dispose();

@@ -122,11 +122,55 @@ export class ChunkSubcircuit {
 
   /** Logits of the subcircuit keeping the top-`n` edges (n ≤ the KeptIndex's length). Call with increasing n. */
   async logits(n: number, opts: SubcircuitOptions): Promise<tf.Tensor3D> {
-    const { pm, kept, owners, span, W, N } = this;
+    if (this.counted)
+      throw new Error('ChunkSubcircuit: logits() after countUnits() (its previous values are gone)');
+    const { pm, span, N } = this;
+    const f1 = pm.f1;
+    const R = new Float32Array(N * f1);
+    const { units, keys } = this.walk(n, R);
+    this.lastUnits = units.length;
+    const { k0 } = this.src;
+    const pre = await evaluateUnits(this.src, units, (tok, u) => {
+      const key = units[u].key;
+      const v = new Float32Array(k0);
+      for (let q = 0; q < k0; q++) {
+        const b = this.slotBit[tok * k0 + q];
+        if (b >= 0 && (key[b >>> 5] >>> (b & 31)) & 1) v[q] = this.val0[tok * k0 + q];
+      }
+      return v;
+    });
+    units.forEach((u, c) => {
+      u.js.forEach((j, q) => {
+        for (let p = 0; p < span; p++) R[(u.owner * span + p) * f1 + j] = pre[c][p * u.js.length + q];
+      });
+    });
+    this.prevR = R;
+    this.prevKeys = keys;
+    return this.logitsOf(R, opts);
+  }
+
+  /**
+   * The units budget `n` would evaluate, without evaluating them (benchmarks extrapolate from it). Advances the
+   * reuse state as logits() does, but no value is computed: logits() cannot follow.
+   */
+  countUnits(n: number): number {
+    const { units, keys } = this.walk(n, null);
+    this.counted = true;
+    this.prevKeys = keys;
+    return (this.lastUnits = units.length);
+  }
+
+  private counted = false;
+
+  /**
+   * The keys of budget n: R (when given) filled from the full circuit, the empty input and the previous budget,
+   * and the units still to evaluate, sorted by (first latent, owner) as ablation.ts sorts them.
+   */
+  private walk(n: number, R: Float32Array | null): { units: Unit[]; keys: Uint32Array } {
+    const { pm, kept, owners, span, W } = this;
     const f1 = pm.f1;
     if (n > kept.length) throw new Error(`budget ${n} is beyond the ${kept.length} ranked edges kept`);
     const keys = new Uint32Array(owners * f1 * W);
-    const R = new Float32Array(N * f1);
     // Every row starts as the empty input's value on the kept latents (0 elsewhere).
     const base = new Float32Array(span * f1);
     const isKept = (j: number) => kept.firstRank[j] < n;
@@ -149,20 +193,21 @@ export class ChunkSubcircuit {
           keys[(o * f1 + j) * W + (b >>> 5)] |= 1 << (b & 31);
         }
       }
-      const rows = o * span;
       if (L.every((i) => i < 0)) {
         // No active latent: every kept latent's key equals the (empty) full key → the full circuit's value.
-        for (let j = 0; j < f1; j++) if (isKept(j)) this.copy(R, o, j, this.preFull, o);
+        if (R) for (let j = 0; j < f1; j++) if (isKept(j)) this.copy(R, o, j, this.preFull, o);
         continue;
       }
-      for (let p = 0; p < span; p++) R.set(base.subarray(p * f1, (p + 1) * f1), (rows + p) * f1);
+      if (R) for (let p = 0; p < span; p++) R.set(base.subarray(p * f1, (p + 1) * f1), (o * span + p) * f1);
       const mine = new Map<string, Unit>();
       for (const j of touched) {
         const at = (o * f1 + j) * W;
         const key = keys.subarray(at, at + W);
-        if (this.isFull(key, L)) this.copy(R, o, j, this.preFull, o);
-        else if (this.prevKeys && sameWords(this.prevKeys, at, key)) this.copy(R, o, j, this.prevR!, o);
-        else {
+        if (this.isFull(key, L)) {
+          if (R) this.copy(R, o, j, this.preFull, o);
+        } else if (this.prevKeys && sameWords(this.prevKeys, at, key)) {
+          if (R) this.copy(R, o, j, this.prevR!, o);
+        } else {
           const id = key.join(',');
           const u = mine.get(id);
           if (u) u.js.push(j);
@@ -176,25 +221,7 @@ export class ChunkSubcircuit {
       }
     }
     units.sort((a, b) => a.js[0] - b.js[0] || a.owner - b.owner);
-    this.lastUnits = units.length;
-    const { k0 } = this.src;
-    const pre = await evaluateUnits(this.src, units, (tok, u) => {
-      const key = units[u].key;
-      const v = new Float32Array(k0);
-      for (let q = 0; q < k0; q++) {
-        const b = this.slotBit[tok * k0 + q];
-        if (b >= 0 && (key[b >>> 5] >>> (b & 31)) & 1) v[q] = this.val0[tok * k0 + q];
-      }
-      return v;
-    });
-    units.forEach((u, c) => {
-      u.js.forEach((j, q) => {
-        for (let p = 0; p < span; p++) R[(u.owner * span + p) * f1 + j] = pre[c][p * u.js.length + q];
-      });
-    });
-    this.prevR = R;
-    this.prevKeys = keys;
-    return this.logitsOf(R, opts);
+    return { units, keys };
   }
 
   /** SAE₁'s activation of R and the rest of the model: TopK as the dense path, a threshold SAE on the host. */

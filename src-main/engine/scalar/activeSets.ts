@@ -53,8 +53,9 @@ export function batchBytesPerToken(pm: PairModel, S: number, k1: number): number
   const M = pm.lm.config.dMlp;
   const seg = pm.pair.segment === 'block' ? 3 * D + 2 * pm.lm.config.nHead + 4 * D : 0;
   // xw/pre₁ [F₁] twice (tensor + host copy of a threshold SAE), the MLP's u, g, gelu [M], a dozen D-vectors,
-  // and per point the seeds' Jacobian rows [k₁, D] and what a block keeps for its accumulation.
-  return 4 * (2 * f1 + 3 * M + 12 * D + S * (k1 * D + M + 4 * D + seg));
+  // per point the seeds' Jacobian rows [k₁, D] and what a block keeps for its accumulation, and one point's
+  // g ⊙ C rows [k₁, M] of the low-rank form (lowRank.ts).
+  return 4 * (2 * f1 + 3 * M + 12 * D + k1 * M + S * (k1 * D + M + 4 * D + seg));
 }
 
 /** Host bytes pass 0 keeps per token. */

@@ -24,8 +24,10 @@ import { runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode } from '../sae/topk.ts';
 import { batchBytesPerToken, type ActiveSets, type BatchCodes } from './activeSets.ts';
 import { linearise, referenceScores64 } from './attribution.ts';
+import { LowRankRows, lowRankPart } from './lowRank.ts';
 import type { MemoryBudget } from './memory.ts';
 import type { PairModel } from './pair.ts';
+import type { PairPool } from './pairPool.ts';
 import { integrationPoint, type AttributionOptions } from './plain.ts';
 
 export type AttributionForm = 'quadratic' | 'low-rank' | 'textbook';
@@ -112,6 +114,7 @@ export async function sparseAttribution(
   opts: AttributionOptions,
   sink: ScoreSink,
   budget: MemoryBudget,
+  pool: PairPool,
   check?: () => void,
 ): Promise<void> {
   const { D, f0, f1 } = pm;
@@ -166,7 +169,7 @@ export async function sparseAttribution(
           if (summed && part) for (let e = 0; e < part.length; e++) summed[e] += part[e];
         }
         tf.dispose([blk.cT, blk.wEncT]);
-        if (lowRank) sink(null, cols, await lowRank.finish(pm.up.w.wDec, budget));
+        if (lowRank) sink(null, cols, await lowRank.finish(pm, pool, budget));
         else if (textbook)
           sink(
             rows,
@@ -192,6 +195,22 @@ type PartOptions = AttributionOptions & {
   wDec0: tf.Tensor2D;
 };
 
+/** SAE₁ codes per point with columns renumbered to the block (slots outside it: value 0, skipped). */
+function compactColumns(bc: BatchCodes, colSlot: Int32Array): { idx: Int32Array; val: Float32Array }[] {
+  return bc.codes1.map(({ idx, val }) => {
+    const i = new Int32Array(idx.length);
+    const v = new Float32Array(val.length);
+    for (let q = 0; q < idx.length; q++) {
+      const c = colSlot[idx[q]];
+      if (c >= 0 && val[q] > 0) {
+        i[q] = c;
+        v[q] = val[q];
+      }
+    }
+    return { idx: i, val: v };
+  });
+}
+
 /**
  * One cached batch's contribution for one column block: the dense pass (attributionBatchFast) on compact
  * indices — SAE₁ slots outside the block get value 0 (the kernels skip them), columns and (textbook) rows are
@@ -213,18 +232,11 @@ async function batchPart(
   const persistent = [...Object.values(lm.params), ...Object.values(pm.up.w), ...Object.values(pm.down.w)];
   persistent.push(blk.cT, blk.wEncT, o.wDec0);
   const made: unknown[] = [];
-  const compact = bc.codes1.map(({ idx, val }) => {
-    const i = new Int32Array(idx.length);
-    const v = new Float32Array(val.length);
-    for (let q = 0; q < idx.length; q++) {
-      const c = colSlot[idx[q]];
-      if (c >= 0 && val[q] > 0) {
-        i[q] = c;
-        v[q] = val[q];
-      }
-    }
-    return { idx: i, val: v };
-  });
+  const compact = compactColumns(bc, colSlot);
+  if (lowRank) {
+    await lowRankPart(pm, bc, blk, compact, o, lowRank);
+    return null;
+  }
   try {
     const k0 = bc.codes0.width;
     const idx0 = tf.tensor2d(bc.codes0.idx, [N, k0], 'int32');
@@ -257,11 +269,6 @@ async function batchPart(
       const [r] = await runScalarKernelAsync('ScalarJacobianRows', q.rowInputs, { mode: q.mode });
       rows.push(r);
       made.push(r);
-    }
-    if (lowRank) {
-      const host = (await Promise.all(rows.map((r) => r.data()))) as Float32Array[];
-      lowRank.add(bc, compact, host);
-      return null;
     }
     const block = pm.pair.segment === 'block';
     const inputs = tidy(() => {
@@ -305,87 +312,5 @@ async function batchPart(
     return (await readAndDispose(out)) as Float32Array;
   } finally {
     disposeExcept(made, persistent);
-  }
-}
-
-/**
- * The low-rank form's rows for one column block: per token n and latent j active there at some point,
- * c_n · v_j(n) with v_j(n) = Σ_s (Jacobian row of j at α_s), stored grouped by column ([Σ_j n_j, D] float32).
- */
-class LowRankRows {
-  readonly store: Float32Array;
-  private readonly offset: Int32Array;
-  private readonly fill: Int32Array;
-  readonly bytes: number;
-
-  constructor(
-    readonly cols: Int32Array,
-    counts: Int32Array,
-    private readonly D: number,
-  ) {
-    this.offset = new Int32Array(cols.length + 1);
-    cols.forEach((j, c) => (this.offset[c + 1] = this.offset[c] + counts[j]));
-    this.fill = this.offset.slice(0, cols.length);
-    this.store = new Float32Array(this.offset[cols.length] * D);
-    this.bytes = this.store.byteLength + 12 * cols.length;
-  }
-
-  /** Adds one batch: compact codes per point [S] × [N, k₁] and the Jacobian rows per point [S] × [N, k₁, D]. */
-  add(bc: BatchCodes, codes: { idx: Int32Array; val: Float32Array }[], rows: Float32Array[]): void {
-    const { D } = this;
-    const N = bc.B * bc.T;
-    const k1 = bc.k1;
-    const v = new Float64Array(codes.length * k1 * D);
-    const js: number[] = [];
-    for (let n = 0; n < N; n++) {
-      js.length = 0;
-      for (let s = 0; s < codes.length; s++)
-        for (let q = n * k1; q < (n + 1) * k1; q++) {
-          if (!(codes[s].val[q] > 0)) continue;
-          const c = codes[s].idx[q];
-          let at = js.indexOf(c);
-          if (at < 0) {
-            at = js.push(c) - 1;
-            v.fill(0, at * D, (at + 1) * D);
-          }
-          for (let a = 0; a < D; a++) v[at * D + a] += rows[s][q * D + a];
-        }
-      const cn = bc.c[n];
-      js.forEach((c, at) => {
-        const dst = this.fill[c]++ * D;
-        for (let a = 0; a < D; a++) this.store[dst + a] = cn * v[at * D + a];
-      });
-    }
-  }
-
-  /** A[i, c] = sqrt(Σ_rows (W_dec₀[i] · row)²) for every upstream latent i, [F₀, C]. */
-  async finish(wDec: tf.Tensor2D, budget: MemoryBudget): Promise<Float32Array> {
-    const { D } = this;
-    const F0 = wDec.shape[0];
-    const C = this.cols.length;
-    const acc = new Float64Array(F0 * C);
-    const P = this.offset[C];
-    const chunk = Math.max(1, Math.min(P, 2048));
-    budget.reserve('low-rank finish', F0 * C * 8 + F0 * chunk * 8);
-    try {
-      const colOf = new Int32Array(P);
-      for (let c = 0; c < C; c++) colOf.fill(c, this.offset[c], this.offset[c + 1]);
-      for (let p0 = 0; p0 < P; p0 += chunk) {
-        const pc = Math.min(chunk, P - p0);
-        const y = (await readAndDispose(
-          tidy(() =>
-            tf.matMul(wDec, tf.tensor2d(this.store.subarray(p0 * D, (p0 + pc) * D), [pc, D]), false, true),
-          ),
-        )) as Float32Array; // [F₀, pc]
-        for (let i = 0; i < F0; i++) {
-          const row = i * pc;
-          const out = i * C;
-          for (let q = 0; q < pc; q++) acc[out + colOf[p0 + q]] += y[row + q] * y[row + q];
-        }
-      }
-      return Float32Array.from(acc, Math.sqrt);
-    } finally {
-      budget.release('low-rank finish');
-    }
   }
 }

@@ -91,10 +91,7 @@ function residentBytes(pm: PairModel): number {
   return weights + sae + tables;
 }
 
-export async function evaluatePair(opts: {
-  lm: Gpt;
-  set: SaeSet;
-  pair: SaePair;
+export interface EvaluateOptions {
   config: ScalarEvalConfig;
   attribution: Batch[];
   evaluation: Batch[];
@@ -102,13 +99,34 @@ export async function evaluatePair(opts: {
   signal?: AbortSignal;
   /** Engine option (tests, benchmarks): the attribution path / form instead of the bound's choice. */
   force?: { path?: AttributionPath; form?: 'quadratic' | 'low-rank' };
-}): Promise<PairResult> {
-  const { lm, set, pair, config } = opts;
+  /** Benchmarks only: stop evaluating budgets after this many seconds of ablation (ablatePair.ts). */
+  ablationTimeLimitSeconds?: number;
+}
+
+/** SCALAR on pair `pair` of an SAE run's set. */
+export async function evaluatePair(
+  opts: EvaluateOptions & { lm: Gpt; set: SaeSet; pair: SaePair },
+): Promise<PairResult> {
+  const { lm, set, pair } = opts;
   const up = set.view(pair.up);
   const down = set.view(pair.down);
   const upW = set.weights(up);
   const downW = set.weights(down);
-  const pm = new PairModel(lm, pair, { w: upW, k: up.k }, { w: downW, k: down.k });
+  try {
+    return await evaluatePairModel(
+      new PairModel(lm, pair, { w: upW, k: up.k }, { w: downW, k: down.k }),
+      opts,
+    );
+  } finally {
+    // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
+    tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
+  }
+}
+
+/** SCALAR on a pair given as its model (the LM and the two SAEs' weights); releases the pair's tables. */
+export async function evaluatePairModel(pm: PairModel, opts: EvaluateOptions): Promise<PairResult> {
+  const { config } = opts;
+  const pair = pm.pair;
   const total = checkEdgeCount(pm.f0, pm.f1);
   const boundMb = config.maxMemoryMb ?? defaultMemoryBoundMb();
   const budget = MemoryBudget.mb(boundMb);
@@ -162,6 +180,7 @@ export async function evaluatePair(opts: {
       budget,
       check,
       progress: progress('ablation'),
+      timeLimitSeconds: opts.ablationTimeLimitSeconds,
     });
     sampler.sample('ablation');
     const { seconds: rs, ...attribution } = rank.report;
@@ -198,8 +217,6 @@ export async function evaluatePair(opts: {
     sampler.stop();
     await pool.close();
     pm.dispose();
-    // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
-    tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
   }
 }
 

@@ -159,6 +159,7 @@ export async function rankPair(opts: {
           opts.progress(++meter.done, meter.total, 0);
         },
         budget,
+        pool,
         opts.check,
       );
       releaseActiveSets(act, budget);
