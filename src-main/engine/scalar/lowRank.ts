@@ -64,8 +64,8 @@ export class LowRankRows {
     const C = this.cols.length;
     const P = this.offset[C];
     const chunk = Math.max(1, Math.min(P, 2048));
-    // acc, and per thread Y [F₀/threads, chunk] with its column sums.
-    budget.reserve('low-rank finish', F0 * C * 8 + F0 * chunk * 8);
+    // acc (float64) and the scores it becomes (float32), and Y [F₀, chunk] with its column sums over the threads.
+    budget.reserve('low-rank finish', F0 * C * 12 + F0 * chunk * 8);
     try {
       const acc = new Float64Array(F0 * C);
       const colOf = new Int32Array(P);
