@@ -13,7 +13,9 @@ import { SubcircuitEvaluator } from '../../src-main/engine/scalar/ablation.ts';
 import { ChunkSubcircuit } from '../../src-main/engine/scalar/ablationSparse.ts';
 import { attributionBatchFast, finishAttribution } from '../../src-main/engine/scalar/attribution.ts';
 import { planSparseAttribution, sparseAttribution } from '../../src-main/engine/scalar/attributionSparse.ts';
-import { MemoryBudget } from '../../src-main/engine/scalar/memory.ts';
+import { hostThresholdCodes } from '../../src-main/engine/scalar/hostCodes.ts';
+import { MemoryBudget, MemoryBoundError } from '../../src-main/engine/scalar/memory.ts';
+import { compactCodes, thresholdCodes } from '../../src-main/engine/sae/topk.ts';
 import { PairModel } from '../../src-main/engine/scalar/pair.ts';
 import { PairPool } from '../../src-main/engine/scalar/pairPool.ts';
 import type { AttributionOptions } from '../../src-main/engine/scalar/plain.ts';
@@ -144,6 +146,43 @@ describe('sparse edge scores', () => {
     expect(tight.plan.blocks.length).toBeGreaterThan(1);
     expect(Array.from(tight.dense)).toEqual(Array.from(dense));
     expect(tight.budget.peak).toBeLessThanOrEqual(tight.budget.boundBytes);
+  });
+});
+
+describe('host threshold codes and the memory account', () => {
+  it('ReLU / JumpReLU codes without sorting all F: thresholdCodes cut to the largest active count', async () => {
+    const rng = new TestRng(4);
+    const [N, F] = [9, 40];
+    // Ties among active values, values at the threshold, rows with nothing active.
+    const pre = Float32Array.from({ length: N * F }, (_, q) =>
+      Math.floor(q / F) === 3 ? -1 : Math.round((rng.uniform() - 0.6) * 8) / 4,
+    );
+    const theta = Float32Array.from({ length: F }, (_, f) => (f % 3 === 0 ? 0 : 0.25));
+    const dense = thresholdCodes(tf.tensor2d(pre, [N, F]), tf.tensor1d(theta));
+    const cut = compactCodes(
+      (await dense.idx.data()) as Int32Array,
+      (await dense.val.data()) as Float32Array,
+      N,
+    );
+    const host = hostThresholdCodes(pre, theta, N, F);
+    expect(host.width).toBe(cut.idx.length / N);
+    expect(Array.from(host.val)).toEqual(Array.from(cut.val, (v) => v + 0)); // −0 padding reads as 0
+    // Active slots name the same latents; padding slots (value 0) are inactive wherever codes are read.
+    host.idx.forEach((i, q) => host.val[q] > 0 && expect(i).toBe(cut.idx[q]));
+  });
+
+  it('MemoryBudget: reservations, the peak, and a refusal that names what did not fit', async () => {
+    const b = new MemoryBudget(1000);
+    b.reserve('a', 600);
+    await b.with('b', 300, () => expect(b.used).toBe(900));
+    expect(b.used).toBe(600);
+    expect(b.peak).toBe(900);
+    expect(() => b.reserve('big thing', 500)).toThrow(MemoryBoundError);
+    expect(() => b.reserve('big thing', 500)).toThrow(
+      /big thing needs 0 MB but only 0 MB .* \(held: a 0 MB\)/,
+    );
+    expect(b.largestCount('sequence', 100, 50)).toBe(4);
+    expect(() => b.largestCount('sequence', 500, 50)).toThrow(/one sequence needs/);
   });
 });
 

@@ -72,7 +72,7 @@ const WORKLOADS: Record<string, Workload> = {
   },
   'gpt2-scalar': {
     describe:
-      'one SCALAR ffblock pair at GPT-2 Small shapes with random weights (LM 124M, TopK SAEs F 24576 k 32) at the gpt2-paper settings: time per phase and peak memory; the ablation runs --ablation-seconds (default 180), the other budgets extrapolated from their counted units (no peer)',
+      'one SCALAR ffblock pair at GPT-2 Small shapes with random weights (LM 124M, TopK SAEs F 24576 k 32) at the gpt2-paper settings: time per phase and peak memory; the ablation runs --ablation-seconds (default 120), the other budgets extrapolated from their counted units (no peer)',
     peerWorkloads: [],
     run: () => benchGpt2Scalar(gpt2),
   },
