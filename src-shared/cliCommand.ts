@@ -75,6 +75,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'bootstrap',
     'seed',
     'corpus',
+    'maxMemoryMb',
     'name',
   ],
   pipeline: ['preset', 'lm', 'seeds', 'seed', 'corpus', 'name'],

@@ -107,6 +107,8 @@ export interface ScalarJobOptions {
   bootstrap?: number;
   seed?: number;
   corpus?: string;
+  /** Memory bound of one pair's computation, MB (omitted: 60 % of the machine's memory). */
+  maxMemoryMb?: number;
   name?: string;
 }
 
@@ -376,6 +378,7 @@ export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
       bootstrap: o.bootstrap,
       seed: o.seed,
       corpus: o.corpus,
+      maxMemoryMb: o.maxMemoryMb,
     }).filter(([, v]) => v !== undefined),
   );
   const input = { ...SCALAR_PRESETS[presetName as ScalarPresetName], preset: presetName, ...given };

@@ -171,12 +171,14 @@ export function evalScalarArgs(argv: string[]): { flags: GlobalFlags; options: S
       seed: { type: 'string' },
       corpus: { type: 'string' },
       name: { type: 'string' },
+      'max-memory-mb': { type: 'string' },
     },
   });
   return {
     flags: values,
     options: {
       sae: values.sae ?? '',
+      maxMemoryMb: numberFlag(values['max-memory-mb'], '--max-memory-mb'),
       preset: values.preset,
       pairs: pairsFlag(values.pairs),
       ranking: values.ranking,
