@@ -53,6 +53,10 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'evalEvery',
     'evalTokens',
     'corpus',
+    'layers',
+    'gradAccum',
+    'bufferTokens',
+    'forwardWindows',
     'name',
   ],
   eval: [
@@ -71,6 +75,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'bootstrap',
     'seed',
     'corpus',
+    'maxMemoryMb',
     'name',
   ],
   pipeline: ['preset', 'lm', 'seeds', 'seed', 'corpus', 'name'],

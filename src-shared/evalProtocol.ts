@@ -40,6 +40,10 @@ export const SAE_EVAL_TOKENS: Record<string, number> = {
   quick: 16_384,
   paper: 131_072,
   'paper-toy': 131_072,
+  // GPT-2: the paper schedule's set; on a CPU a small one (each evaluation token costs one clean pass and one
+  // spliced pass per SAE and for the compound).
+  'gpt2-paper': 131_072,
+  'gpt2-small-cpu': 1_024,
 };
 export const DEFAULT_SAE_EVAL_TOKENS = 16_384;
 

@@ -13,6 +13,7 @@ import { PipelineConfigSchema, type PipelineJob } from './pipeline.ts';
 import {
   IMPORT_ONLY_ARCHS,
   SAE_ARCHS,
+  SAE_PRESET_SAES,
   SAE_PRESETS,
   SAE_SETUPS,
   SaeTrainConfigSchema,
@@ -78,6 +79,14 @@ export interface SaeJobOptions {
   /** Validation tokens the SAE metrics and ΔCE are measured on. */
   evalTokens?: number;
   corpus?: string;
+  /** Blocks whose pairs are trained (default: the preset's, else every block). */
+  layers?: number[];
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  gradAccum?: number;
+  /** Stream activations through a shuffle buffer of this many tokens (default: the preset's; none: in memory). */
+  bufferTokens?: number;
+  /** Windows per LM forward pass that refills the buffer. */
+  forwardWindows?: number;
   name?: string;
 }
 
@@ -98,6 +107,8 @@ export interface ScalarJobOptions {
   bootstrap?: number;
   seed?: number;
   corpus?: string;
+  /** Memory bound of one pair's computation, MB (omitted: 60 % of the machine's memory). */
+  maxMemoryMb?: number;
   name?: string;
 }
 
@@ -186,6 +197,7 @@ const fail = (field: string, message: string): { ok: false; issues: FieldIssue[]
 function scheduleField(path: PropertyKey[]): string {
   if (path[0] === 'model') return 'preset';
   if (path[0] === 'evaluation') return String(path[1] ?? 'preset');
+  if (path[0] === 'stream') return String(path[1] ?? 'bufferTokens');
   if (path[0] !== 'schedule') return String(path[0] ?? 'preset');
   const key = String(path[1] ?? 'steps');
   return key === 'warmupSteps' ? 'warmup' : key;
@@ -264,7 +276,10 @@ export function lmJobFromOptions(o: LmJobOptions): Built<TrainLmJob> {
 }
 
 /** `scalar train-sae`. */
-export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
+export function saeJobFromOptions(options: SaeJobOptions): Built<TrainSaeJob> {
+  // A GPT-2 preset names its setup (ffblock); an option given wins.
+  const presetSetup = SAE_PRESET_SAES[(options.preset ?? 'quick') as SaePresetName]?.setup;
+  const o = { ...options, setup: options.setup || presetSetup || '' };
   const issues: FieldIssue[] = [];
   if ((IMPORT_ONLY_ARCHS as readonly string[]).includes(o.arch))
     issues.push({
@@ -284,12 +299,30 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
   if (!o.lm) issues.push({ field: 'lm', message: 'needs a language model' });
   if (issues.length) return { ok: false, issues };
   const preset = SAE_PRESETS[presetName as SaePresetName];
+  const presetSae = SAE_PRESET_SAES[presetName as SaePresetName];
   const r = rescaled(preset, o, 6);
+  // Without --steps an SAE preset's interval stands (gpt2-small-cpu evaluates once, at the end: an evaluation
+  // costs more than its training there); for quick and paper it is what the rule above gives anyway.
+  if (o.steps === undefined && o.evalEvery === undefined) {
+    r.schedule.evalEvery = preset.evalEvery;
+    r.source.evalEvery = 'preset';
+  }
   const schedule = {
     ...r.schedule,
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.seqLen !== undefined ? { seqLen: o.seqLen } : {}),
+    ...(o.gradAccum !== undefined ? { gradAccum: o.gradAccum } : {}),
   };
+  if (o.forwardWindows !== undefined && o.bufferTokens === undefined && !presetSae?.stream)
+    return fail('forwardWindows', 'applies to streamed activations only: give --buffer-tokens too');
+  const stream =
+    o.bufferTokens !== undefined || presetSae?.stream
+      ? {
+          bufferTokens: o.bufferTokens ?? presetSae!.stream!.bufferTokens,
+          forwardWindows: o.forwardWindows ?? presetSae?.stream?.forwardWindows,
+        }
+      : undefined;
+  const layers = o.layers ?? presetSae?.layers;
   const tooLong = warmupProblem(schedule, o.warmup);
   if (tooLong) return tooLong;
   const input = {
@@ -297,14 +330,16 @@ export function saeJobFromOptions(o: SaeJobOptions): Built<TrainSaeJob> {
     lm: o.lm,
     arch: o.arch,
     setup: o.setup,
-    width: o.width,
-    k: o.k,
+    width: o.width ?? presetSae?.width,
+    k: o.k ?? presetSae?.k,
     lambda: o.lambda,
     lambdaNorm: o.lambdaNorm,
     schedule,
     corpus: o.corpus ?? BUILTIN_CORPUS,
     seed: o.seed ?? 0,
     evaluation: saeEvaluationFor(presetName, o.evalTokens),
+    ...(layers ? { layers } : {}),
+    ...(stream ? { stream } : {}),
   };
   const parsed = SaeTrainConfigSchema.safeParse(input);
   if (!parsed.success)
@@ -343,6 +378,7 @@ export function scalarJobFromOptions(o: ScalarJobOptions): Built<ScalarJob> {
       bootstrap: o.bootstrap,
       seed: o.seed,
       corpus: o.corpus,
+      maxMemoryMb: o.maxMemoryMb,
     }).filter(([, v]) => v !== undefined),
   );
   const input = { ...SCALAR_PRESETS[presetName as ScalarPresetName], preset: presetName, ...given };

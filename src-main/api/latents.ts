@@ -16,6 +16,7 @@ import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle
 import { SAE_ARCHS, SAE_SETUPS, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
 import { decoderSource, readDecoder } from '../engine/analysis/decoders.ts';
 import { matchLatents } from '../engine/analysis/matching.ts';
+import { depthForHooks, setupPositions } from '../engine/sae/positions.ts';
 import type { JobManager } from '../jobs/manager.ts';
 import {
   densityHistogram,
@@ -68,6 +69,8 @@ interface SaeInfo {
   width: number;
   /** Hooks in forward order, from the run's summary. */
   hooks: string[];
+  /** The blocks the run trained (absent: every block) and a model depth that names its hooks. */
+  layers?: number[];
   nLayer: number;
   corpus?: string;
   trainFraction?: number;
@@ -91,13 +94,15 @@ function saeInfo(store: Store, id: string): SaeInfo {
   );
   if (run.status !== 'completed' || saes.length === 0)
     throw new Error(`SAE run ${run.id} is ${run.status}; latents are available once it completed`);
+  const layers = Array.isArray(c.layers) ? (c.layers as number[]) : undefined;
   return {
     run,
     arch,
     setup,
     width: Number(c.width),
     hooks: saes,
-    nLayer: setup === 'tblock' ? saes.length - 1 : saes.length / 2,
+    layers,
+    nLayer: depthForHooks(setup, saes, layers),
     corpus: typeof c.corpus === 'string' ? c.corpus : undefined,
     trainFraction: typeof c.trainFraction === 'number' ? c.trainFraction : undefined,
   };
@@ -154,11 +159,12 @@ function pairInfo(store: Store, scalarRunId: string, pair: string): PairInfo {
   const info = saeInfo(store, sae);
   const m = /^(tblock|fflayer|ffblock):(\d+)$/.exec(pair);
   const l = m ? Number(m[2]) : -1;
-  if (!m || m[1] !== info.setup || l >= info.nLayer)
-    throw new Error(`SCALAR run ${scalarRunId} has no pair ${pair}`);
-  const [up, down] =
-    info.setup === 'tblock' ? [info.hooks[l], info.hooks[l + 1]] : [info.hooks[2 * l], info.hooks[2 * l + 1]];
-  return { scalar, sae, pair, up, down, f0: null, f1: null };
+  const found =
+    m &&
+    m[1] === info.setup &&
+    setupPositions(info.setup, info.nLayer, info.layers).pairs.find((q) => q.index === l);
+  if (!found) throw new Error(`SCALAR run ${scalarRunId} has no pair ${pair}`);
+  return { scalar, sae, pair, up: found.up, down: found.down, f0: null, f1: null };
 }
 
 const fullEdges = (p: PairInfo) => (p.f0 !== null && p.f1 !== null ? p.f0 * p.f1 : null);

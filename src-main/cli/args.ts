@@ -45,12 +45,14 @@ export function numberFlag(v: string | undefined, flag: string): number | undefi
   return n;
 }
 
-/** `--pairs 0,2`: pair numbers separated by commas. */
-function pairsFlag(v: string | undefined): number[] | undefined {
+/** `--pairs 0,2` / `--layers 1,6,11`: numbers separated by commas. */
+function pairsFlag(v: string | undefined, flag = '--pairs', what = 'pair'): number[] | undefined {
   if (v === undefined) return undefined;
   const parts = v.split(',').map((p) => p.trim());
   if (parts.some((p) => p === '' || !Number.isFinite(Number(p))))
-    throw new UsageError(`option --pairs must be pair numbers separated by commas, e.g. 0,2 (got '${v}')`);
+    throw new UsageError(
+      `option ${flag} must be ${what} numbers separated by commas, e.g. ${flag === '--layers' ? '1,6,11' : '0,2'} (got '${v}')`,
+    );
   return parts.map(Number);
 }
 
@@ -112,6 +114,10 @@ export function trainSaeArgs(argv: string[]): { flags: GlobalFlags; options: Sae
       'eval-every': { type: 'string' },
       'eval-tokens': { type: 'string' },
       corpus: { type: 'string', default: 'builtin:brown' },
+      layers: { type: 'string' },
+      'grad-accum': { type: 'string' },
+      'buffer-tokens': { type: 'string' },
+      'forward-windows': { type: 'string' },
       name: { type: 'string' },
     },
   });
@@ -134,6 +140,10 @@ export function trainSaeArgs(argv: string[]): { flags: GlobalFlags; options: Sae
       evalEvery: numberFlag(values['eval-every'], '--eval-every'),
       evalTokens: numberFlag(values['eval-tokens'], '--eval-tokens'),
       corpus: values.corpus,
+      layers: pairsFlag(values.layers, '--layers', 'block'),
+      gradAccum: numberFlag(values['grad-accum'], '--grad-accum'),
+      bufferTokens: numberFlag(values['buffer-tokens'], '--buffer-tokens'),
+      forwardWindows: numberFlag(values['forward-windows'], '--forward-windows'),
       name: values.name,
     },
   };
@@ -161,12 +171,14 @@ export function evalScalarArgs(argv: string[]): { flags: GlobalFlags; options: S
       seed: { type: 'string' },
       corpus: { type: 'string' },
       name: { type: 'string' },
+      'max-memory-mb': { type: 'string' },
     },
   });
   return {
     flags: values,
     options: {
       sae: values.sae ?? '',
+      maxMemoryMb: numberFlag(values['max-memory-mb'], '--max-memory-mb'),
       preset: values.preset,
       pairs: pairsFlag(values.pairs),
       ranking: values.ranking,

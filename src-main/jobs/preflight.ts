@@ -21,16 +21,19 @@ import fs from 'node:fs';
 import type { GptConfig } from '../../src-shared/lm.ts';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
-import { SAE_ARCHS, SAE_SETUPS, type SaeSetup } from '../../src-shared/sae.ts';
+import { SAE_ARCHS, SAE_SETUPS, streamProblem, type SaeSetup } from '../../src-shared/sae.ts';
 import { CONFIG_FILE, readLmTokenizer, readLmWeights } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile } from '../engine/io/safetensors.ts';
 import { SAE_CFG_FILE, SAE_WEIGHTS_FILE } from '../engine/io/saelens.ts';
 import { checkSaeLensSet, inspectSaeLensSet } from '../engine/io/saelensImport.ts';
 import { saeWidths, setupPositions } from '../engine/sae/positions.ts';
 import { BEST_DIR } from '../engine/sae/checkpoint.ts';
+import { WindowStream } from '../engine/text/windowStream.ts';
 import {
+  asciiTokenizer,
   assertSplitsFitContext,
   BUILTIN_CORPORA,
+  textSetFiles,
   loadCorpus,
   minTokensForContext,
   trainLength,
@@ -162,6 +165,15 @@ function checkCorpus(ctx: Ctx, spec: string, seqLen: number, trainFraction: numb
   pin(ctx, 'corpus', corpus.source.path!, note || undefined);
 }
 
+function isFolder(spec: string): boolean {
+  const p = spec.startsWith('file:') ? spec.slice('file:'.length) : spec;
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** A language model reference: resolvable, its config.json sane, every tensor present, well-shaped and finite. */
 function checkLm(ctx: Ctx, ref: string): GptConfig {
   const known = ctx.lms.get(ref);
@@ -189,7 +201,7 @@ function windowLength(seqLen: number | undefined, lm: GptConfig): number {
 function checkSaeRun(
   ctx: Ctx,
   id: string,
-): { lm: GptConfig; arch: string; setup: SaeSetup; width: number; k: number } {
+): { lm: GptConfig; arch: string; setup: SaeSetup; width: number; k: number; layers?: number[] } {
   const run = ctx.store.getRun(id);
   if (!run) throw new InputError(`no SAE run '${id}' in ${ctx.store.dataDir} (see scalar runs --kind sae)`);
   if (run.kind !== 'sae') throw new InputError(`run ${id} is not an SAE run (it is a ${run.kind} run)`);
@@ -216,11 +228,12 @@ function checkSaeRun(
   if (typeof c.lm !== 'string')
     throw new InputError(`SAE run ${id} does not say which language model it uses`);
   const lm = checkLm(ctx, c.lm);
-  const { pairs } = setupPositions(setup, lm.nLayer);
+  const layers = Array.isArray(c.layers) ? (c.layers as number[]) : undefined;
+  const { pairs } = about(`SAE run ${id}: `, () => setupPositions(setup, lm.nLayer, layers));
   const groups =
     arch === 'jsae'
       ? pairs.map((p) => `pair${p.index}`)
-      : [...new Set(saeWidths(arch, setup, width, lm.nLayer).map((w) => w.group))];
+      : [...new Set(saeWidths(arch, setup, width, lm.nLayer, layers).map((w) => w.group))];
   const best = path.join(runArtifactsDir(ctx.store.dataDir, id), BEST_DIR);
   for (const g of groups) {
     const file = path.join(best, `${g}.safetensors`);
@@ -239,7 +252,7 @@ function checkSaeRun(
     }
     pin(ctx, 'sae', file);
   }
-  return { lm, arch, setup, width, k };
+  return { lm, arch, setup, width, k, layers };
 }
 
 // --- memory -------------------------------------------------------------------------------------------------
@@ -323,9 +336,56 @@ function saeFloatsPerToken(widths: { width: number }[]): number {
 function checkTrainSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'train-sae' }>['config']): void {
   const lm = checkLm(ctx, c.lm);
   const seqLen = windowLength(c.schedule.seqLen, lm);
-  checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
-  const widths = saeWidths(c.arch, c.setup, c.width, lm.nLayer);
-  saeStepMemory(ctx, lm, seqLen, widths, c.schedule.batchSize, 'one SAE training step');
+  const widths = about('option --layers: ', () => saeWidths(c.arch, c.setup, c.width, lm.nLayer, c.layers));
+  const micro = c.schedule.batchSize / (c.schedule.gradAccum ?? 1);
+  if (!c.stream) {
+    const spec = c.corpus.trim();
+    if (isFolder(spec) || spec.endsWith('.jsonl'))
+      throw new InputError(
+        `${spec} is a ${spec.endsWith('.jsonl') ? 'JSONL file' : 'folder'}: such text sets are read as a stream; give --buffer-tokens N (or a gpt2-* preset) to stream the activations`,
+      );
+    checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
+    // The LM runs on the whole batch here (its activations are then cut into micro-batches).
+    saeStepMemory(ctx, lm, seqLen, widths, c.schedule.batchSize, 'one SAE training step');
+    return;
+  }
+  const problem = streamProblem(c.stream, c.schedule, seqLen);
+  if (problem) throw new InputError(`option --buffer-tokens ${problem}`);
+  checkTextSet(
+    ctx,
+    c.corpus,
+    seqLen,
+    c.evaluation?.evalTokens ?? c.schedule.evalBatches * c.schedule.batchSize * seqLen,
+  );
+  // The buffer (host memory) beside one micro-batch's step and one refill's forward.
+  const buffer = c.stream.bufferTokens * widths.length * lm.dModel * F32;
+  const total = ctx.options.totalMemory ?? os.totalmem();
+  if (buffer > total / 2)
+    throw new InputError(
+      `the activation buffer of ${c.stream.bufferTokens} tokens at ${widths.length} hooks of width ${lm.dModel} takes ${fmtBytes(buffer)}, more than half of this machine's ${fmtBytes(total)}; lower option --buffer-tokens to at most about ${Math.floor(total / 2 / (widths.length * lm.dModel * F32))}`,
+    );
+  saeStepMemory(ctx, lm, seqLen, widths, Math.max(micro, c.stream.forwardWindows), 'one SAE training step');
+}
+
+/**
+ * A streamed text set: its files readable (each pinned), and its head long enough for the validation windows
+ * (evalTokens in windows of T + 1) and one training window after them. Reads only that much.
+ */
+function checkTextSet(ctx: Ctx, spec: string, seqLen: number, evalTokens: number): void {
+  const files = about('', () => textSetFiles(spec));
+  const tokenizer = ctx.tokenizer ?? asciiTokenizer;
+  const V = Math.ceil(evalTokens / seqLen);
+  const stream = about('', () => new WindowStream(spec, tokenizer));
+  for (let i = 0; i < V; i++)
+    if (!about('', () => stream.next(seqLen + 1)))
+      throw new InputError(
+        `text set ${spec} holds only ${i} windows of ${seqLen + 1} tokens, fewer than the ${V} its validation set takes (--eval-tokens ${evalTokens}); lower --eval-tokens or use a larger text set`,
+      );
+  if (!about('', () => stream.next(seqLen)))
+    throw new InputError(
+      `text set ${spec} has no window of ${seqLen} tokens left for training after its ${V} validation windows; lower --eval-tokens or use a larger text set`,
+    );
+  for (const f of files) pin(ctx, 'corpus', f);
 }
 
 /** The frozen LM's forward (possibly on a second thread) and the SAEs' dense pre-activations and gradients. */
@@ -368,17 +428,18 @@ function checkImportSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'import-sae' }>['c
 
 function checkScalar(ctx: Ctx, c: Extract<JobSpec, { kind: 'scalar' }>['config']): void {
   const sae = checkSaeRun(ctx, c.sae);
-  const { pairs } = setupPositions(sae.setup, sae.lm.nLayer);
+  const { pairs } = setupPositions(sae.setup, sae.lm.nLayer, sae.layers);
   const missing = (c.pairs ?? []).filter((p) => !pairs.some((q) => q.index === p));
+  const has = sae.layers ? pairs.map((p) => p.index).join(', ') : `0–${pairs.length - 1}`;
   if (missing.length)
     throw new InputError(
-      `option --pairs names pair${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, but this ${sae.setup} run has pairs 0–${pairs.length - 1} (got ${c.pairs!.join(',')})`,
+      `option --pairs names pair${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, but this ${sae.setup} run has pairs ${has} (got ${c.pairs!.join(',')})`,
     );
   const seqLen = windowLength(c.seqLen, sae.lm);
   checkCorpus(ctx, c.corpus, seqLen, 0.9);
   // Per pair: the summed attribution (float64), the edge scores and the ranking over F₀·F₁ edges.
   const widths = new Map(
-    saeWidths(sae.arch, sae.setup, sae.width, sae.lm.nLayer).map((w) => [w.hook, w.width]),
+    saeWidths(sae.arch, sae.setup, sae.width, sae.lm.nLayer, sae.layers).map((w) => [w.hook, w.width]),
   );
   const D = sae.lm.dModel;
   let need = 0;

@@ -114,6 +114,8 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
       bestSteps: result.bestSteps,
       evaluation: result.protocol,
       schedule: result.schedule,
+      layers: spec.config.layers ?? null,
+      data: result.data,
       saes: ev.saes.map((s) => ({ ...s, frac_alive: result.fracAlive[s.hook] })),
       exportDir,
     };

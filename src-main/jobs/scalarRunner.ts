@@ -6,7 +6,8 @@ import { subcircuitActivation } from '../../src-shared/sae.ts';
 import { loadLmModel, readLmTokenizer } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../engine/io/safetensors.ts';
 import { loadSaeSet } from '../engine/sae/checkpoint.ts';
-import { evaluatePair, topEdges } from '../engine/scalar/evaluate.ts';
+import { defaultMemoryBoundMb } from '../engine/scalar/memory.ts';
+import { evaluatePair, topRankedEdges, type PairResult } from '../engine/scalar/evaluate.ts';
 import { evalBatches, loadCorpus, prepareSplits, type Batch, type Tokenizer } from '../engine/text/index.ts';
 import { progressMessage, throttled, type JobContext } from './runners.ts';
 
@@ -41,6 +42,7 @@ export async function runScalar(
   const set = loadSaeSet(ctx.saeRun.dir, ctx.saeRun.config, lm.config);
   try {
     const seqLen = config.seqLen ?? lm.config.contextLength;
+    const boundMb = config.maxMemoryMb ?? defaultMemoryBoundMb();
     const data = windows(
       config.corpus,
       readLmTokenizer(ctx.lmPath),
@@ -84,7 +86,7 @@ export async function runScalar(
         lm,
         set,
         pair,
-        config,
+        config: { ...config, maxMemoryMb: boundMb },
         attribution: data.attribution,
         evaluation: data.evaluation,
         signal: ctx.signal,
@@ -101,7 +103,7 @@ export async function runScalar(
       });
       const points = r.grid.map((n, g) => ({ n, ...r.curve[g] }));
       ctx.post({ type: 'curve', pair: label, target: config.target, points });
-      const edges = topEdges(r.ranking, r.edgeScores, r.f1, config.keepEdges);
+      const edges = topRankedEdges(r.ranking, r.rankingScores, r.f1, config.keepEdges);
       ctx.post({ type: 'edges', pair: label, ...edges });
       fs.mkdirSync(dir, { recursive: true });
       const klFile = path.join(dir, 'kl.safetensors');
@@ -121,21 +123,18 @@ export async function runScalar(
         name: `pair${pair.index}/kl.safetensors`,
         meta: { pair: label },
       });
-      if (r.edgeScores) {
-        writeSafetensorsFile(
-          path.join(dir, 'edge_scores.safetensors'),
-          {
-            scores: { dtype: 'F32', shape: [r.f0, r.f1], data: r.edgeScores },
-          },
-          {
-            scaling: config.scaling,
-            steps: String(config.steps),
-            ...(config.steps === 1 ? { single_step_alpha: String(config.singleStepAlpha) } : {}),
-            // The reference-scaled quadratic form is finished in float64 (issue 14); earlier files used float32.
-            quadratic_form: 'float64',
-            layout: 'scores[i, j]: upstream latent i, downstream latent j',
-          },
-        );
+      if (r.rankingScores) {
+        writeEdgeScores(path.join(dir, 'edge_scores.safetensors'), r, {
+          scaling: config.scaling,
+          steps: String(config.steps),
+          ...(config.steps === 1 ? { single_step_alpha: String(config.singleStepAlpha) } : {}),
+          // The reference-scaled quadratic form is finished in float64 (issue 14); earlier files used float32.
+          // The low-rank form (GPT-2 widths) sums float32 dot products' squares in float64.
+          quadratic_form:
+            r.attribution.form === 'low-rank' ? 'low-rank (float32 dots, float64 sums)' : 'float64',
+          attribution_path: `${r.attribution.path}${r.attribution.form ? ` (${r.attribution.form})` : ''}`,
+          positive_edges: String(r.positiveEdges),
+        });
         ctx.post({
           type: 'artifact',
           kind: 'scalar',
@@ -156,6 +155,7 @@ export async function runScalar(
         full_circuit_kl: r.fullCircuitKl,
         attribution_seconds: r.seconds.attribution,
         ablation_seconds: r.seconds.ablation,
+        ...memoryMetrics(r),
       };
       ctx.post({ type: 'metrics', step: 0, scope: label, values: metrics });
       const result = {
@@ -167,6 +167,11 @@ export async function runScalar(
         f1: r.f1,
         edges: r.f0 * r.f1,
         ...metrics,
+        // How the pair was computed inside its memory bound (rankPair.ts, ablatePair.ts, memory.ts).
+        memory: r.memory,
+        attribution: r.attribution,
+        ablation: r.ablation,
+        seconds: r.seconds,
       };
       writePairCheckpoint(dir, key, { points, metrics, result, edges });
       results.push(result);
@@ -182,6 +187,8 @@ export async function runScalar(
         subcircuit_activation: subcircuitActivation(set.spec.arch, config.relu),
         seqLen,
         lm: ctx.saeRun.config.lm,
+        // The memory bound each pair ran under (maxMemoryMb, or 60 % of this machine's memory when omitted).
+        memory_bound_mb: boundMb,
       },
       eval_result_metrics: { pairs: results },
       backend: ctx.backend.name,
@@ -247,4 +254,48 @@ function readPairCheckpoint(dir: string, key: string): PairCheckpoint | null {
   } catch {
     return null; // measured again
   }
+}
+
+/** The pair's memory figures as metrics (numbers only): the bound, the accounted peak and the measured peaks. */
+function memoryMetrics(r: PairResult): Record<string, number> {
+  const m = r.memory;
+  const out: Record<string, number> = {
+    memory_bound_mb: m.bound_mb,
+    memory_accounted_peak_mb: m.accounted_peak_mb,
+    peak_rss_mb: m.measured.rss_mb,
+    peak_heap_mb: m.measured.heap_used_mb,
+    peak_tensor_mb: m.measured.tensor_mb,
+  };
+  if (m.measured.wasm_heap_mb !== null) out.peak_wasm_heap_mb = m.measured.wasm_heap_mb;
+  return out;
+}
+
+/**
+ * The pair's edge scores: the whole matrix `scores [F₀, F₁]` when the pair is small enough to keep it (as every
+ * run before the sparse path), else the ranked edges with their scores (`i`, `j`, `score` by rank: every edge
+ * below them in the ranking scores at most the last one; `positive_edges` of them score > 0).
+ */
+function writeEdgeScores(file: string, r: PairResult, metadata: Record<string, string>): void {
+  if (r.edgeScores) {
+    writeSafetensorsFile(
+      file,
+      { scores: { dtype: 'F32', shape: [r.f0, r.f1], data: r.edgeScores } },
+      { ...metadata, layout: 'scores[i, j]: upstream latent i, downstream latent j' },
+    );
+    return;
+  }
+  const n = r.ranking.length;
+  const top = topRankedEdges(r.ranking, r.rankingScores, r.f1, n);
+  writeSafetensorsFile(
+    file,
+    {
+      i: { dtype: 'I32', shape: [n], data: top.i },
+      j: { dtype: 'I32', shape: [n], data: top.j },
+      score: { dtype: 'F32', shape: [n], data: top.score },
+    },
+    {
+      ...metadata,
+      layout: `ranked: the first ${n} edges of the ranking (upstream i, downstream j, score) of ${r.f0} × ${r.f1}`,
+    },
+  );
 }

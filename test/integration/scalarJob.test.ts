@@ -29,7 +29,9 @@ interface EvalJson {
     auc_log2: number;
     auc_abs_ci: [number, number];
     full_circuit_kl: number;
+    memory: { bound_mb: number; accounted_peak_mb: number; peak_rss_mb: number; peak_tensor_mb: number };
   }[];
+  eval_config: Record<string, unknown>;
   error: string | null;
 }
 
@@ -84,11 +86,14 @@ beforeAll(async () => {
     '2',
     '--bootstrap',
     '20',
+    '--max-memory-mb',
+    '3000',
     '--data-dir',
     D,
     '--json',
   ]);
   expect(ev.code, ev.stderr).toBe(0);
+  expect(ev.stderr).toMatch(/memory: peak RSS [\d.]+ MB, declared peak [\d.]+ MB of the 3000 MB bound/);
   evalJson = ev.json as EvalJson;
 }, 240_000);
 
@@ -113,7 +118,13 @@ describe('scalar eval', () => {
       expect(s.auc_log2).toBeGreaterThan(0);
       expect(s.auc_abs_ci[0]).toBeLessThanOrEqual(s.auc_abs);
       expect(s.auc_abs_ci[1]).toBeGreaterThanOrEqual(s.auc_abs);
+      // The memory bound given, the declared peak inside it, the measured peak RSS.
+      expect(s.memory.bound_mb).toBe(3000);
+      expect(s.memory.accounted_peak_mb).toBeGreaterThan(0);
+      expect(s.memory.accounted_peak_mb).toBeLessThanOrEqual(3000);
+      expect(s.memory.peak_rss_mb).toBeGreaterThan(s.memory.accounted_peak_mb / 4);
     }
+    expect(evalJson.eval_config).toMatchObject({ maxMemoryMb: 3000, memory_bound_mb: 3000 });
   });
 
   it('stores 35 curve points per pair and at least min(65536, F₀·F₁) ranked edges', () => {

@@ -497,7 +497,7 @@ group('SCALAR evaluations', () => [
   {
     name: '--grid huge',
     call: () => start(scalarSpec({ grid: 'huge' })),
-    says: /option --grid must be one of paper, full \(got 'huge'\)/,
+    says: /option --grid must be one of paper, gpt2-paper, full \(got 'huge'\)/,
   },
   {
     name: '--ranking best',

@@ -253,7 +253,7 @@ describe('the shared builders match the CLI documented behaviour', () => {
     if (grid.ok) throw new Error('expected refusal');
     expect(grid.issues.map((i) => i.field).sort()).toEqual(['grid', 'pairs']);
     expect(grid.issues.find((i) => i.field === 'grid')!.message).toBe(
-      "must be one of paper, full (got 'huge')",
+      "must be one of paper, gpt2-paper, full (got 'huge')",
     );
     expect(lmJobFromOptions({ preset: 'nope' })).toMatchObject({ ok: false, issues: [{ field: 'preset' }] });
   });

@@ -190,14 +190,19 @@ describe('what the page reads from stored summaries', () => {
         scalar_auc_abs_hi: 11,
         attribution_seconds: 1,
         ablation_seconds: 2,
+        memory_bound_mb: 4000,
+        memory_accounted_peak_mb: 812.5,
+        peak_rss_mb: 1023.4,
       },
     ]);
     expect(full.abs).toEqual([10, 9, 11]);
+    expect([full.peakRssMb, full.boundMb, full.accountedMb]).toEqual([1023.4, 4000, 812.5]);
     expect(full.rel).toEqual([null, null, null]);
     expect(full.seconds).toBe(3);
     const [bare] = scalarPairRows([{ label: 'tblock:1', scalar_auc_rel: 0.5 }]);
     expect(bare.up).toBeNull();
     expect(bare.rel[0]).toBe(0.5);
+    expect(bare.peakRssMb).toBeNull();
   });
 });
 

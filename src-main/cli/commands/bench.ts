@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { backendReport, initBackend } from '../../engine/backend.ts';
 import { benchExplorer } from '../bench/explorerBench.ts';
+import { benchGpt2Sae } from '../bench/gpt2Bench.ts';
+import { benchGpt2Scalar } from '../bench/gpt2ScalarBench.ts';
 import { benchLm } from '../bench/lmBench.ts';
 import { runPeer, type PeerResult } from '../bench/peer.ts';
 import { benchSaeTraining } from '../bench/saeBench.ts';
@@ -15,6 +17,8 @@ type Figures = Record<string, unknown>;
 
 /** `--batch B`: sequences per step for the training workloads (default 32; the paper trains at 128). */
 let batch: number | undefined;
+/** gpt2-scalar: `--layer L`, `--max-memory-mb N`, `--ablation-seconds S`. */
+const gpt2: { layer?: number; maxMemoryMb?: number; ablationSeconds?: number } = {};
 
 interface Workload {
   describe: string;
@@ -67,6 +71,18 @@ const WORKLOADS: Record<string, Workload> = {
     peerWorkloads: [],
     run: async () => ({ jsae: await benchSaeTraining('jsae', { batch }) }),
   },
+  'gpt2-sae': {
+    describe:
+      'GPT-2 Small real shapes with random weights (12 × 768, 12 heads, vocabulary 50,257, context 1,024): LM forward tokens/s, SAE training tokens/s at F 24,576, k 32 (one SAE and an ffblock pair), ms and peak RSS / heap / tensor bytes per step; --batch B windows of 128 tokens (default 8); 1 untimed + 2 timed steps each (no peer)',
+    peerWorkloads: [],
+    run: () => benchGpt2Sae({ batch }),
+  },
+  'gpt2-scalar': {
+    describe:
+      'one SCALAR ffblock pair at GPT-2 Small shapes with random weights (LM 124M, TopK SAEs F 24576 k 32) at the gpt2-paper settings: time per phase and peak memory; the ablation runs --ablation-seconds (default 120), the other budgets extrapolated from their counted units (no peer)',
+    peerWorkloads: [],
+    run: () => benchGpt2Scalar(gpt2),
+  },
   scalar: {
     describe:
       'SCALAR on tblock TopK pair 1 at paper settings: IG attribution (576×128 tokens) + 35-budget ablation (50×128); ratio = peer seconds / ours (peer: ig_attribution, scalar_ablation, extrapolated by the peer from measured subsets)',
@@ -92,7 +108,8 @@ const WORKLOADS: Record<string, Workload> = {
   },
 };
 
-export const benchUsage = `scalar bench <${Object.keys(WORKLOADS).join('|')}> [--no-peer] [--backend B] [--batch B]   (npm run bench -- <workload>)`;
+export const benchUsage = `scalar bench <${Object.keys(WORKLOADS).join('|')}> [--no-peer] [--backend B] [--batch B]
+  gpt2-scalar: [--layer L] [--max-memory-mb N] [--ablation-seconds S]   (npm run bench -- <workload>)`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -101,6 +118,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
       ...GLOBAL_OPTIONS,
       'no-peer': { type: 'boolean', default: false },
       batch: { type: 'string' },
+      layer: { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      'ablation-seconds': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -127,6 +147,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (!Number.isInteger(batch) || batch < 2 || batch % 2 !== 0)
       throw new UsageError(`option --batch must be an even integer ≥ 2 (got ${values.batch})`);
   }
+  const positive = (flag: string, v: string | undefined, min = 1) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`option --${flag} must be an integer ≥ ${min} (got ${v})`);
+    return n;
+  };
+  gpt2.layer = positive('layer', values.layer, 0);
+  if (gpt2.layer !== undefined && gpt2.layer > 11)
+    throw new UsageError(`option --layer must be 0–11 (got ${gpt2.layer})`);
+  gpt2.maxMemoryMb = positive('max-memory-mb', values['max-memory-mb']);
+  gpt2.ablationSeconds = positive('ablation-seconds', values['ablation-seconds'], 0);
   await initBackend(values.backend);
   const backend = backendReport();
   // What computed: the GPU adapter (vendor, architecture, driver) or the CPU, in every result.

@@ -20,11 +20,11 @@ export interface DecoderSource {
 }
 
 export function decoderSource(
-  s: { arch: SaeArch; setup: SaeSetup; width: number },
+  s: { arch: SaeArch; setup: SaeSetup; width: number; layers?: number[] },
   hook: string,
   nLayer: number,
 ): DecoderSource {
-  const { hooks, pairs } = setupPositions(s.setup, nLayer);
+  const { hooks, pairs } = setupPositions(s.setup, nLayer, s.layers);
   if (!hooks.includes(hook))
     throw new Error(`no SAE at ${hook} in a ${s.setup} run (hooks: ${hooks.join(', ')})`);
   const n = s.width;

@@ -5,7 +5,12 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSafetensorsFile, writeSafetensorsFile, type TensorInput } from './safetensors.ts';
+import {
+  readSafetensorsFile,
+  writeSafetensorsFile,
+  type TensorEntry,
+  type TensorInput,
+} from './safetensors.ts';
 
 export const STATE_FILE = 'state.safetensors';
 
@@ -24,37 +29,46 @@ export interface TrainingState {
   extra: Record<string, unknown>;
 }
 
+/**
+ * `host`: arrays kept outside tfjs that belong to the same state (e.g. an activation stream's buffer), stored as
+ * `data.<name>` in the same file, so a killed process never leaves parameters and data of different steps.
+ */
 export async function saveTrainingState(
   dir: string,
   params: Record<string, tf.Tensor>,
   optimizerState: Record<string, tf.Tensor>,
   state: TrainingState,
+  host: Record<string, TensorInput> = {},
 ): Promise<void> {
   const tensors: Record<string, tf.Tensor> = {};
   for (const [n, t] of Object.entries(params)) tensors[`param.${n}`] = t;
   for (const [n, t] of Object.entries(optimizerState)) tensors[`opt.${n}`] = t;
-  writeSafetensorsFile(path.join(dir, STATE_FILE), await tensorInputs(tensors), {
-    state: JSON.stringify(state),
-  });
+  const all = await tensorInputs(tensors);
+  for (const [n, t] of Object.entries(host)) all[`data.${n}`] = t;
+  writeSafetensorsFile(path.join(dir, STATE_FILE), all, { state: JSON.stringify(state) });
 }
 
 export function loadTrainingState(dir: string): {
   params: Record<string, Float32Array>;
   optimizer: Record<string, tf.Tensor>;
   state: TrainingState;
+  /** The `host` arrays saved with the state. */
+  host: Record<string, TensorEntry>;
 } | null {
   const file = path.join(dir, STATE_FILE);
   if (!fs.existsSync(file)) return null;
   const decoded = readSafetensorsFile(file);
   const params: Record<string, Float32Array> = {};
   const optimizer: Record<string, tf.Tensor> = {};
+  const host: Record<string, TensorEntry> = {};
   for (const [name, t] of Object.entries(decoded.tensors)) {
     if (name.startsWith('param.')) params[name.slice(6)] = t.data as Float32Array;
     else if (name.startsWith('opt.')) optimizer[name.slice(4)] = tf.tensor(t.data as Float32Array, t.shape);
+    else if (name.startsWith('data.')) host[name.slice(5)] = t;
   }
   const state = JSON.parse(decoded.metadata.state ?? 'null') as TrainingState | null;
   if (!state) throw new Error(`${file}: training state has no step metadata`);
-  return { params, optimizer, state };
+  return { params, optimizer, state, host };
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {

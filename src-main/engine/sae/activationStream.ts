@@ -80,14 +80,20 @@ export class ActivationStream {
 
   /** The activations of a requested batch as [N, D] tensors (owned by the caller). */
   async take(id: number): Promise<Record<string, tf.Tensor2D>> {
+    const acts = await this.takeArrays(id);
+    return Object.fromEntries(
+      Object.entries(acts).map(([h, a]) => [h, tf.tensor2d(a, [a.length / this.dModel, this.dModel])]),
+    );
+  }
+
+  /** The activations of a requested batch as row-major [N, D] arrays, as the worker sent them. */
+  async takeArrays(id: number): Promise<Record<string, Float32Array>> {
     const entry = this.pending.get(id);
     if (!entry) throw new Error(`activation request ${id} was never made`);
     const reply = await entry.promise;
     this.pending.delete(id);
     if (reply.error) throw new Error(`activation worker: ${reply.error}`);
-    return Object.fromEntries(
-      Object.entries(reply.acts!).map(([h, a]) => [h, tf.tensor2d(a, [a.length / this.dModel, this.dModel])]),
-    );
+    return reply.acts!;
   }
 
   async close(): Promise<void> {

@@ -51,6 +51,7 @@ export function loadSaeSet(runDir: string, config: SaeStructure, lm: GptConfig):
     dModel: lm.dModel,
     nLayer: lm.nLayer,
     seed: config.seed,
+    layers: config.layers,
   });
   try {
     for (const g of set.groups) {

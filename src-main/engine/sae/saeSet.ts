@@ -12,7 +12,8 @@
  *   staircase-tied-all   every position uses the whole shared dictionary (own biases)
  *   staircase-shared-bias  as staircase with one b_dec for all positions (expected to be worse)
  *
- * A tblock staircase spans all five positions; an ffblock staircase spans one layer's pair (mid n, post 2n).
+ * A tblock staircase spans all its positions (five on a 4-layer model); an ffblock staircase spans one layer's pair
+ * (mid n, post 2n).
  */
 import * as tf from '@tensorflow/tfjs';
 import { archSetupProblem, type SaeArch, type SaeSetup } from '../../../src-shared/sae.ts';
@@ -51,6 +52,8 @@ export interface SaeSetSpec {
   dModel: number;
   nLayer: number;
   seed: number;
+  /** The blocks whose pairs are trained (positions.ts); omitted: every block. */
+  layers?: readonly number[];
 }
 
 let counter = 0;
@@ -71,7 +74,7 @@ export class SaeSet {
     const { arch, setup, width: n, k, dModel: D, nLayer } = spec;
     const problem = archSetupProblem(arch, setup);
     if (problem) throw new Error(problem);
-    const { hooks, pairs } = setupPositions(setup, nLayer);
+    const { hooks, pairs } = setupPositions(setup, nLayer, spec.layers);
     this.pairs = pairs;
     const rng = Rng.derive(spec.seed, 'sae-init');
     const newDict = (name: string, size: number): Dictionary => {

@@ -138,12 +138,16 @@ export function activate(R: tf.Tensor2D, w: SaeWeights, k: number, relu: boolean
  */
 const simdRows = (D: number, kernel: string) => useKernel(kernel) && D % 4 === 0;
 
-/** Dense codes [N, F] from sparse ones. */
+/**
+ * Dense codes [N, F] from sparse ones, scattered: z[n, idx[n, j]] = val[n, j]. Only the [N, F] result is
+ * allocated (a one-hot [N, k, F] would be k times larger: 3 GiB at 1,024 tokens, k 32, F 24,576).
+ */
 export function densify(codes: SparseCodes, width: number): tf.Tensor2D {
   return tf.tidy(() => {
     const [N, k] = codes.idx.shape;
-    const oneHot = tf.cast(tf.oneHot(codes.idx.reshape([N * k]), width), 'float32').reshape([N, k, width]);
-    return tf.sum(tf.mul(oneHot, codes.val.reshape([N, k, 1])), 1) as tf.Tensor2D;
+    const rows = tf.tile(tf.range(0, N, 1, 'int32').reshape([N, 1]), [1, k]);
+    const at = tf.stack([rows.reshape([N * k]), codes.idx.reshape([N * k])], 1) as tf.Tensor2D; // [N·k, 2]
+    return tf.scatterND(at, codes.val.reshape([N * k]), [N, width]) as tf.Tensor2D;
   });
 }
 

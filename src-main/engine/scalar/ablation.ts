@@ -95,56 +95,12 @@ export class SubcircuitEvaluator {
     return this.pm.pair.segment === 'block';
   }
 
-  /**
-   * pre₁ of the segment of decode₀ of masked codes, per unit: unit u covers token `owner` (per-token units) or
-   * sequence `owner` (per-sequence), keeps the code values `values(n, u)` of each of its tokens n, and needs the
-   * downstream latents `js` (all when omitted). Returns per unit a [span, |js|] array. Units are batched in
-   * order, each batch computing only the union of its units' columns — callers sort units by latent.
-   */
-  private async evaluate(
+  private evaluate(
     units: { owner: number; js?: number[] }[],
     values: (n: number, unit: number) => Float32Array,
   ): Promise<Float32Array[]> {
-    const { pm, T, k0 } = this;
-    const span = this.perSequence ? T : 1;
-    const all = Int32Array.from({ length: pm.f1 }, (_, j) => j);
-    const perBatch = Math.max(1, Math.floor(BATCH_TOKENS / span));
-    const batches: { chunk: typeof units; columns: Int32Array | null }[] = [];
-    const tasks: PairTask[] = [];
-    for (let start = 0; start < units.length; start += perBatch) {
-      const chunk = units.slice(start, start + perBatch);
-      const idx = new Int32Array(chunk.length * span * k0);
-      const val = new Float32Array(chunk.length * span * k0);
-      chunk.forEach((u, c) => {
-        for (let p = 0; p < span; p++) {
-          const n = this.perSequence ? u.owner * T + p : u.owner;
-          idx.set(this.idx0.subarray(n * k0, (n + 1) * k0), (c * span + p) * k0);
-          val.set(values(n, start + c), (c * span + p) * k0);
-        }
-      });
-      const columns = chunk.every((u) => !u.js)
-        ? null
-        : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
-      batches.push({ chunk, columns });
-      tasks.push({ op: 'preDown', idx, val, B: chunk.length, T: span, columns });
-    }
-    const pres = await this.pool.map(tasks);
-    const results: Float32Array[] = [];
-    batches.forEach(({ chunk, columns }, bi) => {
-      const pre = pres[bi];
-      const column = new Map<number, number>(Array.from(columns ?? all, (j, c) => [j, c]));
-      const width = (columns ?? all).length;
-      chunk.forEach((u, c) => {
-        const js = u.js ?? [...all];
-        const out = new Float32Array(span * js.length);
-        for (let p = 0; p < span; p++) {
-          const row = (c * span + p) * width;
-          js.forEach((j, q) => (out[p * js.length + q] = pre[row + column.get(j)!]));
-        }
-        results.push(out);
-      });
-    });
-    return results;
+    const { pm, pool, T, k0, idx0 } = this;
+    return evaluateUnits({ pm, pool, idx0, k0, T, perSequence: this.perSequence }, units, values);
   }
 
   /** Logits of the subcircuit keeping the top-`n` edges of `ranking`. Call with increasing n to reuse work. */
@@ -263,4 +219,69 @@ export function sequenceKey(latents: Int32Array, member: Uint8Array): string {
     bits += b ? '1' : '0';
   }
   return kept === latents.length ? 'F' : kept === 0 ? 'E' : bits;
+}
+
+/** Where a batch of units gets its codes: the evaluation tokens' upstream codes [tokens, k₀]. */
+export interface UnitSource {
+  pm: PairModel;
+  pool: PairPool;
+  idx0: Int32Array;
+  k0: number;
+  T: number;
+  perSequence: boolean;
+  /** Tokens per segment pass (default BATCH_TOKENS; the memory bound may ask for fewer). */
+  batchTokens?: number;
+}
+
+/**
+ * pre₁ of the segment of decode₀ of masked codes, per unit: unit u covers token `owner` (per-token units) or
+ * sequence `owner` (per-sequence), keeps the code values `values(n, u)` of each of its tokens n, and needs the
+ * downstream latents `js` (all when omitted). Returns per unit a [span, |js|] array. Units are batched in
+ * order, each batch computing only the union of its units' columns — callers sort units by latent.
+ */
+export async function evaluateUnits(
+  src: UnitSource,
+  units: { owner: number; js?: number[] }[],
+  values: (n: number, unit: number) => Float32Array,
+): Promise<Float32Array[]> {
+  const { pm, T, k0, idx0, perSequence } = src;
+  const span = perSequence ? T : 1;
+  const all = Int32Array.from({ length: pm.f1 }, (_, j) => j);
+  const perBatch = Math.max(1, Math.floor((src.batchTokens ?? BATCH_TOKENS) / span));
+  const batches: { chunk: typeof units; columns: Int32Array | null }[] = [];
+  const tasks: PairTask[] = [];
+  for (let start = 0; start < units.length; start += perBatch) {
+    const chunk = units.slice(start, start + perBatch);
+    const idx = new Int32Array(chunk.length * span * k0);
+    const val = new Float32Array(chunk.length * span * k0);
+    chunk.forEach((u, c) => {
+      for (let p = 0; p < span; p++) {
+        const n = perSequence ? u.owner * T + p : u.owner;
+        idx.set(idx0.subarray(n * k0, (n + 1) * k0), (c * span + p) * k0);
+        val.set(values(n, start + c), (c * span + p) * k0);
+      }
+    });
+    const columns = chunk.every((u) => !u.js)
+      ? null
+      : Int32Array.from(new Set(chunk.flatMap((u) => u.js ?? [...all]))).sort();
+    batches.push({ chunk, columns });
+    tasks.push({ op: 'preDown', idx, val, B: chunk.length, T: span, columns });
+  }
+  const pres = await src.pool.map(tasks);
+  const results: Float32Array[] = [];
+  batches.forEach(({ chunk, columns }, bi) => {
+    const pre = pres[bi];
+    const column = new Map<number, number>(Array.from(columns ?? all, (j, c) => [j, c]));
+    const width = (columns ?? all).length;
+    chunk.forEach((u, c) => {
+      const js = u.js ?? [...all];
+      const out = new Float32Array(span * js.length);
+      for (let p = 0; p < span; p++) {
+        const row = (c * span + p) * width;
+        js.forEach((j, q) => (out[p * js.length + q] = pre[row + column.get(j)!]));
+      }
+      results.push(out);
+    });
+  });
+  return results;
 }

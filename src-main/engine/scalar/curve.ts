@@ -3,6 +3,7 @@
  * confidence intervals, and areas under it on a linear N axis (absolute SCALAR; relative = absolute / (F₀·F₁))
  * and on a log₂ N axis.
  */
+import type { ScalarGrid } from '../../../src-shared/scalar.ts';
 import { Rng } from '../random.ts';
 
 /**
@@ -18,9 +19,13 @@ export function edgeGrid(eMax: number, points = 37): number[] {
   return [...new Set(values)];
 }
 
-/** The paper's grid (E_max = 2¹⁸: 35 budgets), or `full` (E_max = F₀·F₁, so every curve reaches its full circuit). */
-export function gridFor(kind: 'paper' | 'full', f0: number, f1: number): number[] {
-  return edgeGrid(kind === 'paper' ? 2 ** 18 : f0 * f1).filter((n) => n <= f0 * f1);
+/**
+ * The paper's toy grid (E_max = 2¹⁸: 35 budgets), its GPT-2 range (`gpt2-paper`: E_max = 10⁶,
+ * 1 2 3 4 6 10 14 21 31 46 68 100 … 681292 10⁶: 36 budgets), or `full` (E_max = F₀·F₁, so every curve reaches its full circuit).
+ */
+export function gridFor(kind: ScalarGrid, f0: number, f1: number): number[] {
+  const eMax = kind === 'paper' ? 2 ** 18 : kind === 'gpt2-paper' ? 10 ** 6 : f0 * f1;
+  return edgeGrid(eMax).filter((n) => n <= f0 * f1);
 }
 
 /** KL(P‖Q) = Σ_v P log((P + 1e-8)/(Q + 1e-8)) for one token's probability rows. */

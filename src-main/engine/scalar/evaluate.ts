@@ -1,7 +1,12 @@
 /**
- * SCALAR for one pair (SPEC §4): integrated-gradient edge scores on the attribution set → ranking →
- * progressive ablation over the edge grid on the evaluation set → per-token KL → mean-KL curve with bootstrap
- * CIs → absolute / relative / log₂ scores. Both cores are used (PairPool); results do not depend on it.
+ * SCALAR for one pair (SPEC §4): integrated-gradient edge scores on the attribution set → the first K ranks of
+ * the ranking (K = the grid's largest budget, or the stored edge count) → progressive ablation over the edge grid
+ * on the evaluation set → per-token KL → mean-KL curve with bootstrap CIs → absolute / relative / log₂ scores.
+ *
+ * Memory is bounded by config.maxMemoryMb (memory.ts): nothing of size F₀·F₁ exists unless it fits (rankPair.ts
+ * chooses the dense or the sparse attribution, ablatePair.ts sizes its chunks), and the run records the bound,
+ * the accounted peak and the measured peaks (RSS, heap, tensors, wasm heap). Both cores are used where the
+ * work splits into independent tasks (PairPool); results do not depend on it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ScalarEvalConfig } from '../../../src-shared/scalar.ts';
@@ -11,17 +16,24 @@ import { ProgressMeter, type Progress } from '../progress.ts';
 import type { SaePair } from '../sae/positions.ts';
 import type { SaeSet } from '../sae/saeSet.ts';
 import type { Batch } from '../text/index.ts';
-import { SubcircuitEvaluator } from './ablation.ts';
-import { ablationOnDevice, DeviceSubcircuitEvaluator } from './ablationDevice.ts';
-import { finishAttribution } from './attribution.ts';
+import { ablatePair, type AblationReport } from './ablatePair.ts';
 import { bootstrapMean, gridFor, scoresWithCi, type MeanWithCi } from './curve.ts';
-import { PairModel, perTokenKl } from './pair.ts';
+import { defaultMemoryBoundMb, mb, MemoryBudget, MemorySampler, type MemoryPeaks } from './memory.ts';
+import { PairModel } from './pair.ts';
 import { PairPool } from './pairPool.ts';
-import type { PairTask } from './pairTasks.ts';
-import { randomRanking, rankByScore } from './ranking.ts';
+import { rankPair, type AttributionPath, type RankingReport } from './rankPair.ts';
+import { checkEdgeCount, type RankedEdges } from './sparseRanking.ts';
 
-/** Sequences per attribution task (one task runs on one core). */
-const ATTRIBUTION_BATCH = 16;
+export interface PairMemory {
+  /** The bound this pair ran under, MB (config.maxMemoryMb, or the machine default). */
+  bound_mb: number;
+  /** Peak of the declared buffers (model and SAE weights included), MB: the figure the bound limits. */
+  accounted_peak_mb: number;
+  /** The largest declared buffers, MB. */
+  largest: Record<string, number>;
+  /** Measured over the pair (every thread of the process for RSS). */
+  measured: MemoryPeaks;
+}
 
 export interface PairResult {
   pair: number;
@@ -36,10 +48,18 @@ export interface PairResult {
   scores: ReturnType<typeof scoresWithCi>;
   /** Mean KL(full model ‖ full circuit): the error the SAEs add with every edge kept. */
   fullCircuitKl: number;
-  /** Edge scores A [F₀·F₁] (edge e = i·F₁ + j); null for a random ranking. */
+  /** Scores of every edge [F₀·F₁] (edge e = i·F₁ + j) for small pairs with an IG ranking; else null. */
   edgeScores: Float32Array | null;
+  /** The first K ranks (edge indices), K = max(largest budget, keepEdges) ≤ F₀·F₁. */
   ranking: Int32Array;
-  seconds: { attribution: number; ablation: number };
+  /** Scores of those edges by rank (null for a random ranking). */
+  rankingScores: Float32Array | null;
+  /** Edges scoring > 0 (for a random ranking, every edge). */
+  positiveEdges: number;
+  seconds: { attribution: number; ablation: number; activeSets: number; scores: number; ranking: number };
+  attribution: Omit<RankingReport, 'seconds'>;
+  ablation: AblationReport;
+  memory: PairMemory;
 }
 
 export interface ScalarProgress extends Progress {
@@ -59,91 +79,111 @@ function tokensOf(batches: Batch[]): { data: Int32Array; B: number; T: number } 
   return { data, B, T };
 }
 
-export async function evaluatePair(opts: {
-  lm: Gpt;
-  set: SaeSet;
-  pair: SaePair;
+/** Bytes of the LM and the pair's SAEs on one thread, and of what a segment pass builds once per pair. */
+function residentBytes(pm: PairModel): number {
+  const weights = Object.values(pm.lm.params).reduce((a, v) => a + 4 * v.size, 0);
+  const sae = [pm.up.w, pm.down.w].reduce(
+    (a, w) => a + 4 * (w.wEnc.size + w.wDec.size + w.bEnc.size + w.bDec.size + (w.threshold?.size ?? 0)),
+    0,
+  );
+  // PairModel's latent tables W_dec₀·(LN γ)·W_fc [F₀, M] (fflayer, LayerNorm ffblock).
+  const tables = pm.pair.segment === 'block' ? 0 : 4 * pm.f0 * pm.lm.config.dMlp;
+  return weights + sae + tables;
+}
+
+export interface EvaluateOptions {
   config: ScalarEvalConfig;
   attribution: Batch[];
   evaluation: Batch[];
   onProgress?: (p: ScalarProgress) => void;
   signal?: AbortSignal;
-}): Promise<PairResult> {
-  const { lm, set, pair, config } = opts;
+  /** Engine option (tests, benchmarks): the attribution path / form instead of the bound's choice. */
+  force?: { path?: AttributionPath; form?: 'quadratic' | 'low-rank' };
+  /** Benchmarks only: stop evaluating budgets after this many seconds of ablation (ablatePair.ts). */
+  ablationTimeLimitSeconds?: number;
+}
+
+/** SCALAR on pair `pair` of an SAE run's set. */
+export async function evaluatePair(
+  opts: EvaluateOptions & { lm: Gpt; set: SaeSet; pair: SaePair },
+): Promise<PairResult> {
+  const { lm, set, pair } = opts;
   const up = set.view(pair.up);
   const down = set.view(pair.down);
   const upW = set.weights(up);
   const downW = set.weights(down);
-  const pm = new PairModel(lm, pair, { w: upW, k: up.k }, { w: downW, k: down.k });
+  try {
+    return await evaluatePairModel(
+      new PairModel(lm, pair, { w: upW, k: up.k }, { w: downW, k: down.k }),
+      opts,
+    );
+  } finally {
+    // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
+    tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
+  }
+}
+
+/** SCALAR on a pair given as its model (the LM and the two SAEs' weights); releases the pair's tables. */
+export async function evaluatePairModel(pm: PairModel, opts: EvaluateOptions): Promise<PairResult> {
+  const { config } = opts;
+  const pair = pm.pair;
+  const total = checkEdgeCount(pm.f0, pm.f1);
+  const boundMb = config.maxMemoryMb ?? defaultMemoryBoundMb();
+  const budget = MemoryBudget.mb(boundMb);
+  const sampler = new MemorySampler();
   const pool = await PairPool.start(pm);
   const check = () => {
     if (opts.signal?.aborted) throw new CancelledError(`cancelled during pair ${pair.index}`);
   };
   try {
-    // 1. Edge scores and ranking.
-    const t0 = performance.now();
-    let edgeScores: Float32Array | null = null;
-    let ranking: Int32Array;
-    if (config.ranking === 'ig') {
-      const all = tokensOf(opts.attribution);
-      const tasks: PairTask[] = [];
-      for (let b = 0; b < all.B; b += ATTRIBUTION_BATCH) {
-        const B = Math.min(ATTRIBUTION_BATCH, all.B - b);
-        tasks.push({
-          op: 'attribution',
-          tokens: all.data.subarray(b * all.T, (b + B) * all.T),
-          B,
-          T: all.T,
-          options: {
-            steps: config.steps,
-            scaling: config.scaling,
-            singleStepAlpha: config.singleStepAlpha as 0 | 1,
-          },
-        });
-      }
-      const meter = new ProgressMeter(tasks.length);
-      const summed = new Float64Array(config.scaling === 'textbook' ? pm.f0 * pm.f1 : pm.f1 * pm.D * pm.D);
-      // Two tasks at a time (one per core), so progress and cancellation stay responsive.
-      for (let i = 0; i < tasks.length; i += pool.threads) {
-        check();
-        for (const part of await pool.map(tasks.slice(i, i + pool.threads)))
-          for (let e = 0; e < part.length; e++) summed[e] += part[e];
-        const done = Math.min(tasks.length, i + pool.threads);
-        const progress = meter.tick(done, (done - i) * ATTRIBUTION_BATCH * all.T);
-        opts.onProgress?.({ ...progress, phase: 'attribution', pair: pair.index });
-      }
-      edgeScores = await finishAttribution(pm, summed, config.scaling);
-      ranking = rankByScore(edgeScores, config.seed);
-    } else {
-      ranking = randomRanking(pm.f0 * pm.f1, config.seed);
-    }
-    const attributionSeconds = (performance.now() - t0) / 1000;
-
-    // 2. Progressive ablation on the evaluation set.
-    const t1 = performance.now();
-    const ev = tokensOf(opts.evaluation);
-    const tokens = tf.tensor2d(ev.data, [ev.B, ev.T], 'int32');
-    const clean = pm.clean(tokens);
-    const fullCircuit = await pm.fullCircuitLogits(clean);
-    const fullCircuitKl = await perTokenKl(clean.logits, fullCircuit);
-    const target = config.target === 'model' ? clean.logits : fullCircuit;
+    // Every thread holds the LM and the pair's SAEs (the worker its own copy).
+    budget.reserve(
+      `model and SAE weights (${pool.threads} thread${pool.threads > 1 ? 's' : ''})`,
+      residentBytes(pm) * pool.threads,
+    );
     const grid = gridFor(config.grid, pm.f0, pm.f1);
-    // On webgpu the pass keeps its activations on the device; only the per-token KL is read, once a budget.
-    const evaluator = ablationOnDevice()
-      ? await DeviceSubcircuitEvaluator.create(pm, clean)
-      : await SubcircuitEvaluator.create(pm, clean, pool);
-    const meter = new ProgressMeter(grid.length);
-    const kls: Float32Array[] = [];
-    for (const [g, n] of grid.entries()) {
-      check();
-      const logits = await evaluator.logits(ranking, n, { relu: config.relu });
-      kls.push(await perTokenKl(target, logits));
-      logits.dispose();
-      const progress = meter.tick(g + 1, evaluator.lastUnits);
-      opts.onProgress?.({ ...progress, phase: 'ablation', pair: pair.index });
-    }
-    if (evaluator instanceof DeviceSubcircuitEvaluator) evaluator.dispose();
-    tf.dispose([tokens, clean.up, clean.logits, fullCircuit, ...Object.values(clean.context)]);
+    const K = Math.min(total, Math.max(grid[grid.length - 1], config.keepEdges));
+
+    // 1. Edge scores and the ranked prefix.
+    const t0 = performance.now();
+    const progress = (phase: ScalarProgress['phase']) => {
+      let meter: ProgressMeter | null = null;
+      return (step: number, steps: number, units: number) => {
+        meter ??= new ProgressMeter(steps);
+        opts.onProgress?.({ ...meter.tick(step, units), phase, pair: pair.index });
+      };
+    };
+    const rank = await rankPair({
+      pm,
+      pool,
+      config,
+      tokens: tokensOf(opts.attribution),
+      K,
+      budget,
+      force: opts.force,
+      check,
+      progress: progress('attribution'),
+    });
+    const ranked: RankedEdges = rank.ranked;
+    const attributionSeconds = (performance.now() - t0) / 1000;
+    sampler.sample('attribution');
+
+    // 2. Progressive ablation on the evaluation set, in chunks of sequences.
+    const t1 = performance.now();
+    const ab = await ablatePair({
+      pm,
+      pool,
+      config,
+      tokens: tokensOf(opts.evaluation),
+      grid,
+      ranked,
+      budget,
+      check,
+      progress: progress('ablation'),
+      timeLimitSeconds: opts.ablationTimeLimitSeconds,
+    });
+    sampler.sample('ablation');
+    const { seconds: rs, ...attribution } = rank.report;
     return {
       pair: pair.index,
       up: pair.up,
@@ -151,20 +191,46 @@ export async function evaluatePair(opts: {
       f0: pm.f0,
       f1: pm.f1,
       grid,
-      curve: kls.map((k, g) => bootstrapMean(k, config.bootstrap, config.seed + g)),
-      perTokenKl: kls,
-      scores: scoresWithCi(grid, kls, pm.f0, pm.f1, config.bootstrap, config.seed),
-      fullCircuitKl: fullCircuitKl.reduce((a, b) => a + b, 0) / fullCircuitKl.length,
-      edgeScores,
-      ranking,
-      seconds: { attribution: attributionSeconds, ablation: (performance.now() - t1) / 1000 },
+      curve: ab.kls.map((k, g) => bootstrapMean(k, config.bootstrap, config.seed + g)),
+      perTokenKl: ab.kls,
+      scores: scoresWithCi(grid, ab.kls, pm.f0, pm.f1, config.bootstrap, config.seed),
+      fullCircuitKl: ab.fullCircuitKl.reduce((a, b) => a + b, 0) / ab.fullCircuitKl.length,
+      edgeScores: rank.edgeScores,
+      ranking: ranked.ranking,
+      rankingScores: ranked.scores,
+      positiveEdges: ranked.positive,
+      seconds: {
+        attribution: attributionSeconds,
+        ablation: (performance.now() - t1) / 1000,
+        ...rs,
+      },
+      attribution,
+      ablation: ab.report,
+      memory: {
+        bound_mb: boundMb,
+        accounted_peak_mb: mb(budget.peak),
+        largest: budget.breakdown(),
+        measured: sampler.stop(),
+      },
     };
   } finally {
+    sampler.stop();
     await pool.close();
     pm.dispose();
-    // A staircase view's weights are slices of its dictionary: fresh tensors, released here.
-    tf.dispose([upW.wEnc, upW.wDec, downW.wEnc, downW.wDec].filter((t) => !(t instanceof tf.Variable)));
   }
+}
+
+/** The top `count` ranked edges with their scores (by rank): (rank, i, j, score). */
+export function topRankedEdges(ranking: Int32Array, scores: Float32Array | null, f1: number, count: number) {
+  const n = Math.min(count, ranking.length);
+  const out = { i: new Int32Array(n), j: new Int32Array(n), score: new Float32Array(n) };
+  for (let r = 0; r < n; r++) {
+    const e = ranking[r];
+    out.j[r] = e % f1;
+    out.i[r] = (e - out.j[r]) / f1;
+    out.score[r] = scores ? scores[r] : 0;
+  }
+  return out;
 }
 
 /** The top `count` edges of a ranking with their scores: (rank, i, j, score). */

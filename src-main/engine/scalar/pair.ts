@@ -63,6 +63,13 @@ export class PairModel {
     });
   }
 
+  /** The clean upstream hook value alone, [B, T, D] (the LM stops there: no logits). */
+  upOnly(tokens: tf.Tensor2D): tf.Tensor3D {
+    return tidy(
+      () => this.lm.run({ tokens, capture: [this.pair.up], stopAt: this.pair.up }).cache[this.pair.up],
+    );
+  }
+
   /** SAE₀ codes of the clean upstream activation. */
   upCodes(clean: CleanPass): SparseCodes {
     return tidy(() => encode(clean.up.reshape([-1, this.D]) as tf.Tensor2D, this.up.w, this.up.k));
@@ -256,6 +263,21 @@ export class PairModel {
     return tidy(() => {
       const codes = activate(R, this.down.w, this.down.k, relu);
       return this.logitsFrom(this.decodeDown(codes, B, T), clean);
+    });
+  }
+
+  /** Logits from SAE₁ codes built on the host ([B·T, width] slots; zero-valued slots are inactive). */
+  logitsFromCodes(
+    codes: { idx: Int32Array; val: Float32Array; width: number },
+    clean: CleanPass,
+  ): tf.Tensor3D {
+    const [B, T] = clean.tokens.shape;
+    return tidy(() => {
+      const sparse = {
+        idx: tf.tensor2d(codes.idx, [B * T, codes.width], 'int32'),
+        val: tf.tensor2d(codes.val, [B * T, codes.width]),
+      };
+      return this.logitsFrom(this.decodeDown(sparse, B, T), clean);
     });
   }
 

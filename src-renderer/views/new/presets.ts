@@ -1,7 +1,7 @@
 /** How presets read in the forms: model size, schedule, and what a sweep's runs are called. */
 import type { GptConfig } from '../../../src-shared/lm.ts';
 import { LM_PRESETS, type LmPresetName } from '../../../src-shared/lm.ts';
-import { SAE_PRESETS, type SaePresetName } from '../../../src-shared/sae.ts';
+import { SAE_PRESET_SAES, SAE_PRESETS, type SaePresetName } from '../../../src-shared/sae.ts';
 import { formatCount } from '../../lib/format.ts';
 
 /** Parameters of the toy GPT (tied embeddings; DyT adds one α per block): 216,448 for ascii-64x4. */
@@ -33,7 +33,17 @@ export function lmPresetSummary(name: LmPresetName): { model: string; schedule: 
 
 export function saePresetSummary(name: SaePresetName): string {
   const s = SAE_PRESETS[name];
-  return `${s.steps.toLocaleString('en-US')} steps of ${s.batchSize} windows, warmup ${s.warmupSteps}, lr ${s.lr} → ${s.minLr}`;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const windows = s.seqLen !== undefined ? `${s.batchSize} × ${s.seqLen} tokens` : `${s.batchSize} windows`;
+  const micro = (s.gradAccum ?? 1) > 1 ? ` in ${s.gradAccum} micro-batches` : '';
+  const schedule = `${n(s.steps)} steps of ${windows}${micro}, warmup ${s.warmupSteps}, lr ${s.lr} → ${s.minLr}`;
+  const sae = SAE_PRESET_SAES[name];
+  if (!sae) return schedule;
+  // GPT-2 presets also set the SAEs, the blocks and the activation stream.
+  return (
+    `${schedule} · ${sae.setup} blocks ${sae.layers?.join(', ')}, F ${n(sae.width)}, k ${sae.k}` +
+    (sae.stream ? ` · streamed through a ${n(sae.stream.bufferTokens)}-token buffer` : '')
+  );
 }
 
 /** "0.0012" rather than "0.0012000000000000001"; λ as written in run names. */

@@ -76,6 +76,10 @@ export interface ScalarPairRow {
   log2: [number | null, number | null, number | null];
   fullKl: number | null;
   seconds: number | null;
+  /** Peak resident memory measured over the pair, its memory bound and declared peak (MB); null before. */
+  peakRssMb: number | null;
+  boundMb: number | null;
+  accountedMb: number | null;
 }
 
 export function scalarPairRows(pairs: Obj[]): ScalarPairRow[] {
@@ -99,6 +103,9 @@ export function scalarPairRows(pairs: Obj[]): ScalarPairRow[] {
       log2: ci(p, 'scalar_auc_log2'),
       fullKl: num(p.full_circuit_kl),
       seconds: a === null && b === null ? null : (a ?? 0) + (b ?? 0),
+      peakRssMb: num(p.peak_rss_mb),
+      boundMb: num(p.memory_bound_mb),
+      accountedMb: num(p.memory_accounted_peak_mb),
     };
   });
 }
