@@ -34,6 +34,42 @@ type Lin = {
   attention?: { qkv: tf.Tensor; stats: tf.Tensor; attnO: tf.Tensor; yhat1: tf.Tensor; rstd1: tf.Tensor };
 };
 
+/** One integration point's inputs to the IG accumulation kernel (both the dense and the sparse pass make them). */
+export interface PointInputs {
+  idx1: tf.Tensor;
+  val1: tf.Tensor;
+  attention?: NonNullable<Lin['attention']>;
+}
+
+/**
+ * The kernel's per-point inputs stacked over the S points: SAE₁'s codes and the Jacobian rows, and for a transformer
+ * block the attention's forward quantities and weights its backward needs. Called inside the caller's tidy.
+ */
+export function stackedPointInputs(
+  perPoint: PointInputs[],
+  rows: tf.Tensor[],
+  block: boolean,
+  shape: { B: number; T: number; k1: number },
+  p: (name: string) => tf.Tensor,
+): Record<string, tf.Tensor> {
+  const stack = (f: (q: PointInputs) => tf.Tensor) => tf.stack(perPoint.map(f));
+  const base = { val1: stack((q) => q.val1), rows: tf.stack(rows) };
+  if (!block) return { ...base, idx1: stack((q) => q.idx1) };
+  const a = (f: (q: NonNullable<PointInputs['attention']>) => tf.Tensor) => stack((q) => f(q.attention!));
+  return {
+    ...base,
+    idx1: stack((q) => q.idx1.reshape([shape.B, shape.T, shape.k1])),
+    qkv: a((q) => q.qkv),
+    stats: a((q) => q.stats),
+    attnO: a((q) => q.attnO),
+    yhat1: a((q) => q.yhat1),
+    rstd1: a((q) => q.rstd1),
+    gamma1: p('ln_1.weight'),
+    wO: p('attn.c_proj.weight'),
+    wQkv: p('attn.c_attn.weight'),
+  };
+}
+
 function normInfo(x: tf.Tensor2D, gamma: tf.Tensor1D, eps: number) {
   const { mean, variance } = tf.moments(x, -1, true);
   const rstd = tf.rsqrt(tf.add(variance, eps));
@@ -169,32 +205,13 @@ export async function attributionBatchFast(
     const textbook = opts.scaling === 'textbook' ? 1 : 0;
     const block = pm.pair.segment === 'block';
     const k1 = prep.k1;
-    const inputs = tidy(() => {
-      const stack = (f: (q: (typeof prep.perPoint)[number]) => tf.Tensor) => tf.stack(prep.perPoint.map(f));
-      const common: Record<string, tf.Tensor> = {
-        c: prep.c,
-        idx0: prep.codes0.idx,
-        val0: prep.codes0.val,
-        wDec0: pm.up.w.wDec,
-        val1: stack((q) => q.val1),
-        rows: tf.stack(rows),
-      };
-      if (!block) return { ...common, idx1: stack((q) => q.idx1) };
-      const a = (f: (q: NonNullable<(typeof prep.perPoint)[number]['attention']>) => tf.Tensor) =>
-        stack((q) => f(q.attention!));
-      return {
-        ...common,
-        idx1: stack((q) => q.idx1.reshape([B, T, k1])),
-        qkv: a((q) => q.qkv),
-        stats: a((q) => q.stats),
-        attnO: a((q) => q.attnO),
-        yhat1: a((q) => q.yhat1),
-        rstd1: a((q) => q.rstd1),
-        gamma1: p('ln_1.weight'),
-        wO: p('attn.c_proj.weight'),
-        wQkv: p('attn.c_attn.weight'),
-      };
-    });
+    const inputs = tidy(() => ({
+      c: prep.c,
+      idx0: prep.codes0.idx,
+      val0: prep.codes0.val,
+      wDec0: pm.up.w.wDec,
+      ...stackedPointInputs(prep.perPoint, rows, block, { B, T, k1 }, p),
+    }));
     made.push(inputs);
     const [out] = block
       ? await runScalarKernelAsync('ScalarIgAccumulateBlock', inputs, {

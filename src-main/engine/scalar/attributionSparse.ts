@@ -23,7 +23,7 @@ import { matMul, transpose2d } from '../kernels/ops.ts';
 import { runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode } from '../sae/topk.ts';
 import { batchBytesPerToken, type ActiveSets, type BatchCodes } from './activeSets.ts';
-import { linearise, referenceScores64 } from './attribution.ts';
+import { linearise, referenceScores64, stackedPointInputs } from './attribution.ts';
 import { LowRankRows, lowRankPart } from './lowRank.ts';
 import type { MemoryBudget } from './memory.ts';
 import type { PairModel } from './pair.ts';
@@ -272,7 +272,6 @@ async function batchPart(
     }
     const block = pm.pair.segment === 'block';
     const inputs = tidy(() => {
-      const stack = (f: (q: (typeof perPoint)[number]) => tf.Tensor) => tf.stack(perPoint.map(f));
       const c = tf.tensor1d(bc.c);
       const common: Record<string, tf.Tensor> = o.textbook
         ? {
@@ -286,23 +285,7 @@ async function batchPart(
             wDec0: o.wDec0,
           }
         : { c, idx0, val0, wDec0: o.wDec0 };
-      common.val1 = stack((q) => q.val1);
-      common.rows = tf.stack(rows);
-      if (!block) return { ...common, idx1: stack((q) => q.idx1) };
-      const a = (f: (q: NonNullable<(typeof perPoint)[number]['attention']>) => tf.Tensor) =>
-        stack((q) => f(q.attention!));
-      return {
-        ...common,
-        idx1: stack((q) => q.idx1.reshape([B, T, k1])),
-        qkv: a((q) => q.qkv),
-        stats: a((q) => q.stats),
-        attnO: a((q) => q.attnO),
-        yhat1: a((q) => q.yhat1),
-        rstd1: a((q) => q.rstd1),
-        gamma1: p('ln_1.weight'),
-        wO: p('attn.c_proj.weight'),
-        wQkv: p('attn.c_attn.weight'),
-      };
+      return { ...common, ...stackedPointInputs(perPoint, rows, block, { B, T, k1 }, p) };
     });
     made.push(inputs);
     const attrs = { textbook: o.textbook ? 1 : 0, f1: o.C };
