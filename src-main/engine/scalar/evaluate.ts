@@ -233,15 +233,8 @@ export function topRankedEdges(ranking: Int32Array, scores: Float32Array | null,
   return out;
 }
 
-/** The top `count` edges of a ranking with their scores: (rank, i, j, score). */
+/** The same from a dense score matrix indexed by edge (i·F₁ + j) rather than by rank. */
 export function topEdges(ranking: Int32Array, scores: Float32Array | null, f1: number, count: number) {
-  const n = Math.min(count, ranking.length);
-  const out = { i: new Int32Array(n), j: new Int32Array(n), score: new Float32Array(n) };
-  for (let r = 0; r < n; r++) {
-    const e = ranking[r];
-    out.j[r] = e % f1;
-    out.i[r] = (e - out.j[r]) / f1;
-    out.score[r] = scores ? scores[e] : 0;
-  }
-  return out;
+  const top = ranking.subarray(0, Math.min(count, ranking.length));
+  return topRankedEdges(ranking, scores && Float32Array.from(top, (e) => scores[e]), f1, count);
 }
