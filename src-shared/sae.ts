@@ -237,7 +237,7 @@ export const SAE_PRESETS = {
   /**
    * GPT-2 Small on a laptop CPU (two cores, wasm): 150 steps of 8 × 128 tokens (153,600 tokens) of ×4 SAEs at the
    * paper's pairs, evaluated once at the end (an evaluation token costs a clean pass and one spliced pass per SAE):
-   * its wall time on two cores is in docs/gpt2.md.
+   * 33 minutes on two cores shared with other jobs (docs/gpt2.md).
    */
   'gpt2-small-cpu': SaeScheduleSchema.parse({
     steps: 150,
