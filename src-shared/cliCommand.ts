@@ -55,6 +55,7 @@ const FLAG_ORDER: Record<CliCommandName, string[]> = {
     'corpus',
     'layers',
     'gradAccum',
+    'checkpointEvery',
     'bufferTokens',
     'forwardWindows',
     'name',

@@ -83,6 +83,8 @@ export interface SaeJobOptions {
   layers?: number[];
   /** Micro-batches per optimizer step (gradient accumulation). */
   gradAccum?: number;
+  /** Also write the resumable state every this many steps between evaluations. */
+  checkpointEvery?: number;
   /** Stream activations through a shuffle buffer of this many tokens (default: the preset's; none: in memory). */
   bufferTokens?: number;
   /** Windows per LM forward pass that refills the buffer. */
@@ -312,6 +314,7 @@ export function saeJobFromOptions(options: SaeJobOptions): Built<TrainSaeJob> {
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.seqLen !== undefined ? { seqLen: o.seqLen } : {}),
     ...(o.gradAccum !== undefined ? { gradAccum: o.gradAccum } : {}),
+    ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
   };
   if (o.forwardWindows !== undefined && o.bufferTokens === undefined && !presetSae?.stream)
     return fail('forwardWindows', 'applies to streamed activations only: give --buffer-tokens too');

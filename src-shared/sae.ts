@@ -56,6 +56,11 @@ export const SaeScheduleSchema = z.object({
   gradClip: z.number().positive().default(1.0),
   evalEvery: z.number().int().positive().default(500),
   /**
+   * Also write the resumable state every this many steps between evaluations (a killed run loses at most that
+   * many steps); absent: at evaluations only. Results do not depend on it.
+   */
+  checkpointEvery: z.number().int().positive().optional(),
+  /**
    * Micro-batches per optimizer step (gradient accumulation): the step's batchSize × seqLen tokens are processed
    * in gradAccum equal parts whose gradients are averaged (the JSAE penalty in `sum` mode is added up), so the
    * update equals that of the whole batch at once while the dense [tokens, F] buffers hold one part. Absent: 1
@@ -227,11 +232,12 @@ export const SAE_PRESETS = {
     gradAccum: 4,
     warmupSteps: 750,
     evalEvery: 500,
+    checkpointEvery: 100,
   }),
   /**
    * GPT-2 Small on a laptop CPU (two cores, wasm): 150 steps of 8 × 128 tokens (153,600 tokens) of ×4 SAEs at the
    * paper's pairs, evaluated once at the end (an evaluation token costs a clean pass and one spliced pass per SAE):
-   * its wall time on two cores is in docs/gpt2.md.
+   * 33 minutes on two cores shared with other jobs (docs/gpt2.md).
    */
   'gpt2-small-cpu': SaeScheduleSchema.parse({
     steps: 150,
@@ -239,6 +245,7 @@ export const SAE_PRESETS = {
     seqLen: 128,
     warmupSteps: 15,
     evalEvery: 150,
+    checkpointEvery: 25,
     lr: 2e-3,
     minLr: 2e-4,
   }),

@@ -21,19 +21,16 @@ import fs from 'node:fs';
 import type { GptConfig } from '../../src-shared/lm.ts';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import type { PipelineConfig } from '../../src-shared/pipeline.ts';
-import { SAE_ARCHS, SAE_SETUPS, streamProblem, type SaeSetup } from '../../src-shared/sae.ts';
+import { SAE_ARCHS, SAE_SETUPS, type SaeSetup } from '../../src-shared/sae.ts';
 import { CONFIG_FILE, readLmTokenizer, readLmWeights } from '../engine/io/lmCheckpoint.ts';
 import { readSafetensorsFile } from '../engine/io/safetensors.ts';
 import { SAE_CFG_FILE, SAE_WEIGHTS_FILE } from '../engine/io/saelens.ts';
 import { checkSaeLensSet, inspectSaeLensSet } from '../engine/io/saelensImport.ts';
 import { saeWidths, setupPositions } from '../engine/sae/positions.ts';
 import { BEST_DIR } from '../engine/sae/checkpoint.ts';
-import { WindowStream } from '../engine/text/windowStream.ts';
 import {
-  asciiTokenizer,
   assertSplitsFitContext,
   BUILTIN_CORPORA,
-  textSetFiles,
   loadCorpus,
   minTokensForContext,
   trainLength,
@@ -44,6 +41,7 @@ import { fileIdentity, runArtifactsDir, type NewRunInputRow, type Store } from '
 import { InputError } from '../userErrors.ts';
 import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle.ts';
 import { resolveLmRef } from './lmRef.ts';
+import { checkStreamedInputs, refuseUnstreamedTextSet } from './preflightStream.ts';
 
 export { InputError };
 
@@ -163,15 +161,6 @@ function checkCorpus(ctx: Ctx, spec: string, seqLen: number, trainFraction: numb
   const note = corpus.warnings.join('; ');
   for (const w of corpus.warnings) ctx.warnings.push(`corpus ${corpus.source.path}: ${w}`);
   pin(ctx, 'corpus', corpus.source.path!, note || undefined);
-}
-
-function isFolder(spec: string): boolean {
-  const p = spec.startsWith('file:') ? spec.slice('file:'.length) : spec;
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** A language model reference: resolvable, its config.json sane, every tensor present, well-shaped and finite. */
@@ -337,55 +326,19 @@ function checkTrainSae(ctx: Ctx, c: Extract<JobSpec, { kind: 'train-sae' }>['con
   const lm = checkLm(ctx, c.lm);
   const seqLen = windowLength(c.schedule.seqLen, lm);
   const widths = about('option --layers: ', () => saeWidths(c.arch, c.setup, c.width, lm.nLayer, c.layers));
-  const micro = c.schedule.batchSize / (c.schedule.gradAccum ?? 1);
   if (!c.stream) {
-    const spec = c.corpus.trim();
-    if (isFolder(spec) || spec.endsWith('.jsonl'))
-      throw new InputError(
-        `${spec} is a ${spec.endsWith('.jsonl') ? 'JSONL file' : 'folder'}: such text sets are read as a stream; give --buffer-tokens N (or a gpt2-* preset) to stream the activations`,
-      );
+    refuseUnstreamedTextSet(c.corpus);
     checkCorpus(ctx, c.corpus, seqLen, c.trainFraction);
     // The LM runs on the whole batch here (its activations are then cut into micro-batches).
     saeStepMemory(ctx, lm, seqLen, widths, c.schedule.batchSize, 'one SAE training step');
     return;
   }
-  const problem = streamProblem(c.stream, c.schedule, seqLen);
-  if (problem) throw new InputError(`option --buffer-tokens ${problem}`);
-  checkTextSet(
-    ctx,
-    c.corpus,
-    seqLen,
-    c.evaluation?.evalTokens ?? c.schedule.evalBatches * c.schedule.batchSize * seqLen,
-  );
-  // The buffer (host memory) beside one micro-batch's step and one refill's forward.
-  const buffer = c.stream.bufferTokens * widths.length * lm.dModel * F32;
   const total = ctx.options.totalMemory ?? os.totalmem();
-  if (buffer > total / 2)
-    throw new InputError(
-      `the activation buffer of ${c.stream.bufferTokens} tokens at ${widths.length} hooks of width ${lm.dModel} takes ${fmtBytes(buffer)}, more than half of this machine's ${fmtBytes(total)}; lower option --buffer-tokens to at most about ${Math.floor(total / 2 / (widths.length * lm.dModel * F32))}`,
-    );
-  saeStepMemory(ctx, lm, seqLen, widths, Math.max(micro, c.stream.forwardWindows), 'one SAE training step');
-}
-
-/**
- * A streamed text set: its files readable (each pinned), and its head long enough for the validation windows
- * (evalTokens in windows of T + 1) and one training window after them. Reads only that much.
- */
-function checkTextSet(ctx: Ctx, spec: string, seqLen: number, evalTokens: number): void {
-  const files = about('', () => textSetFiles(spec));
-  const tokenizer = ctx.tokenizer ?? asciiTokenizer;
-  const V = Math.ceil(evalTokens / seqLen);
-  const stream = about('', () => new WindowStream(spec, tokenizer));
-  for (let i = 0; i < V; i++)
-    if (!about('', () => stream.next(seqLen + 1)))
-      throw new InputError(
-        `text set ${spec} holds only ${i} windows of ${seqLen + 1} tokens, fewer than the ${V} its validation set takes (--eval-tokens ${evalTokens}); lower --eval-tokens or use a larger text set`,
-      );
-  if (!about('', () => stream.next(seqLen)))
-    throw new InputError(
-      `text set ${spec} has no window of ${seqLen} tokens left for training after its ${V} validation windows; lower --eval-tokens or use a larger text set`,
-    );
+  const files = checkStreamedInputs(c, lm, widths.length, seqLen, ctx.tokenizer, total);
   for (const f of files) pin(ctx, 'corpus', f);
+  // One micro-batch's SAE step and one refill's LM forward.
+  const micro = c.schedule.batchSize / (c.schedule.gradAccum ?? 1);
+  saeStepMemory(ctx, lm, seqLen, widths, Math.max(micro, c.stream.forwardWindows), 'one SAE training step');
 }
 
 /** The frozen LM's forward (possibly on a second thread) and the SAEs' dense pre-activations and gradients. */

@@ -93,6 +93,8 @@ async function runTrainSae(spec: Extract<JobSpec, { kind: 'train-sae' }>, ctx: J
         postEvaluation(ctx, step, ev, extra.frac_alive, extra.jacobian_l1);
         ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } });
       },
+      onCheckpoint: (step) =>
+        ctx.post({ type: 'artifact', kind: 'checkpoint', name: 'state.safetensors', meta: { step } }),
     });
     const exportDir = await exportSaes(ctx, result.set, result.seqLen);
     const ev = result.evaluation;

@@ -213,6 +213,30 @@ describe('GPT-2-shaped checkpoint: streamed SAE training', () => {
     }
   });
 
+  it('a run that dies between evaluations resumes from its last checkpointEvery state to the uninterrupted run', async () => {
+    const c = config({ schedule: { ...config().schedule, evalEvery: 12, checkpointEvery: 5 } });
+    const whole = await train('ckpt-whole', c);
+    const dir = path.join(tmp, 'ckpt-died');
+    await expect(
+      trainSaes({
+        config: c,
+        lm,
+        tokenizer,
+        outDir: dir,
+        pipeline: false,
+        onProgress: (p) => {
+          if (p.step === 8) throw new Error('process died');
+        },
+      }),
+    ).rejects.toThrow('process died');
+    expect(JSON.parse(readSafetensorsFile(path.join(dir, STATE_FILE)).metadata.state).step).toBe(5);
+    const resumed = await train('ckpt-died', c);
+    expect(resumed.result.resumedFrom).toBe(5);
+    expect(resumed.losses).toEqual(whole.losses.slice(5));
+    expectSameParams(resumed.params, whole.params);
+    expect(resumed.result.evaluation).toEqual(whole.result.evaluation);
+  });
+
   it('a JSAE ffblock pair (LayerNorm Jacobian) trains on the stream at a chosen block', async () => {
     const run = await train('jsae', config({ arch: 'jsae', layers: [1], lambda: 4 }));
     expect(run.result.evaluation.saes.map((s) => s.hook)).toEqual([

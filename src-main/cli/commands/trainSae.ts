@@ -29,7 +29,10 @@ export const usage = `scalar train-sae --arch ${TRAINABLE_ARCHS.join('|')} --set
                    min(preset warmup, 10 % of N) and the evaluation interval to about N/6 steps, unless
                    --warmup / --eval-every are given
   --warmup N       linear warmup steps (default: the preset's, or the rule above)
-  --eval-every N   steps between evaluations (default: about 6 evaluations, at most the preset's interval)
+  --eval-every N   steps between evaluations (default: the preset's; with --steps, about 6 evaluations, at most
+                   the preset's interval)
+  --checkpoint-every N   also save the resumable state every N steps between evaluations (default: at
+                   evaluations only; gpt2-paper 100, gpt2-small-cpu 25)
   --eval-tokens N  validation tokens the SAE metrics and ΔCE are measured on, in whole windows spread over the
                    validation split (default: quick ${SAE_EVAL_TOKENS.quick}, paper ${SAE_EVAL_TOKENS.paper}; streamed: the
                    first tokens of the text set); independent of --batch-size

@@ -5,10 +5,11 @@
  * The tokens come from the in-memory corpus or, with `stream`, from a text set through a bounded activation
  * buffer (saeData.ts, streamData.ts). Evaluation every `evalEvery` steps keeps the best checkpoint of each
  * parameter group; the resumable state (parameters, AdamW moments, the data source's snapshot) is written at
- * every evaluation and on cancel. Evaluation uses the `fixed-v1` token set (src-shared/evalProtocol.ts;
+ * every evaluation, every `checkpointEvery` steps and on cancel. Evaluation uses the `fixed-v1` token set (src-shared/evalProtocol.ts;
  * independent of the batch size) or, for a run made before it, the legacy batches.
  */
 import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
 import type { SaeTrainConfig } from '../../../src-shared/sae.ts';
 import { loadTrainingState, restoreTrainingState, saveTrainingState } from '../io/trainingState.ts';
 import type { Gpt } from '../lm/gpt.ts';
@@ -43,6 +44,8 @@ export interface SaeTrainOptions {
     evaluation: SetEval,
     extra: { jacobian_l1?: number; frac_alive: Record<string, number> },
   ) => void;
+  /** The resumable state was written at `step` between evaluations (schedule.checkpointEvery). */
+  onCheckpoint?: (step: number) => void;
   signal?: AbortSignal;
 }
 
@@ -133,6 +136,7 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
     let lastEval: { step: number; evaluation: SetEval } | null = null;
 
     const saveState = async () => {
+      fs.mkdirSync(outDir, { recursive: true }); // a checkpoint or a cancel may come before the first evaluation
       const snap = src.snapshot();
       await saveTrainingState(
         outDir,
@@ -212,6 +216,9 @@ export async function trainSaes(opts: SaeTrainOptions): Promise<SaeTrainResult> 
           frac_alive: fracAlive(),
           jacobian_l1: config.arch === 'jsae' ? lastJacobianL1 : undefined,
         });
+      } else if (s.checkpointEvery && step % s.checkpointEvery === 0) {
+        await saveState();
+        opts.onCheckpoint?.(step);
       }
     }
 
