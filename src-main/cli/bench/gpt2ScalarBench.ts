@@ -98,11 +98,22 @@ export async function benchGpt2Scalar(
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
   try {
+    let said = { phase: '', at: 0 };
     const r = await evaluatePairModel(pm, {
       config,
       attribution,
       evaluation,
       ablationTimeLimitSeconds: limit,
+      // Progress on stderr: a phase's start, then every 30 s.
+      onProgress: (p) => {
+        const now = performance.now();
+        if (p.phase === said.phase && now - said.at < 30_000) return;
+        said = { phase: p.phase, at: now };
+        const t = ((now - t1) / 1000).toFixed(0);
+        process.stderr.write(
+          `  ${t} s: ${p.phase} ${p.step}/${p.total}, rss ${mb(process.memoryUsage().rss)} MB\n`,
+        );
+      },
     });
     const totalSeconds = (performance.now() - t1) / 1000;
     const cpu = process.cpuUsage(cpu0);

@@ -89,9 +89,9 @@ export async function rankPair(opts: {
   const { D, f0, f1 } = pm;
   const S = config.steps;
   const T = tokens.T;
-  // Attribution batches: 16 sequences as the dense pass, fewer when a batch's temporaries would not fit a
-  // third of what is left (on each core), at least one.
-  const perToken = batchBytesPerToken(pm, S, Math.max(pm.down.k <= 64 ? pm.down.k : 64, 1));
+  // Attribution batches: 16 sequences as the dense pass, fewer when a batch's temporaries (on each core) would
+  // not fit what is left, at least one. Seeds per token: k, or for a ReLU / JumpReLU SAE₁ (k = F) up to 64.
+  const perToken = batchBytesPerToken(pm, S, Math.min(pm.down.k, 64));
   const seqsPerBatch = Math.min(
     ATTRIBUTION_BATCH,
     tokens.B,
@@ -194,7 +194,8 @@ async function densePass(
     tasks.push({ op: 'attribution', tokens: data, B, T: tokens.T, options });
   }
   const size = options.scaling === 'textbook' ? f0 * f1 : f1 * D * D;
-  budget.reserve('dense attribution sums', size * (8 + 4 * pool.threads));
+  // The float64 sums, each thread's float32 part, and the finished scores [F₀·F₁].
+  budget.reserve('dense attribution sums', size * (8 + 4 * pool.threads) + 4 * f0 * f1);
   try {
     const summed = new Float64Array(size);
     for (let i = 0; i < tasks.length; i += pool.threads) {
