@@ -125,7 +125,16 @@ export async function rankPair(opts: {
       report.form = config.scaling === 'textbook' ? 'textbook' : 'quadratic';
     } else {
       const t1 = performance.now();
-      const act = await findActiveSets(pm, tokens.data, T, seqsPerBatch, attribution, budget, opts.check);
+      // Progress: pass 0 is the first half, pass 1 (every block's walk over the batches) the second.
+      const nb = Math.ceil(tokens.B / seqsPerBatch);
+      let calls = 0;
+      const tick0 = () => {
+        opts.check();
+        if (calls > 0) opts.progress(calls, 2 * nb, seqsPerBatch * T);
+        calls++;
+      };
+      const act = await findActiveSets(pm, tokens.data, T, seqsPerBatch, attribution, budget, tick0);
+      opts.progress(nb, 2 * nb, 0);
       seconds.activeSets = (performance.now() - t1) / 1000;
       const plan = planSparseAttribution(
         pm,
@@ -140,7 +149,11 @@ export async function rankPair(opts: {
         activeUp: act.up.length,
         activeDown: act.down.length,
       });
-      const meter = { done: 0, total: plan.blocks.length };
+      calls = 0;
+      const tick1 = () => {
+        opts.check();
+        opts.progress(nb + Math.floor(calls++ / plan.blocks.length), 2 * nb, 0);
+      };
       await sparseAttribution(
         pm,
         act,
@@ -156,12 +169,12 @@ export async function rankPair(opts: {
               if (edgeScores) edgeScores[i * f1 + cols[c]] = s;
             }
           }
-          opts.progress(++meter.done, meter.total, 0);
         },
         budget,
         pool,
-        opts.check,
+        tick1,
       );
+      opts.progress(2 * nb, 2 * nb, 0);
       releaseActiveSets(act, budget);
     }
   } finally {
