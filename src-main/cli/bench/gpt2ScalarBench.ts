@@ -9,8 +9,11 @@
  * attribution is measured in full; the ablation runs for --ablation-seconds (default 120) and the remaining
  * budgets are only counted (their units: ChunkSubcircuit.countUnits), then extrapolated as
  *   seconds(budget) ≈ a + b · units(budget)
- * with a, b fitted by least squares to the measured budgets (a: the rest of the LM and the KL, b: one unit's
- * segment pass). The JSON says which figures are measured and which extrapolated.
+ * with b the per-unit seconds of a timed sample of the last budget's units (its first batches, both threads:
+ * ablatePair's unitSample) and a the median over the measured budgets of (seconds − b · units): the rest of the
+ * LM, the KL and the host work of a budget (the median leaves out the first unit passes, which also build each
+ * thread's latent tables). The JSON says which figures are measured and which extrapolated, and gives the
+ * process's CPU seconds beside the wall seconds (another job shared the two cores).
  */
 import { GptConfigSchema } from '../../../src-shared/lm.ts';
 import { SCALAR_PRESETS, ScalarEvalConfigSchema } from '../../../src-shared/scalar.ts';
@@ -56,14 +59,11 @@ function windows(ids: Int32Array, from: number, count: number, T: number): Batch
   };
 }
 
-/** Least-squares a + b·x through the points (b = 0 with fewer than two distinct x). */
-function fitLine(x: number[], y: number[]): { a: number; b: number } {
-  const n = x.length;
-  const mx = x.reduce((s, v) => s + v, 0) / n;
-  const my = y.reduce((s, v) => s + v, 0) / n;
-  const sxx = x.reduce((s, v) => s + (v - mx) ** 2, 0);
-  const b = sxx > 0 ? Math.max(0, x.reduce((s, v, i) => s + (v - mx) * (y[i] - my), 0) / sxx) : 0;
-  return { a: Math.max(0, my - b * mx), b };
+/** The median of the values (0 for none). */
+function median(v: number[]): number {
+  if (v.length === 0) return 0;
+  const s = [...v].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export async function benchGpt2Scalar(
@@ -98,20 +98,30 @@ export async function benchGpt2Scalar(
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
   try {
+    let said = { phase: '', at: 0 };
     const r = await evaluatePairModel(pm, {
       config,
       attribution,
       evaluation,
       ablationTimeLimitSeconds: limit,
+      // Progress on stderr: a phase's start, then every 30 s.
+      onProgress: (p) => {
+        const now = performance.now();
+        if (p.phase === said.phase && now - said.at < 30_000) return;
+        said = { phase: p.phase, at: now };
+        const t = ((now - t1) / 1000).toFixed(0);
+        process.stderr.write(
+          `  ${t} s: ${p.phase} ${p.step}/${p.total}, rss ${mb(process.memoryUsage().rss)} MB\n`,
+        );
+      },
     });
     const totalSeconds = (performance.now() - t1) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const ab = r.ablation;
     const measured = ab.perBudget.filter((b) => b.seconds !== null);
-    const fit = fitLine(
-      measured.map((b) => b.units),
-      measured.map((b) => b.seconds!),
-    );
+    const sample = ab.unitSample;
+    const b = sample && sample.units > 0 ? sample.seconds / sample.units : 0;
+    const fit = { a: median(measured.map((m) => m.seconds! - b * m.units)), b };
     const counted = ab.perBudget.filter((b) => b.seconds === null);
     const chunkFactor = ab.chunks / Math.max(1, ab.measuredChunks);
     const ablationMeasured = measured.reduce((s, b) => s + b.seconds!, 0);
@@ -149,9 +159,12 @@ export async function benchGpt2Scalar(
         pair_wall_measured: round(totalSeconds),
         // Wall time depends on what else the machine runs; CPU time of this process (both threads) less so.
         pair_cpu_measured: round((cpu.user + cpu.system) / 1e6),
+        cpu_attribution: round(r.seconds.cpuAttribution),
+        cpu_ablation_measured: round(r.seconds.cpuAblation),
         extrapolation:
-          `per budget a + b·units fitted on the ${measured.length} measured budgets (a ${round(fit.a, 3)} s, ` +
-          `b ${round(fit.b * 1000, 4)} ms per unit); unmeasured budgets' units counted exactly` +
+          `per budget a + b·units: b ${round(fit.b * 1000, 4)} ms per unit from ${sample?.units ?? 0} timed units ` +
+          `of budget ${sample?.n ?? '—'} (${round(sample?.seconds ?? 0)} s), a ${round(fit.a, 3)} s the median ` +
+          `of the ${measured.length} measured budgets less their units; unmeasured budgets' units counted exactly` +
           (chunkFactor > 1 ? `; × ${round(chunkFactor)} for the unmeasured chunks` : ''),
       },
       attribution: r.attribution,

@@ -34,6 +34,8 @@ export interface AblationReport {
   measuredBudgets: number;
   /** Chunks evaluated. */
   measuredChunks: number;
+  /** With a time limit: the first units of the grid's last budget evaluated and timed (per-unit cost there). */
+  unitSample: { n: number; units: number; seconds: number } | null;
 }
 
 export interface AblationResult {
@@ -111,6 +113,7 @@ export async function ablatePair(opts: {
     perBudget: grid.map((n) => ({ n, units: 0, seconds: 0 as number | null })),
     measuredBudgets: grid.length,
     measuredChunks: 0,
+    unitSample: null,
   };
   const t0 = performance.now();
   const late = () =>
@@ -140,7 +143,9 @@ export async function ablatePair(opts: {
           for (const [g, n] of grid.entries()) {
             opts.check();
             if (late() && ev instanceof ChunkSubcircuit) {
-              // Benchmarks: count what the rest would evaluate; no KL.
+              // Benchmarks: count what the rest would evaluate (and time a sample of the last budget's); no KL.
+              if (g === grid.length - 1 && !report.unitSample)
+                report.unitSample = { n, ...(await ev.sampleUnits(n, 2 * pool.threads * batchTokens)) };
               report.perBudget[g].units += ev.countUnits(n);
               report.perBudget[g].seconds = null;
               report.measuredBudgets = Math.min(report.measuredBudgets, g);

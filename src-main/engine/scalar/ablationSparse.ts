@@ -163,6 +163,27 @@ export class ChunkSubcircuit {
   private counted = false;
 
   /**
+   * Benchmarks: evaluates the first `count` units budget `n` would evaluate (in their batch order) and returns
+   * how long that took — the per-unit cost at that budget's batch composition. Changes no state.
+   */
+  async sampleUnits(n: number, count: number): Promise<{ units: number; seconds: number }> {
+    const { units } = this.walk(n, null);
+    const sample = units.slice(0, count);
+    const { k0 } = this.src;
+    const t0 = performance.now();
+    await evaluateUnits(this.src, sample, (tok, u) => {
+      const key = sample[u].key;
+      const v = new Float32Array(k0);
+      for (let q = 0; q < k0; q++) {
+        const b = this.slotBit[tok * k0 + q];
+        if (b >= 0 && (key[b >>> 5] >>> (b & 31)) & 1) v[q] = this.val0[tok * k0 + q];
+      }
+      return v;
+    });
+    return { units: sample.length, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /**
    * The keys of budget n: R (when given) filled from the full circuit, the empty input and the previous budget,
    * and the units still to evaluate, sorted by (first latent, owner) as ablation.ts sorts them.
    */

@@ -288,7 +288,7 @@ export function referenceScores64(
   f1: number,
   D: number,
 ): Float32Array {
-  const w = Float64Array.from(wDec);
+  const w = new Float64Array(wDec);
   // Per j, the upper triangle packed row by row with the off-diagonal entries doubled: A² = Σ_a w_a Σ_{b≥a} U_ab w_b.
   const u = new Float64Array((D * (D + 1)) / 2);
   const out = new Float32Array(f0 * f1);

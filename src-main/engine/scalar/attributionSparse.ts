@@ -24,7 +24,7 @@ import { runScalarKernelAsync } from '../kernels/registry.ts';
 import { decode } from '../sae/topk.ts';
 import { batchBytesPerToken, type ActiveSets, type BatchCodes } from './activeSets.ts';
 import { linearise, referenceScores64, stackedPointInputs } from './attribution.ts';
-import { LowRankRows, lowRankPart } from './lowRank.ts';
+import { LowRankRows, lowRankPart, sqrtOf } from './lowRank.ts';
 import type { MemoryBudget } from './memory.ts';
 import type { PairModel } from './pair.ts';
 import type { PairPool } from './pairPool.ts';
@@ -170,12 +170,7 @@ export async function sparseAttribution(
         }
         tf.dispose([blk.cT, blk.wEncT]);
         if (lowRank) sink(null, cols, await lowRank.finish(pm, pool, budget));
-        else if (textbook)
-          sink(
-            rows,
-            cols,
-            Float32Array.from(summed!, (v) => Math.sqrt(Math.max(0, v))),
-          );
+        else if (textbook) sink(rows, cols, sqrtOf(summed!));
         else sink(null, cols, referenceScores64(wDecHost!, summed!, f0, C, D));
       } finally {
         budget.release('attribution block');

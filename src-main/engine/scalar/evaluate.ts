@@ -56,7 +56,16 @@ export interface PairResult {
   rankingScores: Float32Array | null;
   /** Edges scoring > 0 (for a random ranking, every edge). */
   positiveEdges: number;
-  seconds: { attribution: number; ablation: number; activeSets: number; scores: number; ranking: number };
+  /** Wall seconds per phase, and the process's CPU seconds (all threads) for the two steps. */
+  seconds: {
+    attribution: number;
+    ablation: number;
+    activeSets: number;
+    scores: number;
+    ranking: number;
+    cpuAttribution: number;
+    cpuAblation: number;
+  };
   attribution: Omit<RankingReport, 'seconds'>;
   ablation: AblationReport;
   memory: PairMemory;
@@ -146,6 +155,11 @@ export async function evaluatePairModel(pm: PairModel, opts: EvaluateOptions): P
 
     // 1. Edge scores and the ranked prefix.
     const t0 = performance.now();
+    const cpu = (since: NodeJS.CpuUsage) => {
+      const u = process.cpuUsage(since);
+      return (u.user + u.system) / 1e6;
+    };
+    const cpu0 = process.cpuUsage();
     const progress = (phase: ScalarProgress['phase']) => {
       let meter: ProgressMeter | null = null;
       return (step: number, steps: number, units: number) => {
@@ -166,6 +180,8 @@ export async function evaluatePairModel(pm: PairModel, opts: EvaluateOptions): P
     });
     const ranked: RankedEdges = rank.ranked;
     const attributionSeconds = (performance.now() - t0) / 1000;
+    const cpuAttribution = cpu(cpu0);
+    const cpu1 = process.cpuUsage();
     sampler.sample('attribution');
 
     // 2. Progressive ablation on the evaluation set, in chunks of sequences.
@@ -203,6 +219,8 @@ export async function evaluatePairModel(pm: PairModel, opts: EvaluateOptions): P
         attribution: attributionSeconds,
         ablation: (performance.now() - t1) / 1000,
         ...rs,
+        cpuAttribution,
+        cpuAblation: cpu(cpu1),
       },
       attribution,
       ablation: ab.report,

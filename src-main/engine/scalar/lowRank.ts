@@ -88,7 +88,7 @@ export class LowRankRows {
             for (let c = 0; c < cc; c++) acc[i * C + c0 + c] += part[(i - t.i0) * cc + c];
         });
       }
-      return Float32Array.from(acc, Math.sqrt);
+      return sqrtOf(acc);
     } finally {
       budget.release('low-rank finish');
     }
@@ -173,4 +173,14 @@ export async function lowRankPart(
   }
   for (let n = 0; n < N; n++)
     for (let p = pairStart[n]; p < pairStart[n + 1]; p++) out.put(pairCol[p], bc.c[n], v, p * D);
+}
+
+/**
+ * sqrt of every element as float32. A loop, not Float32Array.from(src, fn): with a map function V8 first lists
+ * an iterable source as a JS array, which fails past ~10⁸ elements (F₀·|C₁| at GPT-2 widths).
+ */
+export function sqrtOf(src: Float64Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let e = 0; e < src.length; e++) out[e] = Math.sqrt(Math.max(0, src[e]));
+  return out;
 }

@@ -124,7 +124,7 @@ export class MemoryBudget {
 }
 
 export interface MemoryPeaks {
-  /** Resident set of the whole process (all threads), MB. */
+  /** Resident set of the whole process (all threads), MB: sampled, or getrusage's maximum if it grew meanwhile. */
   rss_mb: number;
   heap_used_mb: number;
   /** Memory outside the V8 heap (ArrayBuffers, the wasm heap), MB. */
@@ -142,9 +142,14 @@ function wasmHeapBytes(): number | null {
   return b.wasm?.HEAPU8 ? b.wasm.HEAPU8.byteLength : null;
 }
 
-/** Peaks of the measured memory figures over the sampler's life (every 100 ms and at each `sample()`). */
+/**
+ * Peaks of the measured memory figures over the sampler's life (every 100 ms and at each `sample()`). Long
+ * synchronous loops hold the timer back, so the RSS peak also reads the kernel's lifetime maximum (getrusage):
+ * if that grew while the sampler ran, the growth happened then, and it is the peak.
+ */
 export class MemorySampler {
   private peaks = { rss: 0, heap: 0, external: 0, tensors: 0, wasm: 0 };
+  private readonly maxRssAtStart = process.resourceUsage().maxRSS * 1024;
   private timer: NodeJS.Timeout | null;
   /** RSS at each named phase's end, MB. */
   readonly phases: Record<string, number> = {};
@@ -171,8 +176,9 @@ export class MemorySampler {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     const p = this.peaks;
+    const maxRss = process.resourceUsage().maxRSS * 1024;
     return {
-      rss_mb: mb(p.rss),
+      rss_mb: mb(maxRss > this.maxRssAtStart ? Math.max(p.rss, maxRss) : p.rss),
       heap_used_mb: mb(p.heap),
       external_mb: mb(p.external),
       tensor_mb: mb(p.tensors),

@@ -58,5 +58,5 @@ async function lowRankSquares(
     const out = i * t.cc;
     for (let q = 0; q < pc; q++) acc[out + t.colOf[q]] += y[row + q] * y[row + q];
   }
-  return Float32Array.from(acc);
+  return new Float32Array(acc);
 }

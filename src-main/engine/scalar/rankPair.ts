@@ -89,9 +89,9 @@ export async function rankPair(opts: {
   const { D, f0, f1 } = pm;
   const S = config.steps;
   const T = tokens.T;
-  // Attribution batches: 16 sequences as the dense pass, fewer when a batch's temporaries would not fit a
-  // third of what is left (on each core), at least one.
-  const perToken = batchBytesPerToken(pm, S, Math.max(pm.down.k <= 64 ? pm.down.k : 64, 1));
+  // Attribution batches: 16 sequences as the dense pass, fewer when a batch's temporaries (on each core) would
+  // not fit what is left, at least one. Seeds per token: k, or for a ReLU / JumpReLU SAE₁ (k = F) up to 64.
+  const perToken = batchBytesPerToken(pm, S, Math.min(pm.down.k, 64));
   const seqsPerBatch = Math.min(
     ATTRIBUTION_BATCH,
     tokens.B,
@@ -125,7 +125,16 @@ export async function rankPair(opts: {
       report.form = config.scaling === 'textbook' ? 'textbook' : 'quadratic';
     } else {
       const t1 = performance.now();
-      const act = await findActiveSets(pm, tokens.data, T, seqsPerBatch, attribution, budget, opts.check);
+      // Progress: pass 0 is the first half, pass 1 (every block's walk over the batches) the second.
+      const nb = Math.ceil(tokens.B / seqsPerBatch);
+      let calls = 0;
+      const tick0 = () => {
+        opts.check();
+        if (calls > 0) opts.progress(calls, 2 * nb, seqsPerBatch * T);
+        calls++;
+      };
+      const act = await findActiveSets(pm, tokens.data, T, seqsPerBatch, attribution, budget, tick0);
+      opts.progress(nb, 2 * nb, 0);
       seconds.activeSets = (performance.now() - t1) / 1000;
       const plan = planSparseAttribution(
         pm,
@@ -140,7 +149,11 @@ export async function rankPair(opts: {
         activeUp: act.up.length,
         activeDown: act.down.length,
       });
-      const meter = { done: 0, total: plan.blocks.length };
+      calls = 0;
+      const tick1 = () => {
+        opts.check();
+        opts.progress(nb + Math.floor(calls++ / plan.blocks.length), 2 * nb, 0);
+      };
       await sparseAttribution(
         pm,
         act,
@@ -156,12 +169,12 @@ export async function rankPair(opts: {
               if (edgeScores) edgeScores[i * f1 + cols[c]] = s;
             }
           }
-          opts.progress(++meter.done, meter.total, 0);
         },
         budget,
         pool,
-        opts.check,
+        tick1,
       );
+      opts.progress(2 * nb, 2 * nb, 0);
       releaseActiveSets(act, budget);
     }
   } finally {
@@ -194,7 +207,8 @@ async function densePass(
     tasks.push({ op: 'attribution', tokens: data, B, T: tokens.T, options });
   }
   const size = options.scaling === 'textbook' ? f0 * f1 : f1 * D * D;
-  budget.reserve('dense attribution sums', size * (8 + 4 * pool.threads));
+  // The float64 sums, each thread's float32 part, and the finished scores [F₀·F₁].
+  budget.reserve('dense attribution sums', size * (8 + 4 * pool.threads) + 4 * f0 * f1);
   try {
     const summed = new Float64Array(size);
     for (let i = 0; i < tasks.length; i += pool.threads) {
