@@ -20,6 +20,7 @@ import {
   HAS_CHROMIUM,
   openBrowser,
   screenshot,
+  SCREENS_DIR,
   startServer,
   type Browser,
   type ServerProcess,
@@ -88,6 +89,20 @@ describe.skipIf(!HAS_CHROMIUM || !SHIPPED)('Example project (web mode)', () => {
     expect(page.url()).toContain(`#/reproduce?run=${info.reproduceRunId}`);
     expect(await page.getByTestId('claim').count()).toBeGreaterThan(3);
     await screenshot(page, 'example-04-reproduce-report');
+
+    // The seed-2 reproduction the 3-seed one reused, set beside it: A is seed 2 alone, B all three seeds.
+    const beside = page.getByTestId('reproduce-beside');
+    await beside.scrollIntoViewIfNeeded();
+    await page.getByTestId('beside-select').selectOption({ index: 1 });
+    await page.getByTestId('beside-table').waitFor();
+    const pair0 = page
+      .getByTestId('beside-row')
+      .filter({ hasText: 'ffblock' })
+      .filter({ has: page.locator('td:nth-child(3)', { hasText: /^0$/ }) });
+    await expect.poll(() => pair0.first().textContent()).toContain('46.4 (n 1)');
+    expect(await pair0.first().textContent()).toContain('43.9 ± 2.5 (n 3)');
+    expect(await page.getByTestId('beside-chart').count()).toBe(3);
+    await beside.screenshot({ path: path.join(SCREENS_DIR, 'example-04b-reproduce-beside.png') });
   });
 
   it('a run without weights says so on its run page and on the Latents page', async () => {

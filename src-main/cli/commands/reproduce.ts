@@ -17,6 +17,7 @@ import { runArtifactsDir, type RunRecord } from '../../store/index.ts';
 import { GLOBAL_OPTIONS, numberFlag, type GlobalFlags } from '../args.ts';
 import { openService, printJson, say, UsageError } from '../context.ts';
 import { ProgressLine } from '../terminal.ts';
+import { besideUsage, reproduceBesideCommand } from './reproduceBeside.ts';
 
 export const usage = `scalar reproduce --preset quick|paper-toy [options]
   --seeds N          seeds per architecture (default 3; claims are judged on the seed mean's 95 % CI)
@@ -28,7 +29,9 @@ export const usage = `scalar reproduce --preset quick|paper-toy [options]
   --out DIR          also copy report.md, report.json and figures/ to DIR
   --name NAME  --data-dir D  --backend B  --json
 A second invocation with the same options reuses every finished SAE and SCALAR run and resumes an unfinished
-reproduction; a killed one also resumes with 'scalar resume <run>'.`;
+reproduction; a killed one also resumes with 'scalar resume <run>'.
+
+${besideUsage}`;
 
 /** Command line → config, with one sentence per mistake naming the option. */
 export function reproduceArgs(argv: string[]): {
@@ -89,6 +92,7 @@ export function reproduceArgs(argv: string[]): {
 }
 
 export async function reproduceCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'beside') return reproduceBesideCommand(argv.slice(1));
   const { flags, config, out, name } = reproduceArgs(argv);
   if (flags.help) return (say(usage), 0);
   const service = openService(flags);
