@@ -2,7 +2,11 @@
  * Two reproductions side by side (the scale check): the change B − A and its Welch interval, worked by hand;
  * pairs matched by index, pairs only the deeper LM has shown with A empty; the circuit target and TopK rows left out.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadReport } from '../../src-main/cli/commands/reproduceBeside.ts';
 import { besideMarkdown, besideReports, welchChange } from '../../src-shared/reproduce/beside.ts';
 import type { PairRow, ReproduceReport } from '../../src-shared/reproduce/report.ts';
 import { judge } from '../../src-shared/reproduce/verdict.ts';
@@ -106,5 +110,30 @@ describe('besideReports', () => {
     const md = besideMarkdown(r);
     expect(md).toContain('| ffblock | staircase | 0 | 42.0 ± 2.8 (n 2) | 61.0 ± 1.4 (n 2) |');
     expect(md).toContain('| ffblock | staircase | 2 | — | 71.0 ± 1.4 (n 2) | — | — |');
+  });
+});
+
+describe('scalar reproduce beside: reading a report', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beside-'));
+  const noService = () => {
+    throw new Error('no data dir should be opened for a file');
+  };
+
+  it('reads report.json from a file or a folder holding it', () => {
+    const r = report('four-layer', { 0: [40, 44] });
+    fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(r));
+    expect(loadReport(dir, noService).lm).toBe('four-layer');
+    expect(loadReport(path.join(dir, 'report.json'), noService).pairs).toHaveLength(1);
+  });
+
+  it('refuses what is not a report, with a sentence naming it', () => {
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, '{"schema": 2}');
+    expect(() => loadReport(bad, noService)).toThrow(/is not a reproduction report/);
+    const garbled = path.join(dir, 'garbled.json');
+    fs.writeFileSync(garbled, '{');
+    expect(() => loadReport(garbled, noService)).toThrow(/is not JSON/);
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'beside-empty-'));
+    expect(() => loadReport(empty, noService)).toThrow(/folder without report.json/);
   });
 });
