@@ -67,8 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error & { code?: string };
     if (
       e instanceof UsageError ||
-      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-      e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+      // node:util parseArgs: unknown option, bad value, or a positional argument where none is taken.
+      e.code?.startsWith('ERR_PARSE_ARGS_')
     ) {
       say(`scalar ${name}: ${e.message}\n\n${command.usage}`);
       if (rest.includes('--json')) printJson({ status: 'refused', error: e.message });

@@ -65,6 +65,12 @@ afterAll(() => {
 });
 
 const CASES: { argv: () => string[]; code: number; says: RegExp }[] = [
+  // A positional where a command takes none was reported as an internal error ("this is a bug").
+  {
+    argv: () => ['compare', 'scalar-x', '--baseline', 'scalar-y'],
+    code: 2,
+    says: /^scalar compare: Unexpected argument 'scalar-x'\. This command does not take positional arguments$/,
+  },
   {
     argv: () => ['train-lm', '--steps', '0'],
     code: 2,
