@@ -24,6 +24,7 @@ export const WORKER_ENTRIES = {
   pairWorker: 'src-main/engine/scalar/pairWorker.ts',
   gradientWorker: 'src-main/engine/lm/gradientWorker.ts',
   activationWorker: 'src-main/engine/sae/activationWorker.ts',
+  compareWorker: 'src-main/api/compareWorker.ts',
 };
 
 /** Emits the compiled SIMD kernel module next to the built code. */

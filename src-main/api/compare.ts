@@ -1,13 +1,15 @@
 /**
  * The comparer's Api methods (src-shared/compare/api.ts): `compare.scalar` runs `scalar compare`'s own code
- * (compareRuns) without recording a row per view, and keeps the answer for identical requests (a completed run's
+ * (compareRecords) without recording a row per view, in a worker thread (its paired bootstrap takes seconds and
+ * must not hold up the server's event loop), and keeps the answer for identical requests (a completed run's
  * per-token KL tables never change); `compare.metrics` summarises every recorded metric of each run.
  */
 import type { z } from 'zod';
 import { CompareApiMethods, COMPARE_DEFAULTS, type ScalarComparison } from '../../src-shared/compare/api.ts';
 import { summarizeSeries } from '../../src-shared/compare/series.ts';
-import { compareRuns } from '../jobs/scalarResults.ts';
+import { compareRuns, type RunComparison } from '../jobs/scalarResults.ts';
 import type { Store } from '../store/index.ts';
+import type { CompareThread } from './compareThread.ts';
 
 type Method = keyof typeof CompareApiMethods;
 type Params<M extends Method> = z.infer<(typeof CompareApiMethods)[M]['params']>;
@@ -17,17 +19,10 @@ const finite = (v: number) => (Number.isFinite(v) ? v : null);
 const pairOf = (ci: [number, number]): [number | null, number | null] => [finite(ci[0]), finite(ci[1])];
 
 /** `scalar compare` (one run vs its baseline) in the Api's shape (NaN → null). */
-export function scalarComparison(
-  store: Store,
-  run: string,
-  baseline: string,
-  resamples: number = COMPARE_DEFAULTS.resamples,
-  seed: number = COMPARE_DEFAULTS.seed,
-): ScalarComparison {
-  const c = compareRuns(store, run, baseline, resamples, seed, { record: false });
+export function apiComparison(c: RunComparison, resamples: number, seed: number): ScalarComparison {
   return {
-    run,
-    baseline,
+    run: c.run,
+    baseline: c.baseline,
     resamples,
     seed,
     pairs: c.pairs.map((p) => ({
@@ -53,12 +48,29 @@ export function scalarComparison(
   };
 }
 
+/** The same in the calling thread (the reproduction's report, already off the server's event loop). */
+export function scalarComparison(
+  store: Store,
+  run: string,
+  baseline: string,
+  resamples: number = COMPARE_DEFAULTS.resamples,
+  seed: number = COMPARE_DEFAULTS.seed,
+): ScalarComparison {
+  return apiComparison(
+    compareRuns(store, run, baseline, resamples, seed, { record: false }),
+    resamples,
+    seed,
+  );
+}
+
 const CACHE_SIZE = 200;
 
-export function compareHandlers(deps: { store: Store }): { [M in Method]: (p: Params<M>) => Result<M> } {
+export function compareHandlers(deps: { store: Store; compareThread: CompareThread }): {
+  [M in Method]: (p: Params<M>) => Result<M> | Promise<Result<M>>;
+} {
   const cache = new Map<string, ScalarComparison>();
   return {
-    'compare.scalar': (p) => {
+    'compare.scalar': async (p) => {
       const resamples = p.resamples ?? COMPARE_DEFAULTS.resamples;
       const seed = p.seed ?? COMPARE_DEFAULTS.seed;
       const run = deps.store.requireRun(p.run);
@@ -67,7 +79,13 @@ export function compareHandlers(deps: { store: Store }): { [M in Method]: (p: Pa
       const key = [p.run, run.finishedAt, p.baseline, base.finishedAt, resamples, seed].join('|');
       const hit = cache.get(key);
       if (hit) return hit;
-      const result = scalarComparison(deps.store, p.run, p.baseline, resamples, seed);
+      const result = await deps.compareThread.compare({
+        dataDir: deps.store.dataDir,
+        run,
+        base,
+        resamples,
+        seed,
+      });
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
       cache.set(key, result);
       return result;

@@ -25,6 +25,7 @@ import type { PipelineConfig } from '../../src-shared/pipeline.ts';
 import { estimateJobs } from '../jobs/estimate.ts';
 import { isWithoutWeights } from '../../src-shared/bundle.ts';
 import { compareHandlers } from './compare.ts';
+import { CompareThread } from './compareThread.ts';
 import { exampleInfo, importExample } from './example.ts';
 import { autoLatentStats, latentHandlers } from './latents.ts';
 import { saeImportSpec } from '../jobs/lmRef.ts';
@@ -96,6 +97,8 @@ type ApiResultParams<M extends ApiMethod> = import('zod').infer<(typeof ApiMetho
 export class ScalarService implements Api {
   readonly store: Store;
   readonly jobs: JobManager;
+  /** The comparer's paired bootstraps run here, off the event loop. */
+  readonly compareThread = new CompareThread();
 
   /** Pipelines orchestrated by this process (their steps are ordinary jobs). */
   private readonly pipelines = new Map<string, Promise<RunRecord>>();
@@ -414,6 +417,7 @@ export class ScalarService implements Api {
     await this.jobs.shutdown();
     // Pipelines end when their current step is cancelled; wait so their runs are recorded before closing.
     await Promise.allSettled([...this.pipelines.values()]);
+    await this.compareThread.close();
     this.store.close();
   }
 }

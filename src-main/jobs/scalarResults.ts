@@ -69,38 +69,54 @@ export function compareRuns(
   seed: number,
   opts: { record?: boolean } = {},
 ): RunComparison {
-  const run = store.requireRun(runId);
-  const base = store.requireRun(baselineId);
-  const x = scalarCurveData(store.dataDir, run);
-  const b = scalarCurveData(store.dataDir, base);
+  const c = compareRecords(
+    store.dataDir,
+    store.requireRun(runId),
+    store.requireRun(baselineId),
+    resamples,
+    seed,
+  );
+  if (opts.record !== false)
+    store.recordComparisons(
+      c.pairs.flatMap((p) =>
+        (['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const).map((metric) => ({
+          runId,
+          baselineRunId: baselineId,
+          setup: p.label.split(':')[0],
+          pair: p.label,
+          metric,
+          value: p[metric],
+          meta: { ci: p[metric.replace('_pct', '_ci') as 'reduction_abs_ci'] },
+        })),
+      ),
+    );
+  return c;
+}
+
+/** The paired comparison of two run records, reading only their files (so a worker thread can run it). */
+export function compareRecords(
+  dataDir: string,
+  run: RunRecord,
+  base: RunRecord,
+  resamples: number,
+  seed: number,
+): RunComparison {
+  const x = scalarCurveData(dataDir, run);
+  const b = scalarCurveData(dataDir, base);
   const xs = new Map(scalarPairs(run).map((p) => [p.pair, p]));
   const bs = new Map(scalarPairs(base).map((p) => [p.pair, p]));
   const shared = [...xs.keys()].filter((p) => bs.has(p)).sort((a, c) => a - c);
-  if (shared.length === 0) throw new Error(`runs ${runId} and ${baselineId} share no pair`);
+  if (shared.length === 0) throw new Error(`runs ${run.id} and ${base.id} share no pair`);
   const pairs = shared.map((p) => ({
     pair: p,
     label: xs.get(p)!.label,
     ...comparePair(b.get(p)!, x.get(p)!, resamples, seed),
   }));
-  if (opts.record !== false)
-    store.recordComparisons(
-      pairs.flatMap((c) =>
-        (['reduction_abs_pct', 'reduction_rel_pct', 'reduction_log2_pct'] as const).map((metric) => ({
-          runId,
-          baselineRunId: baselineId,
-          setup: c.label.split(':')[0],
-          pair: c.label,
-          metric,
-          value: c[metric],
-          meta: { ci: c[metric.replace('_pct', '_ci') as 'reduction_abs_ci'] },
-        })),
-      ),
-    );
   const col = (m: Map<number, ScalarPairSummary>, key: 'scalar_auc_abs' | 'scalar_auc_rel') =>
     shared.map((p) => m.get(p)![key]);
   return {
-    run: runId,
-    baseline: baselineId,
+    run: run.id,
+    baseline: base.id,
     pairs,
     aggregate: {
       abs: aggregate(col(bs, 'scalar_auc_abs'), col(xs, 'scalar_auc_abs')),
