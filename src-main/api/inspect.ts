@@ -27,7 +27,14 @@ export function inspectLm(ref: string, store: Store): LmInspection {
       error: null,
     };
   } catch (err) {
-    return { ok: false, source: null, tokenizer: null, description: null, params: null, error: messageOf(err) };
+    return {
+      ok: false,
+      source: null,
+      tokenizer: null,
+      description: null,
+      params: null,
+      error: messageOf(err),
+    };
   }
 }
 
@@ -64,7 +71,8 @@ export function modelFolderEntries(refs: Iterable<string>, store: Store): ModelE
   const seen = new Set<string>();
   const entries: ModelEntry[] = [];
   for (const ref of refs) {
-    if (seen.has(ref) || ref.startsWith(BUNDLED_PREFIX) || !path.isAbsolute(ref) || store.getRun(ref)) continue;
+    if (seen.has(ref) || ref.startsWith(BUNDLED_PREFIX) || !path.isAbsolute(ref) || store.getRun(ref))
+      continue;
     seen.add(ref);
     const dir = ref.endsWith('.safetensors') ? path.dirname(ref) : ref;
     if (!fs.existsSync(path.join(dir, 'config.json'))) continue;

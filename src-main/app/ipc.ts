@@ -16,7 +16,8 @@ export const PICK_FILTERS: Record<'corpus' | 'bundle', { name: string; extension
 /** The dialog for a kind; only these kinds are answered, whatever the renderer sends. */
 export function pickDialogOptions(kind: unknown): OpenDialogOptions | null {
   if (kind === 'folder') return { properties: ['openDirectory'] };
-  if (kind === 'corpus' || kind === 'bundle') return { properties: ['openFile'], filters: PICK_FILTERS[kind] };
+  if (kind === 'corpus' || kind === 'bundle')
+    return { properties: ['openFile'], filters: PICK_FILTERS[kind] };
   return null;
 }
 
