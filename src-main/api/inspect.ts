@@ -85,7 +85,19 @@ export function modelFolderEntries(refs: Iterable<string>, store: Store): ModelE
     } catch {
       // Listed anyway: picking it shows the loader's message.
     }
-    entries.push({ ref, name: path.basename(dir), source: 'folder', params, valLoss: null, config });
+    entries.push({ ref, name: folderModelName(dir), source: 'folder', params, valLoss: null, config });
   }
   return entries;
+}
+
+/**
+ * A model folder's name: the repository of a Hugging Face hub cache snapshot (`models--openai-community--gpt2/
+ * snapshots/<hash>` → `openai-community/gpt2`), whose own name is a commit hash; else the folder's name.
+ */
+export function folderModelName(dir: string): string {
+  const parts = path.resolve(dir).split(path.sep);
+  const repo = parts.at(-3);
+  if (parts.at(-2) === 'snapshots' && repo?.startsWith('models--'))
+    return repo.slice('models--'.length).split('--').join('/');
+  return path.basename(dir);
 }

@@ -166,6 +166,9 @@ describe.skipIf(!HAS_CHROMIUM)('New run with a GPT-2 folder and a text set', () 
     expect(line).toContain(`--corpus ${setDir}`);
     await screenshot(page, 'gpt2-new-run-text-set-folder');
     await page.setViewportSize({ width: 640, height: 900 });
+    // Laid out again and painted down to the Queue button before the full-page capture.
+    await page.getByTestId('queue-button').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
     await screenshot(page, 'gpt2-new-run-narrow');
     await page.setViewportSize({ width: 1360, height: 900 });
 
@@ -196,10 +199,13 @@ describe.skipIf(!HAS_CHROMIUM)('New run with a GPT-2 folder and a text set', () 
   it('offers the folder the run used as a model: in the picker and on the Models page', async () => {
     await gotoHash(page, server, '#/models');
     const row = page.locator(`[data-testid="model-list"] tr[data-model-ref="${lmDir}"]`);
-    await row.filter({ hasText: 'model folder' }).waitFor();
+    await row
+      .filter({ hasText: 'model folder' })
+      .filter({ hasText: 'openai-community/gpt2-tiny-test' })
+      .waitFor();
+    await screenshot(page, 'gpt2-new-run-models-page');
     await gotoHash(page, server, '#/new?kind=sae');
     const option = page.locator(`[data-testid="lm-picker-select"] optgroup[label="Model folders"] option`);
     await expect.poll(() => option.getAttribute('value')).toBe(lmDir);
-    await screenshot(page, 'gpt2-new-run-models');
   });
 });

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { receiveUpload } from '../../src-main/api/files.ts';
+import { folderModelName } from '../../src-main/api/inspect.ts';
 import { ScalarService } from '../../src-main/api/service.ts';
 import { describeLmFolder, inspectLmFolder, roundedCount } from '../../src-main/engine/io/lmInspect.ts';
 import { defaultLmRef } from '../../src-main/jobs/lmRef.ts';
@@ -258,6 +259,16 @@ describe('models.list', () => {
     expect(folders).toHaveLength(1);
     expect(folders[0]).toMatchObject({ ref: tinyDir, name: 'gpt2-tiny', params: gpt2Params(TINY) });
     expect(folders[0].config).toMatchObject({ nLayer: 12, dModel: 32 });
+  });
+});
+
+describe('folderModelName', () => {
+  it('names a hub cache snapshot by its repository, any other folder by its name', () => {
+    expect(folderModelName('/h/hub/models--openai-community--gpt2/snapshots/607a30d')).toBe(
+      'openai-community/gpt2',
+    );
+    expect(folderModelName('/h/hub/models--gpt2/snapshots/607a30d/')).toBe('gpt2');
+    expect(folderModelName('/data/checkpoints/gpt2-small')).toBe('gpt2-small');
   });
 });
 
