@@ -94,15 +94,50 @@ export const RunDetailSchema = RunSummarySchema.extend({
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 
 export const ModelEntrySchema = z.object({
-  /** `resources:<name>` for models shipped with the app, a run id for trained ones. */
+  /** `resources:<name>` for models shipped with the app, a run id for trained ones, a path for a model folder. */
   ref: z.string(),
   name: z.string(),
-  source: z.enum(['bundled', 'run']),
+  /** `folder`: a model folder on disk (e.g. a GPT-2 checkpoint) that earlier runs used as their LM. */
+  source: z.enum(['bundled', 'run', 'folder']),
   params: z.number().nullable(),
   valLoss: z.number().nullable(),
   config: z.record(z.string(), z.unknown()),
 });
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
+
+/** Longest path or reference the inspections accept (a path, not a file's content). */
+const INSPECT_REF = z.string().trim().min(1).max(4096);
+
+/**
+ * A typed language-model reference, described from its config.json and its safetensors header (no weights are
+ * loaded), or the loader's error when it cannot be used.
+ */
+export const LmInspectionSchema = z.object({
+  ok: z.boolean(),
+  /** Where the reference points: a model folder (or model.safetensors), a bundled model, an LM run. */
+  source: z.enum(['folder', 'bundled', 'run']).nullable(),
+  /** `gpt2`: GPT-2 BPE vocabulary (a Hugging Face GPT-2 checkpoint); `character`: the toy models' tokenizer. */
+  tokenizer: z.enum(['gpt2', 'character']).nullable(),
+  /** e.g. "GPT-2 · 12 blocks · d_model 768 · 124 M params · BPE vocabulary 50,257 · float32". */
+  description: z.string().nullable(),
+  params: z.number().nullable(),
+  error: z.string().nullable(),
+});
+export type LmInspection = z.infer<typeof LmInspectionSchema>;
+
+/** A typed text set: its kind, files and size, its head read by the job's own reader; or why it is unusable. */
+export const TextSetInspectionSchema = z.object({
+  ok: z.boolean(),
+  kind: z.enum(['builtin', 'text', 'jsonl', 'folder']).nullable(),
+  files: z.number().int().min(0),
+  bytes: z.number().min(0),
+  /** A folder or JSONL file: read as a stream only (an SAE run then needs an activation buffer). */
+  streamedOnly: z.boolean(),
+  /** e.g. "Folder · 14 files (12 plain text, 2 JSONL) · 3.4 MiB". */
+  description: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type TextSetInspection = z.infer<typeof TextSetInspectionSchema>;
 
 export const SystemInfoSchema = z.object({
   appVersion: z.string(),
@@ -280,6 +315,10 @@ export const ApiMethods = {
     result: z.array(z.object({ step: z.number(), value: z.number() })),
   },
   'models.list': { params: z.object({}), result: z.array(ModelEntrySchema) },
+  /** Describes a typed LM reference (run id, `resources:<name>`, model folder) or says why it cannot be used. */
+  'models.inspect': { params: z.object({ ref: INSPECT_REF }), result: LmInspectionSchema },
+  /** Describes a typed text set (`builtin:brown`, a text or JSONL file, a folder) or says why it cannot be used. */
+  'textSets.inspect': { params: z.object({ spec: INSPECT_REF }), result: TextSetInspectionSchema },
   'jobs.start': {
     params: z.object({ spec: JobSpecSchema, name: z.string().optional(), parentId: z.string().optional() }),
     result: RunSummarySchema,

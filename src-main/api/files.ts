@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { UPLOAD_LIMITS, type UploadResult } from '../../src-shared/api.ts';
 import { loadTextFile } from '../engine/text/corpus.ts';
+import { readTextSet } from '../engine/text/textSet.ts';
 import type { Store } from '../store/index.ts';
 
 export type UploadKind = 'corpus' | 'bundle';
@@ -68,7 +69,9 @@ export async function receiveUpload(
   const madeDir = !fs.existsSync(dir);
   fs.mkdirSync(dir, { recursive: true });
   const name = safeFileName(fileName, kind === 'corpus' ? 'corpus.txt' : 'bundle.zip');
-  const tmp = path.join(dir, `.upload-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // A corpus keeps its extension while it is checked: the text-set reader tells JSONL from plain text by it.
+  const ext = kind === 'corpus' && path.extname(name) === '.jsonl' ? '.jsonl' : '';
+  const tmp = path.join(dir, `.upload-${process.pid}-${randomBytes(6).toString('hex')}${ext}`);
   const hash = createHash('sha256');
   let bytes = 0;
   try {
@@ -92,6 +95,8 @@ export async function receiveUpload(
     if (kind === 'corpus') {
       try {
         loadTextFile(tmp); // the same checks as `scalar train-lm --corpus FILE`: UTF-8 text, not binary, not empty
+        // A JSONL text set: every line an object with a string "text", as the streamed SAE run reads it.
+        if (ext) for (const piece of readTextSet(tmp)) void piece;
       } catch (err) {
         throw new UploadError(
           422,

@@ -27,6 +27,7 @@ import { isWithoutWeights } from '../../src-shared/bundle.ts';
 import { compareHandlers } from './compare.ts';
 import { CompareThread } from './compareThread.ts';
 import { exampleInfo, importExample } from './example.ts';
+import { inspectLm, inspectTextSetSpec, modelFolderEntries } from './inspect.ts';
 import { autoLatentStats, latentHandlers } from './latents.ts';
 import { saeImportSpec } from '../jobs/lmRef.ts';
 import { preflightPipeline } from '../jobs/preflight.ts';
@@ -317,6 +318,8 @@ export class ScalarService implements Api {
       return { pairs, curves: this.store.getScalarCurves(p.id) };
     },
     'models.list': () => this.listModels(),
+    'models.inspect': (p) => inspectLm(p.ref, this.store),
+    'textSets.inspect': (p) => inspectTextSetSpec(p.spec),
     'jobs.start': (p) => toRunSummary(this.jobs.submit(p.spec, { name: p.name, parentId: p.parentId })),
     'saes.import': (p) =>
       toRunSummary(this.jobs.submit(saeImportSpec(p.lm, p.source, this.store), { name: p.name })),
@@ -410,7 +413,12 @@ export class ScalarService implements Api {
           {}) as Record<string, unknown>,
       };
     });
-    return [...bundled, ...trained];
+    // Newest first, so a folder used again recently leads its group.
+    const usedRefs = this.store
+      .listRuns({ kind: ['sae', 'pipeline', 'reproduce'] })
+      .map(lmRefOf)
+      .filter((r): r is string => r !== null);
+    return [...bundled, ...trained, ...modelFolderEntries(usedRefs, this.store)];
   }
 
   async close(): Promise<void> {

@@ -28,11 +28,13 @@ const bridge: Api = {
   },
 };
 
-/** Opens the native file dialog; resolves to the chosen path or null. Only the kind crosses the bridge. */
-function pickFile(options: { kind: 'corpus' | 'bundle' }): Promise<string | null> {
-  return ipcRenderer.invoke(PICK_FILE_CHANNEL, options?.kind === 'bundle' ? 'bundle' : 'corpus') as Promise<
-    string | null
-  >;
+/**
+ * Opens the native file dialog (`folder`: a folder dialog); resolves to the chosen path or null. Only the kind
+ * crosses the bridge.
+ */
+function pickFile(options: { kind: 'corpus' | 'bundle' | 'folder' }): Promise<string | null> {
+  const kind = options?.kind === 'bundle' || options?.kind === 'folder' ? options.kind : 'corpus';
+  return ipcRenderer.invoke(PICK_FILE_CHANNEL, kind) as Promise<string | null>;
 }
 
 contextBridge.exposeInMainWorld('scalar', { ...bridge, pickFile });

@@ -44,8 +44,8 @@ export async function uploadFile(file: File, kind: UploadKind): Promise<UploadRe
   return parsed.data;
 }
 
-/** The Electron bridge's file picker, when the desktop app provides one. */
-type PickFile = (options: { kind: UploadKind; extensions?: string[] }) => Promise<string | null>;
+/** The Electron bridge's file picker, when the desktop app provides one (`folder`: it picks a folder). */
+type PickFile = (options: { kind: UploadKind | 'folder'; extensions?: string[] }) => Promise<string | null>;
 
 export function localFilePicker(): PickFile | null {
   if (typeof window === 'undefined') return null;

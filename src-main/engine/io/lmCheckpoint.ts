@@ -233,19 +233,13 @@ export function readLmTokenizer(location: string): Tokenizer {
 }
 
 /** Weight dtypes a model file may use; F16 and BF16 are widened to F32 on load. */
-const WEIGHT_DTYPES = ['F32', 'F16', 'BF16'];
+export const WEIGHT_DTYPES = ['F32', 'F16', 'BF16'];
 
 /**
- * The tensors of a model folder, checked without tfjs: every expected name with its shape and dtype F32 (F16 and
- * BF16 widened to F32), no unexpected one, and every value finite; a folder with only pytorch_model.bin is refused. HF checkpoints' attention mask buffers (`attn.bias`,
- * `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are accepted and ignored; anything
- * else that is wrong is an error naming the file and the tensor.
+ * The weights file of a model folder (or the given model.safetensors path); a folder with only pytorch_model.bin
+ * is refused saying how to convert it.
  */
-export function readLmWeights(location: string): {
-  config: GptConfig;
-  file: string;
-  tensors: Record<string, Float32Array>;
-} {
+export function lmModelFile(location: string): string {
   const dir = location.endsWith('.safetensors') ? path.dirname(location) : location;
   const file = location.endsWith('.safetensors') ? location : path.join(dir, MODEL_FILE);
   if (!fs.existsSync(file)) {
@@ -258,13 +252,36 @@ export function readLmWeights(location: string): {
     throw new Error(`no model file at ${file}`);
   }
   if (!fs.statSync(file).isFile()) throw new Error(`${file} is not a file`);
+  return file;
+}
+
+/**
+ * A checkpoint tensor's name as our model knows it, or null for one that is ignored: HF's `transformer.` prefix
+ * is dropped; the attention mask buffers and a tied `lm_head.weight` are not weights of ours.
+ */
+export function lmTensorName(name: string): string | null {
+  const n = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
+  return /^h\.\d+\.attn\.(bias|masked_bias)$/.test(n) || n === 'lm_head.weight' ? null : n;
+}
+
+/**
+ * The tensors of a model folder, checked without tfjs: every expected name with its shape and dtype F32 (F16 and
+ * BF16 widened to F32), no unexpected one, and every value finite; a folder with only pytorch_model.bin is refused. HF checkpoints' attention mask buffers (`attn.bias`,
+ * `attn.masked_bias`), a `transformer.` prefix and a tied `lm_head.weight` are accepted and ignored; anything
+ * else that is wrong is an error naming the file and the tensor.
+ */
+export function readLmWeights(location: string): {
+  config: GptConfig;
+  file: string;
+  tensors: Record<string, Float32Array>;
+} {
+  const file = lmModelFile(location);
   const config = readLmConfig(location);
   const decoded = readSafetensorsFile(file);
   const renamed: typeof decoded = { tensors: {}, metadata: decoded.metadata };
   for (const [name, t] of Object.entries(decoded.tensors)) {
-    const n = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
-    if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(n) || n === 'lm_head.weight') continue;
-    renamed.tensors[n] = t;
+    const n = lmTensorName(name);
+    if (n !== null) renamed.tensors[n] = t;
   }
   const shapes = expectedShapes(config);
   const unexpected = Object.keys(renamed.tensors).filter((n) => !(n in shapes));

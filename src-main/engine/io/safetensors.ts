@@ -306,6 +306,26 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors')
   return parseHeader(bytes, bytes.length, source);
 }
 
+/**
+ * The header of a safetensors file, read without its tensor data (only the length prefix and the header bytes):
+ * what a caller needs to describe a large checkpoint cheaply. Validated as readSafetensorsHeader.
+ */
+export function readSafetensorsFileHeader(path: string): SafetensorsHeader {
+  const fileLength = fs.statSync(path).size;
+  const fd = fs.openSync(path, 'r');
+  try {
+    const prefix = new Uint8Array(8);
+    fs.readSync(fd, prefix, 0, Math.min(8, fileLength), 0);
+    const n = headerLength(prefix, fileLength, failer(path));
+    const bytes = new Uint8Array(8 + n);
+    bytes.set(prefix);
+    fs.readSync(fd, bytes, 8, n, 8);
+    return parseHeader(bytes, fileLength, path);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function decodeData(bytes: Uint8Array, dtype: SafetensorsDtype): TensorData {
   // Always copy: the source offset may be unaligned, and callers must not alias (and pin) the file buffer.
   const out = alloc(dtype, bytes.length / sizeOf(dtype));
