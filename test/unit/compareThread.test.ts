@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { isWithoutWeights } from '../../src-shared/bundle.ts';
 import { scalarComparison } from '../../src-main/api/compare.ts';
 import { ScalarService } from '../../src-main/api/service.ts';
 import { PROJECT_ROOT } from '../../src-main/server/rendererBuild.ts';
@@ -24,9 +25,7 @@ beforeAll(async () => {
   // Seed 0's tblock SCALAR runs travel with their per-token KL tables (the rest are without weights).
   const scalar = service.store.listRuns({ kind: 'scalar', status: 'completed' });
   const named = (arch: string) =>
-    scalar.find(
-      (r) => r.name.includes(`${arch} tblock`) && r.name.endsWith('s0') && !r.summary?.without_weights,
-    );
+    scalar.find((r) => r.name.includes(`${arch} tblock`) && r.name.endsWith('s0') && !isWithoutWeights(r));
   staircase = named('staircase')!.id;
   topk = named('topk')!.id;
 }, 120_000);
