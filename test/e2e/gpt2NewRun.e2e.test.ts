@@ -93,6 +93,7 @@ describe.skipIf(!HAS_CHROMIUM)('New run with a GPT-2 folder and a text set', () 
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  let saeRunId = '';
   const text = (testid: string) => page.getByTestId(testid).textContent();
   const command = () => text('cli-command');
 
@@ -194,6 +195,33 @@ describe.skipIf(!HAS_CHROMIUM)('New run with a GPT-2 folder and a text set', () 
       stream: { bufferTokens: 8192 },
     });
     await screenshot(page, 'gpt2-new-run-completed');
+    saeRunId = id!;
+  });
+
+  it('SCALAR from the SAE run page through the app: every pair at blocks 1, 6, 11, then the explorer', async () => {
+    await page.getByTestId('run-eval-scalar').click();
+    await page.getByTestId('form-scalar').waitFor();
+    // A quick measurement: the CLI integration test's sizes (2 attribution and 2 evaluation windows, 20 resamples).
+    await page.getByTestId('scalar-preset').selectOption('quick');
+    await page.getByTestId('scalar-attribution-seqs').fill('2');
+    await page.getByTestId('scalar-eval-seqs').fill('2');
+    await page.locator('[data-testid="form-scalar"] details.more summary').click();
+    await page.getByTestId('scalar-bootstrap').fill('20');
+    await expect.poll(command).toContain(`--sae ${saeRunId}`);
+    const started = Date.now();
+    await page.getByTestId('queue-button').click();
+    await page.locator('[data-testid="run-page"][data-status="completed"]').waitFor({ timeout: 300_000 });
+    console.log(
+      `[e2e] GPT-2 SCALAR from the UI: queued → completed in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const rows = page.getByTestId('scalar-pair-row');
+    await expect.poll(() => rows.count()).toBe(3);
+    const labels = await rows.allTextContents();
+    for (const [i, block] of [1, 6, 11].entries()) expect(labels[i]).toContain(`ffblock:${block}`);
+    await screenshot(page, 'gpt2-new-run-scalar');
+    await rows.first().getByTestId('scalar-pair-explore').click();
+    await page.getByTestId('circuit-explorer').waitFor();
+    await screenshot(page, 'gpt2-new-run-explorer');
   });
 
   it('offers the folder the run used as a model: in the picker and on the Models page', async () => {
