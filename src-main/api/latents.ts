@@ -8,7 +8,6 @@ import type { JobEvent } from '../../src-shared/jobs.ts';
 import {
   LatentApiMethods,
   LatentStatsConfigSchema,
-  tokenString,
   type LatentContext,
   type LatentDetail,
 } from '../../src-shared/latents.ts';
@@ -16,6 +15,7 @@ import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle
 import { SAE_ARCHS, SAE_SETUPS, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
 import { decoderSource, readDecoder } from '../engine/analysis/decoders.ts';
 import { matchLatents } from '../engine/analysis/matching.ts';
+import { tokenText, windowTexts } from '../engine/text/tokenText.ts';
 import { depthForHooks, setupPositions } from '../engine/sae/positions.ts';
 import type { JobManager } from '../jobs/manager.ts';
 import {
@@ -240,7 +240,7 @@ function context(
     act: c.act,
     center: c.pos - c.start,
     ids: c.ids,
-    tokens: c.ids.map((id) => tokenString(id, tokenizer)),
+    tokens: windowTexts(c.ids, tokenizer),
     acts: c.acts,
   };
 }
@@ -304,7 +304,7 @@ function latentDetail(store: Store, p: Params<'latents.get'>): LatentDetail {
   });
   const effects = set.logitEffects ? latentLogits(store.db, statsRun, p.hook, p.id) : { top: [], bottom: [] };
   const withText = (xs: { id: number; value: number }[]) =>
-    xs.map((x) => ({ id: x.id, token: tokenString(x.id, set.tokenizer), value: x.value }));
+    xs.map((x) => ({ id: x.id, token: tokenText(x.id, set.tokenizer), value: x.value }));
   const logits = { top: withText(effects.top), bottom: withText(effects.bottom) };
   return {
     run: sae.run.id,

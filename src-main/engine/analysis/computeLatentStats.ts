@@ -16,7 +16,6 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  tokenString,
   type LatentContextRow,
   type LatentLogitRow,
   type LatentRowsBatch,
@@ -30,7 +29,7 @@ import { ProgressMeter, type Progress } from '../progress.ts';
 import { lmActivations } from '../sae/lmActivations.ts';
 import type { SaeSet } from '../sae/saeSet.ts';
 import { encode } from '../sae/topk.ts';
-import type { Batch } from '../text/index.ts';
+import { GPT2_VOCAB_SIZE, tokenText, type Batch } from '../text/index.ts';
 import { CodeSpill } from './codeSpill.ts';
 import { JacobianAccumulator } from './jacobianStats.ts';
 import { contextRequests, contextWindows, LatentAccumulator, type LatentResult } from './latentStats.ts';
@@ -40,6 +39,8 @@ export interface LatentStatsInput {
   lm: Gpt;
   set: SaeSet;
   config: LatentStatsConfig;
+  /** The LM's tokenizer (readLmTokenizerName); omitted: ASCII at vocabulary 128, GPT-2 BPE at 50,257, else ids. */
+  tokenizer?: 'ascii' | 'gpt2';
   /** The evaluation windows as one batch ([seqs, T] inputs). */
   windows: Batch;
   /** Folder for the scratch code files (created if needed, emptied of them at the end). */
@@ -70,7 +71,8 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
   const T = windows.contextLength;
   const S = windows.batchSize;
   const hooks = set.views.map((v) => v.hook);
-  const tokenizer = lm.config.vocabSize === 128 ? 'ascii' : 'ids';
+  const V = lm.config.vocabSize;
+  const tokenizer = input.tokenizer ?? (V === 128 ? 'ascii' : V >= GPT2_VOCAB_SIZE ? 'gpt2' : 'ids');
   const histogram = {
     minLog10: config.histMinLog10,
     maxLog10: config.histMaxLog10,
@@ -305,5 +307,5 @@ function topTokens(r: LatentResult, tokens: ArrayLike<number>, tokenizer: string
   return [...counts.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 5)
-    .map(([id]) => tokenString(id, tokenizer));
+    .map(([id]) => tokenText(id, tokenizer));
 }
