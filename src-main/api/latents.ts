@@ -189,17 +189,25 @@ export function submitLatentStats(
   if (newest && (newest.status === 'queued' || newest.status === 'running'))
     return { id: newest.id, status: newest.status, created: false };
   if (completed && !opts.force) return { id: completed, status: 'completed', created: false };
-  const config = LatentStatsConfigSchema.parse({
+  const { spec, name } = latentStatsSpec(deps.store, saeRunId, opts.config);
+  const run = deps.jobs.submit(spec, { name });
+  return { id: run.id, status: run.status, created: true };
+}
+
+/** The latent-stats job of an SAE run (the CLI's `scalar latent-stats` runs it in the foreground). */
+export function latentStatsSpec(
+  store: Store,
+  saeRunId: string,
+  config: Record<string, unknown> = {},
+): { spec: { kind: 'latent-stats'; config: z.infer<typeof LatentStatsConfigSchema> }; name: string } {
+  const sae = saeInfo(store, saeRunId);
+  const parsed = LatentStatsConfigSchema.parse({
     ...(sae.corpus ? { corpus: sae.corpus } : {}),
     ...(sae.trainFraction ? { trainFraction: sae.trainFraction } : {}),
-    ...opts.config,
+    ...config,
     sae: sae.run.id,
   });
-  const run = deps.jobs.submit(
-    { kind: 'latent-stats', config },
-    { name: `latents ${sae.run.name || sae.run.id}` },
-  );
-  return { id: run.id, status: run.status, created: true };
+  return { spec: { kind: 'latent-stats', config: parsed }, name: `latents ${sae.run.name || sae.run.id}` };
 }
 
 /**

@@ -39,7 +39,11 @@ describe('token text', () => {
 
   it('escapes bytes cut off at either end of a window', () => {
     const ids = Array.from(encodeGpt2(' 🤗'));
-    const first = ids.findIndex((_, i) => windowTexts(ids.slice(0, i + 1), 'gpt2').join('').includes('🤗'));
+    const first = ids.findIndex((_, i) =>
+      windowTexts(ids.slice(0, i + 1), 'gpt2')
+        .join('')
+        .includes('🤗'),
+    );
     expect(first).toBeGreaterThan(0);
     // Cut before the emoji's last token: its leading bytes show as escapes, no U+FFFD.
     const head = windowTexts(ids.slice(0, first), 'gpt2').join('');

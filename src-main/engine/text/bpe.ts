@@ -46,16 +46,21 @@ let byteTable: Uint8Array[] | null = null;
  */
 export function gpt2TokenBytes(id: number): Uint8Array {
   if (!Number.isInteger(id) || id < 0 || id >= GPT2_VOCAB_SIZE)
-    throw new RangeError(`gpt2TokenBytes: token id ${id} is outside the GPT-2 vocabulary [0, ${GPT2_VOCAB_SIZE})`);
+    throw new RangeError(
+      `gpt2TokenBytes: token id ${id} is outside the GPT-2 vocabulary [0, ${GPT2_VOCAB_SIZE})`,
+    );
   if (!byteTable) {
     const table: Uint8Array[] = new Array<Uint8Array>(GPT2_VOCAB_SIZE);
     // Each line: a prefix, the rank of its first token, then consecutive tokens as base64 bytes.
     for (const line of r50kBase.bpe_ranks.split('\n')) {
       if (!line) continue;
       const [, offset, ...tokens] = line.split(' ');
-      tokens.forEach((t, i) => (table[Number.parseInt(offset, 10) + i] = new Uint8Array(Buffer.from(t, 'base64'))));
+      tokens.forEach(
+        (t, i) => (table[Number.parseInt(offset, 10) + i] = new Uint8Array(Buffer.from(t, 'base64'))),
+      );
     }
-    for (const [text, rank] of Object.entries(r50kBase.special_tokens)) table[rank] = new TextEncoder().encode(text);
+    for (const [text, rank] of Object.entries(r50kBase.special_tokens))
+      table[rank] = new TextEncoder().encode(text);
     byteTable = table;
   }
   return byteTable[id];

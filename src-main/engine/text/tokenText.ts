@@ -21,7 +21,9 @@ import { GPT2_VOCAB_SIZE, gpt2TokenBytes } from './bpe.ts';
 export function windowTexts(ids: ArrayLike<number>, tokenizer: string): string[] {
   const list = Array.from(ids);
   if (tokenizer === 'ascii')
-    return list.map((id) => (Number.isInteger(id) && id >= 0 && id < 128 ? String.fromCharCode(id) : `⟨${id}⟩`));
+    return list.map((id) =>
+      Number.isInteger(id) && id >= 0 && id < 128 ? String.fromCharCode(id) : `⟨${id}⟩`,
+    );
   if (tokenizer !== 'gpt2') return list.map((id) => `⟨${id}⟩`);
   const out = list.map(() => '');
   const utf8 = new Utf8Stream(out);
