@@ -55,7 +55,15 @@ export interface LatentStatsSummary {
   seqs: number;
   seqLen: number;
   seconds: { pass: number; finish: number; total: number };
-  hooks: { hook: string; width: number; dead: number; dense: number; aliveFrac: number }[];
+  hooks: {
+    hook: string;
+    width: number;
+    dead: number;
+    dense: number;
+    aliveFrac: number;
+    /** Wall seconds of this SAE's summaries, context windows and logit effects. */
+    seconds: { summaries: number; contexts: number; logits: number };
+  }[];
   jacobianPairs: string[];
 }
 
@@ -147,6 +155,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
     const hookSummaries: LatentStatsSummary['hooks'] = [];
     for (const [h, v] of set.views.entries()) {
       check(`at ${v.hook}`);
+      const tHook = performance.now();
       const acc = accs[h];
       const N = acc.tokens;
       const results: LatentResult[] = [];
@@ -210,6 +219,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         });
         emit({ summaries: { hook: v.hook, rows } });
       }
+      const tSummaries = performance.now();
       // Context windows: per range of latents, one sequential pass over the scratch codes.
       const bucketRange = new Map<string, [number, number]>();
       for (const r of results)
@@ -255,6 +265,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         }
       }
       spills[h].dispose();
+      const tContexts = performance.now();
       if (logit.available && config.logitTokens > 0) {
         const w = set.weights(v).wDec;
         const wDec = Float32Array.from((await w.data()) as Float32Array);
@@ -279,6 +290,11 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         dead,
         dense,
         aliveFrac: (v.width - dead) / v.width,
+        seconds: {
+          summaries: (tSummaries - tHook) / 1000,
+          contexts: (tContexts - tSummaries) / 1000,
+          logits: (performance.now() - tContexts) / 1000,
+        },
       });
       input.onProgress?.({ ...meter.tick(nBatches + h + 1), phase: `contexts ${v.hook}` });
     }
