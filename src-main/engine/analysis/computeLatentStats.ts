@@ -270,7 +270,15 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         const w = set.weights(v).wDec;
         const wDec = Float32Array.from((await w.data()) as Float32Array);
         if (!(w instanceof tf.Variable)) w.dispose(); // a staircase view's prefix slice
-        const eff = await logitEffects(lm, wDec, v.width, config.logitTokens);
+        // The longest phase at GPT-2 size (F × V effects): its share shows in the phase, the step stays whole.
+        const at = meter.tick(nBatches + h);
+        const eff = await logitEffects(lm, wDec, v.width, config.logitTokens, {
+          onBlock: (done, total) => {
+            check(`in the logit effects of ${v.hook}`);
+            const phase = `logit effects ${v.hook} (${Math.floor((100 * done) / total)} %)`;
+            input.onProgress?.({ ...at, phase });
+          },
+        });
         for (let f0 = 0; f0 < v.width; f0 += SUMMARY_CHUNK) {
           const rows: LatentLogitRow[] = [];
           for (let f = f0; f < Math.min(v.width, f0 + SUMMARY_CHUNK); f++)

@@ -59,7 +59,7 @@ export async function logitEffects(
   wDec: Float32Array,
   F: number,
   n: number,
-  opts: { blockRows?: number } = {},
+  opts: { blockRows?: number; onBlock?: (done: number, total: number) => void } = {},
 ): Promise<LogitEffects> {
   const D = lm.config.dModel;
   const V = lm.config.vocabSize;
@@ -88,6 +88,7 @@ export async function logitEffects(
       });
       const values = (await readAndDispose(e)) as Float32Array;
       rowExtremes(values, c, V, m, out, f0);
+      opts.onBlock?.(f0 + c, F);
     }
   } finally {
     unembed.dispose();
