@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { encodeGpt2, GPT2_EOT_ID, tokenText, windowTexts } from '../../src-main/engine/text/index.ts';
+import { contextToken, tokenChip } from '../../src-renderer/lib/tokenText.ts';
 
 const hexOf = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`);
 
@@ -66,5 +67,18 @@ describe('token text', () => {
     expect(tokenText(200, 'ascii')).toBe('⟨200⟩');
     expect(tokenText(262, 'ids')).toBe('⟨262⟩');
     expect(windowTexts([262, 99999], 'gpt2')).toEqual([' the', '⟨99999⟩']);
+  });
+});
+
+describe('token text in the renderer', () => {
+  it('makes whitespace visible on its own and keeps contexts as running text', () => {
+    expect(tokenChip(' the')).toBe('␣the');
+    expect(tokenChip('\n\n')).toBe('↵↵');
+    expect(tokenChip('\t')).toBe('⇥');
+    expect(tokenChip('\u200b')).toBe('U+200B');
+    expect(tokenChip('\\xf0\\x9f')).toBe('\\xf0\\x9f');
+    expect(tokenChip('')).toBe('∅');
+    expect(contextToken(' the')).toBe(' the');
+    expect(contextToken('.\n')).toBe('.↵');
   });
 });
