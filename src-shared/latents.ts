@@ -76,6 +76,10 @@ export const LatentContextSchema = z.object({
   act: z.number(),
   /** Index of the activating token within `tokens`. */
   center: z.number(),
+  /**
+   * Each token's text as running text (decoded main-side, src-main/engine/text/tokenText.ts): a character split
+   * across BPE tokens belongs to the token that finishes it ('' on the ones before); stray bytes read `\xNN`.
+   */
   tokens: z.array(z.string()),
   ids: z.array(z.number()),
   /** This latent's activation at every token of the window. */
@@ -392,12 +396,6 @@ export const LatentApiMethods = {
     result: JacobianMapResultSchema,
   },
 } as const;
-
-/** The text of one token id: a character for the ASCII tokenizer (SPEC §1.1), else `⟨id⟩`. */
-export function tokenString(id: number, tokenizer: string): string {
-  if (tokenizer === 'ascii' && Number.isInteger(id) && id >= 0 && id < 128) return String.fromCharCode(id);
-  return `⟨${id}⟩`;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Rows the latent-stats job produces (worker → JobManager → store); plain data, typed arrays where large.

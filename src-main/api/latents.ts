@@ -8,7 +8,6 @@ import type { JobEvent } from '../../src-shared/jobs.ts';
 import {
   LatentApiMethods,
   LatentStatsConfigSchema,
-  tokenString,
   type LatentContext,
   type LatentDetail,
 } from '../../src-shared/latents.ts';
@@ -16,6 +15,7 @@ import { isWithoutWeights, withoutWeightsMessage } from '../../src-shared/bundle
 import { SAE_ARCHS, SAE_SETUPS, type SaeArch, type SaeSetup } from '../../src-shared/sae.ts';
 import { decoderSource, readDecoder } from '../engine/analysis/decoders.ts';
 import { matchLatents } from '../engine/analysis/matching.ts';
+import { tokenText, windowTexts } from '../engine/text/tokenText.ts';
 import { depthForHooks, setupPositions } from '../engine/sae/positions.ts';
 import type { JobManager } from '../jobs/manager.ts';
 import {
@@ -189,17 +189,25 @@ export function submitLatentStats(
   if (newest && (newest.status === 'queued' || newest.status === 'running'))
     return { id: newest.id, status: newest.status, created: false };
   if (completed && !opts.force) return { id: completed, status: 'completed', created: false };
-  const config = LatentStatsConfigSchema.parse({
+  const { spec, name } = latentStatsSpec(deps.store, saeRunId, opts.config);
+  const run = deps.jobs.submit(spec, { name });
+  return { id: run.id, status: run.status, created: true };
+}
+
+/** The latent-stats job of an SAE run (the CLI's `scalar latent-stats` runs it in the foreground). */
+export function latentStatsSpec(
+  store: Store,
+  saeRunId: string,
+  config: Record<string, unknown> = {},
+): { spec: { kind: 'latent-stats'; config: z.infer<typeof LatentStatsConfigSchema> }; name: string } {
+  const sae = saeInfo(store, saeRunId);
+  const parsed = LatentStatsConfigSchema.parse({
     ...(sae.corpus ? { corpus: sae.corpus } : {}),
     ...(sae.trainFraction ? { trainFraction: sae.trainFraction } : {}),
-    ...opts.config,
+    ...config,
     sae: sae.run.id,
   });
-  const run = deps.jobs.submit(
-    { kind: 'latent-stats', config },
-    { name: `latents ${sae.run.name || sae.run.id}` },
-  );
-  return { id: run.id, status: run.status, created: true };
+  return { spec: { kind: 'latent-stats', config: parsed }, name: `latents ${sae.run.name || sae.run.id}` };
 }
 
 /**
@@ -240,7 +248,7 @@ function context(
     act: c.act,
     center: c.pos - c.start,
     ids: c.ids,
-    tokens: c.ids.map((id) => tokenString(id, tokenizer)),
+    tokens: windowTexts(c.ids, tokenizer),
     acts: c.acts,
   };
 }
@@ -304,7 +312,7 @@ function latentDetail(store: Store, p: Params<'latents.get'>): LatentDetail {
   });
   const effects = set.logitEffects ? latentLogits(store.db, statsRun, p.hook, p.id) : { top: [], bottom: [] };
   const withText = (xs: { id: number; value: number }[]) =>
-    xs.map((x) => ({ id: x.id, token: tokenString(x.id, set.tokenizer), value: x.value }));
+    xs.map((x) => ({ id: x.id, token: tokenText(x.id, set.tokenizer), value: x.value }));
   const logits = { top: withText(effects.top), bottom: withText(effects.bottom) };
   return {
     run: sae.run.id,

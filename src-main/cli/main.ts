@@ -4,6 +4,7 @@ import { bundleCommand, usage as bundleUsage } from './commands/bundle.ts';
 import { compareCommand, usage as compareUsage } from './commands/compare.ts';
 import { evalScalarCommand, usage as evalUsage } from './commands/evalScalar.ts';
 import { importSaeCommand, usage as importSaeUsage } from './commands/importSae.ts';
+import { latentStatsCommand, usage as latentStatsUsage } from './commands/latentStats.ts';
 import { pipelineCommand, usage as pipelineUsage } from './commands/pipeline.ts';
 import { reportCommand, usage as reportUsage } from './commands/report.ts';
 import { reproduceCommand, usage as reproduceUsage } from './commands/reproduce.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   'train-sae': { run: trainSaeCommand, usage: trainSaeUsage },
   'import-sae': { run: importSaeCommand, usage: importSaeUsage },
   eval: { run: evalScalarCommand, usage: evalUsage },
+  'latent-stats': { run: latentStatsCommand, usage: latentStatsUsage },
   compare: { run: compareCommand, usage: compareUsage },
   report: { run: reportCommand, usage: reportUsage },
   pipeline: { run: pipelineCommand, usage: pipelineUsage },

@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from '../../src-shared/jobs.ts';
 import { computeLatentStats } from '../engine/analysis/computeLatentStats.ts';
-import { loadLmModel, readLmTokenizer } from '../engine/io/lmCheckpoint.ts';
+import { loadLmModel, readLmTokenizerName } from '../engine/io/lmCheckpoint.ts';
 import { loadSaeSet } from '../engine/sae/checkpoint.ts';
-import { evalBatches, loadCorpus, prepareSplits } from '../engine/text/index.ts';
+import { evalBatches, loadCorpus, prepareSplits, tokenizerNamed } from '../engine/text/index.ts';
 import { progressMessage, throttled, type JobContext } from './runners.ts';
 
 export const LATENT_SCRATCH_DIR = 'scratch';
@@ -29,7 +29,8 @@ export async function runLatentStats(
   try {
     const seqLen = config.seqLen ?? lm.config.contextLength;
     const corpus = loadCorpus(config.corpus);
-    const splits = prepareSplits(readLmTokenizer(ctx.lmPath).encode(corpus.text), seqLen, {
+    const tokenizer = readLmTokenizerName(ctx.lmPath);
+    const splits = prepareSplits(tokenizerNamed(tokenizer).encode(corpus.text), seqLen, {
       trainFraction: config.trainFraction,
       corpusName: corpus.name,
     });
@@ -39,6 +40,7 @@ export async function runLatentStats(
       lm,
       set,
       config,
+      tokenizer,
       windows,
       scratchDir,
       signal: ctx.signal,

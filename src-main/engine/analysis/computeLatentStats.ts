@@ -16,7 +16,6 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  tokenString,
   type LatentContextRow,
   type LatentLogitRow,
   type LatentRowsBatch,
@@ -30,7 +29,7 @@ import { ProgressMeter, type Progress } from '../progress.ts';
 import { lmActivations } from '../sae/lmActivations.ts';
 import type { SaeSet } from '../sae/saeSet.ts';
 import { encode } from '../sae/topk.ts';
-import type { Batch } from '../text/index.ts';
+import { GPT2_VOCAB_SIZE, tokenText, type Batch } from '../text/index.ts';
 import { CodeSpill } from './codeSpill.ts';
 import { JacobianAccumulator } from './jacobianStats.ts';
 import { contextRequests, contextWindows, LatentAccumulator, type LatentResult } from './latentStats.ts';
@@ -40,6 +39,8 @@ export interface LatentStatsInput {
   lm: Gpt;
   set: SaeSet;
   config: LatentStatsConfig;
+  /** The LM's tokenizer (readLmTokenizerName); omitted: ASCII at vocabulary 128, GPT-2 BPE at 50,257, else ids. */
+  tokenizer?: 'ascii' | 'gpt2';
   /** The evaluation windows as one batch ([seqs, T] inputs). */
   windows: Batch;
   /** Folder for the scratch code files (created if needed, emptied of them at the end). */
@@ -54,7 +55,15 @@ export interface LatentStatsSummary {
   seqs: number;
   seqLen: number;
   seconds: { pass: number; finish: number; total: number };
-  hooks: { hook: string; width: number; dead: number; dense: number; aliveFrac: number }[];
+  hooks: {
+    hook: string;
+    width: number;
+    dead: number;
+    dense: number;
+    aliveFrac: number;
+    /** Wall seconds of this SAE's summaries, context windows and logit effects. */
+    seconds: { summaries: number; contexts: number; logits: number };
+  }[];
   jacobianPairs: string[];
 }
 
@@ -70,7 +79,8 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
   const T = windows.contextLength;
   const S = windows.batchSize;
   const hooks = set.views.map((v) => v.hook);
-  const tokenizer = lm.config.vocabSize === 128 ? 'ascii' : 'ids';
+  const V = lm.config.vocabSize;
+  const tokenizer = input.tokenizer ?? (V === 128 ? 'ascii' : V >= GPT2_VOCAB_SIZE ? 'gpt2' : 'ids');
   const histogram = {
     minLog10: config.histMinLog10,
     maxLog10: config.histMaxLog10,
@@ -145,6 +155,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
     const hookSummaries: LatentStatsSummary['hooks'] = [];
     for (const [h, v] of set.views.entries()) {
       check(`at ${v.hook}`);
+      const tHook = performance.now();
       const acc = accs[h];
       const N = acc.tokens;
       const results: LatentResult[] = [];
@@ -208,6 +219,7 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         });
         emit({ summaries: { hook: v.hook, rows } });
       }
+      const tSummaries = performance.now();
       // Context windows: per range of latents, one sequential pass over the scratch codes.
       const bucketRange = new Map<string, [number, number]>();
       for (const r of results)
@@ -253,11 +265,20 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         }
       }
       spills[h].dispose();
+      const tContexts = performance.now();
       if (logit.available && config.logitTokens > 0) {
         const w = set.weights(v).wDec;
         const wDec = Float32Array.from((await w.data()) as Float32Array);
         if (!(w instanceof tf.Variable)) w.dispose(); // a staircase view's prefix slice
-        const eff = await logitEffects(lm, wDec, v.width, config.logitTokens);
+        // The longest phase at GPT-2 size (F × V effects): its share shows in the phase, the step stays whole.
+        const at = meter.tick(nBatches + h);
+        const eff = await logitEffects(lm, wDec, v.width, config.logitTokens, {
+          onBlock: (done, total) => {
+            check(`in the logit effects of ${v.hook}`);
+            const phase = `logit effects ${v.hook} (${Math.floor((100 * done) / total)} %)`;
+            input.onProgress?.({ ...at, phase });
+          },
+        });
         for (let f0 = 0; f0 < v.width; f0 += SUMMARY_CHUNK) {
           const rows: LatentLogitRow[] = [];
           for (let f = f0; f < Math.min(v.width, f0 + SUMMARY_CHUNK); f++)
@@ -277,6 +298,11 @@ export async function computeLatentStats(input: LatentStatsInput): Promise<Laten
         dead,
         dense,
         aliveFrac: (v.width - dead) / v.width,
+        seconds: {
+          summaries: (tSummaries - tHook) / 1000,
+          contexts: (tContexts - tSummaries) / 1000,
+          logits: (performance.now() - tContexts) / 1000,
+        },
       });
       input.onProgress?.({ ...meter.tick(nBatches + h + 1), phase: `contexts ${v.hook}` });
     }
@@ -305,5 +331,5 @@ function topTokens(r: LatentResult, tokens: ArrayLike<number>, tokenizer: string
   return [...counts.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 5)
-    .map(([id]) => tokenString(id, tokenizer));
+    .map(([id]) => tokenText(id, tokenizer));
 }

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { readAndDispose, tidy } from '../backend.ts';
+import { matMul, transpose2d } from '../kernels/ops.ts';
 import type { Gpt } from '../lm/gpt.ts';
 
 const RESIDUAL = /^blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_mlp_out|hook_attn_out)$/;
@@ -46,8 +47,20 @@ export interface LogitEffects {
   n: number;
 }
 
-/** Effects of decoder rows wDec [F, D] through `lm`'s unembedding; at most `n` tokens each way. */
-export async function logitEffects(lm: Gpt, wDec: Float32Array, F: number, n: number): Promise<LogitEffects> {
+/**
+ * Effects of decoder rows wDec [F, D] through `lm`'s unembedding; at most `n` tokens each way. The [F, V] matrix
+ * is never held (at GPT-2 size, 24,576 × 50,257 floats is 4.9 GB): latents go in row blocks of about 4M effects,
+ * each block's top and bottom n per row picked in one scan (`rowExtremes`). Centring over the vocabulary is folded
+ * into the unembedding once — e[v] − mean_v e = Σ_d c_d γ_d (wte[v, d] − mean_v wte[·, d]) — so a block costs one
+ * matMul ([c, D] × [D, V], the SIMD kernel where it is registered) and one pass over its values.
+ */
+export async function logitEffects(
+  lm: Gpt,
+  wDec: Float32Array,
+  F: number,
+  n: number,
+  opts: { blockRows?: number; onBlock?: (done: number, total: number) => void } = {},
+): Promise<LogitEffects> {
   const D = lm.config.dModel;
   const V = lm.config.vocabSize;
   const m = Math.min(n, V);
@@ -59,25 +72,84 @@ export async function logitEffects(lm: Gpt, wDec: Float32Array, F: number, n: nu
     n: m,
   };
   if (m === 0 || F === 0) return out;
-  // Rows per chunk so one chunk's [C, V] effects stay near 4M floats.
-  const C = Math.max(1, Math.min(F, Math.floor(4_000_000 / V)));
-  for (let f0 = 0; f0 < F; f0 += C) {
-    const c = Math.min(C, F - f0);
-    const r = tidy(() => {
-      const w = tf.tensor2d(wDec.subarray(f0 * D, (f0 + c) * D), [c, D]);
-      const centred = tf.sub(w, tf.mean(w, 1, true));
-      const scaled = tf.mul(centred, lm.params['ln_f.weight']);
-      const eff = tf.matMul(scaled, lm.params['wte.weight'], false, true); // [c, V]
-      const e = tf.sub(eff, tf.mean(eff, 1, true)) as tf.Tensor2D;
-      const top = tf.topk(e, m, true);
-      const bottom = tf.topk(tf.neg(e), m, true);
-      return [top.indices, top.values, bottom.indices, tf.neg(bottom.values)];
-    });
-    const [topIds, topValues, bottomIds, bottomValues] = await Promise.all(r.map(readAndDispose));
-    out.topIds.set(topIds, f0 * m);
-    out.topValues.set(topValues, f0 * m);
-    out.bottomIds.set(bottomIds, f0 * m);
-    out.bottomValues.set(bottomValues, f0 * m);
+  const C = Math.max(1, Math.min(F, opts.blockRows ?? Math.floor(4_000_000 / V)));
+  // [D, V]: γ ⊙ (wte − its mean over the vocabulary), transposed.
+  const unembed = tidy(() => {
+    const wte = lm.params['wte.weight'];
+    const centred = tf.sub(wte, tf.mean(wte, 0, true));
+    return transpose2d(tf.mul(centred, tf.reshape(lm.params['ln_f.weight'], [1, D])) as tf.Tensor2D);
+  });
+  try {
+    for (let f0 = 0; f0 < F; f0 += C) {
+      const c = Math.min(C, F - f0);
+      const e = tidy(() => {
+        const w = tf.tensor2d(wDec.subarray(f0 * D, (f0 + c) * D), [c, D]);
+        return matMul(tf.sub(w, tf.mean(w, 1, true)) as tf.Tensor2D, unembed);
+      });
+      const values = (await readAndDispose(e)) as Float32Array;
+      rowExtremes(values, c, V, m, out, f0);
+      opts.onBlock?.(f0 + c, F);
+    }
+  } finally {
+    unembed.dispose();
   }
   return out;
+}
+
+/**
+ * Per row of values [rows, V]: the m largest (descending) and m smallest (ascending) with their columns, written
+ * at row `f0 + r` of `out`. Ties keep the lower column first (as a stable sort would).
+ */
+export function rowExtremes(
+  values: Float32Array,
+  rows: number,
+  V: number,
+  m: number,
+  out: LogitEffects,
+  f0 = 0,
+) {
+  const topV = new Float32Array(m);
+  const topI = new Int32Array(m);
+  const botV = new Float32Array(m);
+  const botI = new Int32Array(m);
+  for (let r = 0; r < rows; r++) {
+    const base = r * V;
+    let filled = 0;
+    for (let v = 0; v < V; v++) {
+      const x = values[base + v];
+      if (filled < m) {
+        // The first m columns, kept sorted both ways.
+        insert(topV, topI, filled, x, v, (a, b) => a > b);
+        insert(botV, botI, filled, x, v, (a, b) => a < b);
+        filled++;
+        continue;
+      }
+      if (x > topV[m - 1]) insert(topV, topI, m - 1, x, v, (a, b) => a > b);
+      if (x < botV[m - 1]) insert(botV, botI, m - 1, x, v, (a, b) => a < b);
+    }
+    const at = (f0 + r) * m;
+    out.topIds.set(topI, at);
+    out.topValues.set(topV, at);
+    out.bottomIds.set(botI, at);
+    out.bottomValues.set(botV, at);
+  }
+}
+
+/** Puts (x, v) into the sorted prefix [0, len] of vals/ids, dropping whatever was at index `len`. */
+function insert(
+  vals: Float32Array,
+  ids: Int32Array,
+  len: number,
+  x: number,
+  v: number,
+  before: (a: number, b: number) => boolean,
+) {
+  let i = len;
+  while (i > 0 && before(x, vals[i - 1])) {
+    vals[i] = vals[i - 1];
+    ids[i] = ids[i - 1];
+    i--;
+  }
+  vals[i] = x;
+  ids[i] = v;
 }

@@ -37,6 +37,35 @@ export function decodeGpt2(ids: ArrayLike<number>): string {
   return bpe().decode(list);
 }
 
+let byteTable: Uint8Array[] | null = null;
+
+/**
+ * The bytes one token stands for (`<|endoftext|>` as its UTF-8 text). A byte-level BPE token need not be whole
+ * UTF-8 on its own (one byte of "é" or of an emoji), so this, not `decodeGpt2([id])`, is what token text starts
+ * from (tokenText.ts). Parsed from the same r50k_base ranks the encoder uses, once per thread.
+ */
+export function gpt2TokenBytes(id: number): Uint8Array {
+  if (!Number.isInteger(id) || id < 0 || id >= GPT2_VOCAB_SIZE)
+    throw new RangeError(
+      `gpt2TokenBytes: token id ${id} is outside the GPT-2 vocabulary [0, ${GPT2_VOCAB_SIZE})`,
+    );
+  if (!byteTable) {
+    const table: Uint8Array[] = new Array<Uint8Array>(GPT2_VOCAB_SIZE);
+    // Each line: a prefix, the rank of its first token, then consecutive tokens as base64 bytes.
+    for (const line of r50kBase.bpe_ranks.split('\n')) {
+      if (!line) continue;
+      const [, offset, ...tokens] = line.split(' ');
+      tokens.forEach(
+        (t, i) => (table[Number.parseInt(offset, 10) + i] = new Uint8Array(Buffer.from(t, 'base64'))),
+      );
+    }
+    for (const [text, rank] of Object.entries(r50kBase.special_tokens))
+      table[rank] = new TextEncoder().encode(text);
+    byteTable = table;
+  }
+  return byteTable[id];
+}
+
 /** Documents encoded one after another with `<|endoftext|>` between them (not before the first or after the last). */
 export function encodeGpt2Documents(documents: Iterable<string>): Int32Array {
   const parts: Int32Array[] = [];

@@ -16,6 +16,7 @@ export {
   decodeGpt2,
   encodeGpt2,
   encodeGpt2Documents,
+  gpt2TokenBytes,
   gpt2Tokenizer,
   tokenizerNamed,
 } from './bpe.ts';
@@ -60,3 +61,4 @@ export {
   type TrainValSplit,
 } from './dataset.ts';
 export { evalChunks, lmValidationWindows, spreadWindows, type EvalWindows } from './evalWindows.ts';
+export { tokenText, windowTexts } from './tokenText.ts';

@@ -35,8 +35,10 @@ export class PairEdges {
   /** The rank of each latent's first (strongest) edge: its place in the column layout. */
   readonly firstUp = new Map<number, number>();
   readonly firstDown = new Map<number, number>();
-  /** The SAE run of the pair's latents (known with the first response). */
+  /** The SAE run of the pair's latents and its two hooks' widths (known with the first response). */
   saeRun: string | null = null;
+  upWidth: number | null = null;
+  downWidth: number | null = null;
   /** Requests made (for tests and the bench: only missing ranks are fetched). */
   readonly requests: EdgeRequest[] = [];
   private pending: Promise<void> = Promise.resolve();
@@ -95,6 +97,8 @@ export class PairEdges {
       if (!this.firstDown.has(j)) this.firstDown.set(j, rank);
     }
     this.saeRun = r.up.run;
+    this.upWidth = r.up.width;
+    this.downWidth = r.down.width;
     for (const node of r.up.nodes) this.up.set(node.id, node);
     for (const node of r.down.nodes) this.down.set(node.id, node);
     this.loaded = size;

@@ -12,6 +12,8 @@ interface Side {
   model: GraphModel;
   name: string;
   reading: KlReading | null;
+  /** Edges of the budget in the graph (the top min(N, cap)). */
+  drawn: number;
 }
 
 export interface ExportContext {
@@ -37,13 +39,17 @@ function fileName(ctx: ExportContext, ext: string): string {
 function panels(ctx: ExportContext): GraphPanel[] {
   const side = (s: Side, tag: string, n: number): GraphPanel => ({
     title: `${tag}${s.name} · ${ctx.pairs.join(' → ')}`,
-    subtitle: `N = ${n.toLocaleString('en-US')} edges · ${kl(s.reading)} · ${s.model.nodes.length} latents`,
+    subtitle: `N = ${n.toLocaleString('en-US')} edges · ${kl(s.reading)} · ${drawnNote(s, n)}${s.model.nodes.length} latents`,
     model: s.model,
     columns: s.view.columns,
     pins: ctx.st.pins,
   });
   return ctx.b ? [side(ctx.a, 'A: ', ctx.n), side(ctx.b, 'B: ', ctx.nB)] : [side(ctx.a, '', ctx.n)];
 }
+
+/** The graph holds the top `drawn` edges of the budget (drawCap.ts); said when that is fewer than N. */
+const drawnNote = (s: Side, n: number) =>
+  s.drawn < n ? `top ${s.drawn.toLocaleString('en-US')} drawn · ` : '';
 
 function sideMeta(s: Side, n: number) {
   return {
@@ -52,6 +58,7 @@ function sideMeta(s: Side, n: number) {
     sae_run: s.view.saeRun,
     hooks: s.view.columns.map((c) => c.hook),
     budget_n: n,
+    drawn_edges: s.drawn,
     kl: s.reading,
     stored_edges: s.view.curves.map((c) => c.storedEdges),
     full_edges: s.view.curves.map((c) => c.fullEdges),

@@ -88,6 +88,19 @@ export class PairView {
     }
   }
 
+  /** Latents of the chain's hooks (each column once), or null until the first edges arrived. */
+  latents(version: number): number | null {
+    void version;
+    let total = 0;
+    for (let col = 0; col < this.columns.length; col++) {
+      const p = this.chain.find((x) => x.up === col || x.down === col);
+      const width = p ? (p.up === col ? p.edges.upWidth : p.edges.downWidth) : null;
+      if (width === null) return null;
+      total += width;
+    }
+    return total;
+  }
+
   /** Whether every pair has its edges up to `n` (pass `version` so a derived re-reads after loads). */
   has(n: number, version: number): boolean {
     void version;
