@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DRAW_DEFAULT } from '../../src-renderer/views/circuit/drawCap.ts';
+import { DRAW_DEFAULT, NODE_DEFAULT } from '../../src-renderer/views/circuit/drawCap.ts';
 import { buildExplorerData, type ExplorerData } from './explorerData.ts';
 import {
   api,
@@ -58,6 +58,27 @@ async function drawn(page: Page, n: number, testid = 'circuit-graph'): Promise<v
       `${testid} did not draw N = ${n} (data-drawn: ${now}, url: ${page.url()}): ${String(err)}`,
     );
   }
+}
+
+/**
+ * The edges the explorer draws at budget n: the top min(n, DRAW_DEFAULT), cut before the rank whose edge would
+ * bring the drawn latents past NODE_DEFAULT (at least the top edge) — counted here over the stored edges.
+ */
+async function expectedDrawn(server: ServerProcess, run: string, pair: string, n: number): Promise<number> {
+  const load = Math.min(n, DRAW_DEFAULT);
+  const r = await api<{ edges: { i: number[]; j: number[] } }>(server, 'graph.edges', {
+    run,
+    pair,
+    n: load,
+    nodes: false,
+  });
+  const latents = new Set<string>();
+  for (let rank = 0; rank < r.edges.i.length; rank++) {
+    latents.add(`up ${r.edges.i[rank]}`);
+    latents.add(`down ${r.edges.j[rank]}`);
+    if (latents.size > NODE_DEFAULT) return Math.max(1, rank);
+  }
+  return Math.min(load, r.edges.i.length);
 }
 
 /** Where a node is on the screen (Cytoscape keeps its instance on the container it draws in). */
@@ -146,18 +167,20 @@ describe.skipIf(!HAS_CHROMIUM)('circuit explorer and latent pages', () => {
     for (const n of picks) {
       await page.getByTestId('budget-input').fill(String(n));
       await page.getByTestId('budget-input').press('Enter');
-      await drawn(page, n);
+      const shown = await expectedDrawn(server, data.scalarTopk, 'tblock:0', n);
+      await drawn(page, shown);
       expect(await readout.getAttribute('data-n')).toBe(String(n));
       expect(await readout.getAttribute('data-exact')).toBe('yes');
       expect(Number(await readout.getAttribute('data-kl'))).toBeCloseTo(expectedKl(curve, n), 9);
-      expect(Number(await graph.getAttribute('data-edges'))).toBe(n);
+      expect(Number(await graph.getAttribute('data-edges'))).toBe(shown);
     }
     // The slider itself (log scale): a position between stored budgets reads an interpolated KL.
     await page.getByTestId('budget-slider').fill('600');
     const n = Number(await readout.getAttribute('data-n'));
     expect(n).toBeGreaterThan(8);
-    await drawn(page, n);
-    expect(Number(await graph.getAttribute('data-edges'))).toBe(Math.min(n, curve.storedEdges));
+    const shown = await expectedDrawn(server, data.scalarTopk, 'tblock:0', Math.min(n, curve.storedEdges));
+    await drawn(page, shown);
+    expect(Number(await graph.getAttribute('data-edges'))).toBe(shown);
     expect(Number(await readout.getAttribute('data-kl'))).toBeCloseTo(expectedKl(curve, n), 9);
     // The budget rests in the URL.
     await expect.poll(() => page.url()).toContain(`n=${n}`);
@@ -307,8 +330,9 @@ describe.skipIf(!HAS_CHROMIUM)('circuit explorer and latent pages', () => {
       )
       .toBe(true);
     const nB = Number(await rb.getAttribute('data-n'));
-    // The graph draws the top min(N, cap) edges of its budget (drawCap.ts); the readout stays at N.
-    await drawn(page, Math.min(nB, DRAW_DEFAULT), 'circuit-graph-b');
+    // The graph draws the top min(N, cap) edges of its budget within the latent cap (drawCap.ts); the readout
+    // stays at N.
+    await drawn(page, await expectedDrawn(server, data.scalarStaircase, 'tblock:0', nB), 'circuit-graph-b');
   });
 
   it('works in a 900 px window', async () => {

@@ -93,14 +93,37 @@ describe.skipIf(!HAS_CHROMIUM)('GPT-2-shaped latent pages and explorer (F 24,576
     );
     const all = GPT2_EDGES.toLocaleString('en-US');
     await gotoHash(tab, server, `#/circuit?run=${data.scalar}&pair=${data.pair}&n=${GPT2_EDGES}`);
-    await drawn(tab, 5000);
+    // 5,000 edges loaded; drawn up to the rank where the graph would pass 400 latents (drawCap.ts), counted here.
+    const top = await api<{ edges: { i: number[]; j: number[] } }>(server, 'graph.edges', {
+      run: data.scalar,
+      pair: data.pair,
+      n: 10_000,
+      nodes: false,
+    });
+    const within = (cap: number, load: number) => {
+      const latents = new Set<string>();
+      for (let r = 0; r < load; r++) {
+        latents.add(`up ${top.edges.i[r]}`);
+        latents.add(`down ${top.edges.j[r]}`);
+        if (latents.size > cap) return Math.max(1, r);
+      }
+      return load;
+    };
+    const first = within(400, 5_000);
+    expect(first).toBeLessThan(5_000);
+    await drawn(tab, first);
     const counts = tab.getByTestId('graph-counts');
-    expect(await counts.innerText()).toContain(`showing the top 5,000 of ${all} edges`);
+    expect(await counts.innerText()).toContain(
+      `showing the top ${first.toLocaleString('en-US')} of ${all} edges (within 400 latents)`,
+    );
     expect(await counts.innerText()).toContain(`of ${(2 * GPT2_WIDTH).toLocaleString('en-US')} latents`);
     await screenshot(tab, 'gpt2-explorer-capped');
     await tab.getByTestId('graph-counts-more').click();
-    await drawn(tab, 10_000);
-    expect(await counts.innerText()).toContain(`showing the top 10,000 of ${all} edges`);
+    const second = within(800, 10_000);
+    await drawn(tab, second);
+    expect(await counts.innerText()).toContain(
+      `showing the top ${second.toLocaleString('en-US')} of ${all} edges`,
+    );
     // Only the ranks drawn (rounded up to a power of two) were fetched, never the whole pair.
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(16_384);
