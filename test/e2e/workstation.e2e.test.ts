@@ -176,8 +176,15 @@ describe.skipIf(!HAS_CHROMIUM)('the workstation in web mode', () => {
     for (let round = 0; round < 20 && !(await terminal()); round++) {
       const queued = page.locator('[data-testid="queue-queued"] [data-testid="queue-cancel"]');
       const active = page.locator('[data-testid="queue-active"] [data-testid="queue-cancel"]');
-      if ((await queued.count()) > 0) await queued.first().click();
-      else if ((await active.count()) > 0) await active.first().click();
+      // A queued run may start (and its button move) between the count and the click: a click that finds no
+      // button within 2 s is retried by the next round instead of waiting out the test (a CI flake under load).
+      const click = (l: typeof queued) =>
+        l
+          .first()
+          .click({ timeout: 2_000 })
+          .catch(() => undefined);
+      if ((await queued.count()) > 0) await click(queued);
+      else if ((await active.count()) > 0) await click(active);
       await page.waitForTimeout(500);
     }
     await expect.poll(terminal, { timeout: 60_000 }).toBe(true);
